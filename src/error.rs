@@ -1,0 +1,117 @@
+//! The one error type of the crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in stratavec, each variant with enough context for a user to act.
+///
+/// The enum is `#[non_exhaustive]`: later versions add variants (storage, corruption, locking).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A vector's length does not match the index's dimension.
+    #[error("dimension mismatch: expected {expected} components, got {got}")]
+    DimensionMismatch {
+        /// The dimension the index was created with.
+        expected: usize,
+        /// The length of the vector that was passed.
+        got: usize,
+    },
+
+    /// A vector holds a NaN or an infinite component, or cannot be normalised (zero vector under
+    /// cosine).
+    #[error("invalid vector: {reason}")]
+    InvalidVector {
+        /// What is wrong with it, e.g. "component 3 is NaN".
+        reason: String,
+    },
+
+    /// A parameter is outside its allowed range (k = 0, m < 2, dim = 0, …).
+    #[error("invalid parameter `{name}`: {reason}")]
+    InvalidParameter {
+        /// The parameter's name as the API spells it.
+        name: &'static str,
+        /// Why the value was refused.
+        reason: String,
+    },
+
+    /// An id was added that the index already holds.
+    #[error("id {id} is already in the index")]
+    DuplicateId {
+        /// The user id.
+        id: u64,
+    },
+
+    /// An id was asked for that the index does not hold.
+    #[error("id {id} is not in the index")]
+    UnknownId {
+        /// The user id.
+        id: u64,
+    },
+
+    /// The index cannot hold more vectors (internal ids are `u32`).
+    #[error("capacity exceeded: an index holds at most {max} vectors")]
+    CapacityExceeded {
+        /// The maximum number of vectors.
+        max: usize,
+    },
+
+    /// A data file (fvecs, ivecs, bvecs, npy, METRIC) is malformed.
+    #[error("malformed {format} file {path}: {reason}")]
+    MalformedFile {
+        /// The format that was expected (`"fvecs"`, `"npy"`, …).
+        format: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with the byte offset or row where it helps.
+        reason: String,
+    },
+
+    /// An operating-system I/O error, with the file it concerns where known.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Wraps an [`std::io::Error`] with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn invalid_parameter(name: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidParameter {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_is_send_sync_and_readable() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Error>();
+        let e = Error::DimensionMismatch {
+            expected: 128,
+            got: 3,
+        };
+        assert_eq!(
+            e.to_string(),
+            "dimension mismatch: expected 128 components, got 3"
+        );
+    }
+}

@@ -1,0 +1,1 @@
+//! Evaluation: exact ground truth, Recall@K, latency statistics and benchmark reports.

@@ -1,0 +1,41 @@
+//! # stratavec
+//!
+//! An embedded vector database engine: approximate nearest-neighbour search with HNSW, in your
+//! process, with no server to run.
+//!
+//! ```
+//! use stratavec::{Index, IndexOptions, Metric, SearchParams};
+//!
+//! let index = Index::new(IndexOptions::new(3, Metric::L2))?;
+//! index.add(10, &[0.0, 0.0, 1.0])?;
+//! index.add(11, &[0.0, 1.0, 0.0])?;
+//! index.add(12, &[1.0, 0.0, 0.0])?;
+//!
+//! let hits = index.search(&[0.1, 0.9, 0.0], 2)?;
+//! assert_eq!(hits[0].id, 11);
+//!
+//! // Only even ids, and a wider beam:
+//! let even = |id: u64| id % 2 == 0;
+//! let hits = index.search_with(&[0.1, 0.9, 0.0], &SearchParams::new(2).ef(64).filter(&even))?;
+//! assert!(hits.iter().all(|h| h.id % 2 == 0));
+//! # Ok::<(), stratavec::Error>(())
+//! ```
+//!
+//! The modules, from the bottom up: [`distance`] (metrics and SIMD kernels), the HNSW graph behind
+//! [`Index`], [`data`] (TEXMEX and `.npy` files, synthetic data) and [`eval`] (exact ground truth,
+//! Recall@K, latency statistics, benchmark reports).
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod data;
+pub mod distance;
+mod error;
+pub mod eval;
+mod hnsw;
+
+pub use distance::Metric;
+pub use error::{Error, Result};
+pub use hnsw::{
+    Index, IndexOptions, Neighbor, SearchParams, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH,
+    DEFAULT_M,
+};
