@@ -4,6 +4,33 @@
 //!   that many `f32` / `i32` / `u8` values.
 //! * NumPy `.npy` (version 1.0–3.0), `float32` (`<f4`), C order, two dimensions.
 //! * [`synthetic`]: a seeded Gaussian-mixture generator for the built-in default benchmark.
+//! * [`Dataset`]: a TEXMEX folder (`base.fvecs`, `query.fvecs`, `groundtruth.ivecs`, `METRIC`), and
+//!   [`datasets_dir`], where the project's test and benchmark datasets are found.
+//!
+//! Readers never trust a file: every malformed input gives [`crate::Error::MalformedFile`] naming
+//! the file, the format and what is wrong (with the row and byte offset where it helps), never a
+//! panic. Writers write a temporary file in the destination's folder, flush and sync it, then rename
+//! it over the destination, so a reader never sees a half-written file.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Read};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+mod dataset;
+mod npy;
+pub mod synthetic;
+mod texmex;
+
+pub use dataset::{datasets_dir, Dataset, DATASETS_ENV};
+pub use npy::{read_npy_f32, write_npy_f32};
+pub use synthetic::ClusteredSpec;
+pub use texmex::{
+    read_bvecs, read_bvecs_limit, read_fvecs, read_fvecs_limit, read_ivecs, read_ivecs_limit,
+    write_bvecs, write_fvecs, write_ivecs, MAX_VECS_DIM,
+};
 
 /// A dense row-major matrix: `len()` rows of `dim` values each.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,5 +99,81 @@ impl<T> Matrix<T> {
     /// Gives back the values, row after row.
     pub fn into_vec(self) -> Vec<T> {
         self.data
+    }
+}
+
+/// Bytes the readers and writers move per system call.
+const IO_CHUNK_BYTES: usize = 1 << 20;
+
+/// Writes `path` atomically: `fill` writes into a temporary file in the same folder, which is then
+/// flushed, synced and renamed over `path`. On any error the temporary file is removed.
+pub(crate) fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut BufWriter<File>) -> io::Result<()>,
+) -> Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path.file_name().ok_or_else(|| {
+        Error::io(
+            path,
+            io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"),
+        )
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}-{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        let mut w = BufWriter::with_capacity(IO_CHUNK_BYTES, file);
+        fill(&mut w)?;
+        let file = w.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+/// Reads until `buf` is full or the reader is exhausted; returns the number of bytes read.
+pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match r.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The length of an open file when it is a regular file (a capacity hint only).
+pub(crate) fn file_len_hint(file: &File) -> Option<u64> {
+    file.metadata()
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+}
+
+/// Shorthand for a [`Error::MalformedFile`].
+pub(crate) fn malformed(format: &'static str, path: &Path, reason: impl Into<String>) -> Error {
+    Error::MalformedFile {
+        format,
+        path: path.to_path_buf(),
+        reason: reason.into(),
     }
 }
