@@ -1,7 +1,22 @@
 //! HNSW: the graph, its parallel build and its search.
 
-use crate::distance::Metric;
-use crate::error::Result;
+mod graph;
+mod rows;
+mod scratch;
+mod storage;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use rayon::prelude::*;
+
+use self::graph::{Graph, MAX_LINKS};
+use self::scratch::{with_scratch, Scored};
+use self::storage::Storage;
+use crate::distance::{self, DistanceFn, Metric};
+use crate::error::{Error, Result};
 
 /// Default number of links per node on the upper levels (level 0 keeps up to `2·m`).
 pub const DEFAULT_M: usize = 16;
@@ -81,15 +96,76 @@ impl<'a> SearchParams<'a> {
     }
 }
 
+/// Largest `m` (level 0 keeps `2·m` links).
+pub const MAX_M: usize = MAX_LINKS / 2;
+
+/// Rows reserved when the index first grows; later growth doubles.
+const MIN_CAPACITY: usize = 1024;
+
+/// Highest level a node can draw (the expected top level of 4 billion nodes at m = 2 is 32).
+const MAX_LEVEL: usize = 32;
+
 /// An HNSW index held in memory.
+///
+/// All methods take `&self`: one `Index` can be shared by many threads (`Arc<Index>`) that search
+/// while others add. Adds are serialised among themselves (each [`Index::add_batch`] is parallel
+/// inside); searches never wait for them — they run on the storage as it is when they start.
+///
+/// Adding an id that is already present is an error ([`Error::DuplicateId`]); ids are never
+/// silently replaced. (The durable collection adds upsert semantics on top.)
 pub struct Index {
     options: IndexOptions,
+    kernel: DistanceFn,
+    level_mult: f64,
+    /// The current storage. Replaced (never mutated in place) when it grows.
+    storage: RwLock<Arc<Storage>>,
+    /// Serialises adds.
+    writer: Mutex<()>,
+    /// Serialises changes of the entry point.
+    entry_lock: Mutex<()>,
+    ids: RwLock<HashMap<u64, u32>>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("options", &self.options)
+            .field("len", &self.len())
+            .finish()
+    }
 }
 
 impl Index {
     /// Creates an empty index.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] when `dim` is 0, `m` is outside `2..=MAX_M`, or
+    /// `ef_construction` is 0.
     pub fn new(options: IndexOptions) -> Result<Self> {
-        Ok(Index { options })
+        if options.dim == 0 {
+            return Err(Error::invalid_parameter("dim", "must be at least 1"));
+        }
+        if !(2..=MAX_M).contains(&options.m) {
+            return Err(Error::invalid_parameter(
+                "m",
+                format!("must be between 2 and {MAX_M}, got {}", options.m),
+            ));
+        }
+        if options.ef_construction == 0 {
+            return Err(Error::invalid_parameter(
+                "ef_construction",
+                "must be at least 1",
+            ));
+        }
+        Ok(Index {
+            kernel: options.metric.kernel(),
+            level_mult: 1.0 / (options.m as f64).ln(),
+            storage: RwLock::new(Arc::new(Storage::new(options.dim, options.m, 0))),
+            writer: Mutex::new(()),
+            entry_lock: Mutex::new(()),
+            ids: RwLock::new(HashMap::new()),
+            options,
+        })
     }
 
     /// The options it was built with.
@@ -97,62 +173,397 @@ impl Index {
         &self.options
     }
 
-    /// Adds one vector.
-    pub fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
-        let _ = (id, vector);
-        todo!()
-    }
-
-    /// Adds many vectors in parallel; `vectors` holds `ids.len()` rows of `dim` values.
-    pub fn add_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
-        let _ = (ids, vectors);
-        todo!()
-    }
-
-    /// The `k` nearest neighbours of `query`.
-    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbor>> {
-        self.search_with(query, &SearchParams::new(k))
-    }
-
-    /// Search with explicit parameters.
-    pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
-        let _ = (query, params);
-        todo!()
-    }
-
-    /// Searches `queries` (rows of `dim` values) in parallel.
-    pub fn search_batch(
-        &self,
-        queries: &[f32],
-        params: &SearchParams<'_>,
-    ) -> Result<Vec<Vec<Neighbor>>> {
-        let _ = (queries, params);
-        todo!()
-    }
-
-    /// Number of vectors.
-    pub fn len(&self) -> usize {
-        0
-    }
-
-    /// Whether the index is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Vector dimension.
     pub fn dim(&self) -> usize {
         self.options.dim
     }
 
-    /// Whether `id` is in the index.
-    pub fn contains(&self, id: u64) -> bool {
-        let _ = id;
-        false
+    /// Distance metric.
+    pub fn metric(&self) -> Metric {
+        self.options.metric
     }
 
-    /// The stored vector of `id` (normalised under cosine).
+    /// Number of vectors.
+    pub fn len(&self) -> usize {
+        self.ids.read().len()
+    }
+
+    /// Whether the index holds no vector.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `id` is in the index.
+    pub fn contains(&self, id: u64) -> bool {
+        self.ids.read().contains_key(&id)
+    }
+
+    /// The stored vector of `id` (unit length under cosine, since vectors are normalised on add).
+    ///
+    /// # Errors
+    /// [`Error::UnknownId`] when the id is not in the index.
     pub fn get(&self, id: u64) -> Result<Vec<f32>> {
-        Err(crate::Error::UnknownId { id })
+        let slot = *self.ids.read().get(&id).ok_or(Error::UnknownId { id })?;
+        Ok(self.snapshot().vector_unpadded(slot).to_vec())
+    }
+
+    /// Bytes of memory held by vectors, links and id maps (an estimate of the heap the index uses).
+    pub fn memory_bytes(&self) -> usize {
+        let ids = self.ids.read().capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
+        self.snapshot().bytes() + ids
+    }
+
+    fn snapshot(&self) -> Arc<Storage> {
+        self.storage.read().clone()
+    }
+
+    /// Adds one vector.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] (NaN, infinity, or a zero vector under
+    /// cosine), [`Error::DuplicateId`], [`Error::CapacityExceeded`].
+    pub fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
+        self.add_batch(&[id], vector)
+    }
+
+    /// Adds `ids.len()` vectors (`vectors` holds them row after row), linking them in parallel on
+    /// the rayon thread pool. All-or-nothing for validation: if any id is a duplicate or any vector
+    /// invalid, nothing is added.
+    ///
+    /// # Errors
+    /// As [`Index::add`], plus [`Error::InvalidParameter`] when `vectors.len()` is not
+    /// `ids.len() × dim`.
+    pub fn add_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        self.add_batch_with_progress(ids, vectors, &|_, _| {})
+    }
+
+    /// [`Index::add_batch`] that calls `progress(done, total)` now and then (every few hundred
+    /// inserts, from any thread) — for progress bars.
+    ///
+    /// # Errors
+    /// As [`Index::add_batch`].
+    pub fn add_batch_with_progress(
+        &self,
+        ids: &[u64],
+        vectors: &[f32],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<()> {
+        let dim = self.options.dim;
+        if vectors.len() != ids.len() * dim {
+            if ids.len() == 1 {
+                return Err(Error::DimensionMismatch {
+                    expected: dim,
+                    got: vectors.len(),
+                });
+            }
+            return Err(Error::invalid_parameter(
+                "vectors",
+                format!(
+                    "expected {} ids × {dim} = {} values, got {}",
+                    ids.len(),
+                    ids.len() * dim,
+                    vectors.len()
+                ),
+            ));
+        }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let prepared = self.prepare_vectors(vectors)?;
+        let _writer = self.writer.lock();
+        {
+            let map = self.ids.read();
+            let mut seen = HashSet::with_capacity(ids.len());
+            for &id in ids {
+                if map.contains_key(&id) || !seen.insert(id) {
+                    return Err(Error::DuplicateId { id });
+                }
+            }
+        }
+        let st = self.reserve(ids.len())?;
+        let start = st.len();
+        let rows = prepared.as_deref().unwrap_or(vectors);
+        rows.par_chunks(dim)
+            .zip(ids.par_iter())
+            .enumerate()
+            .for_each(|(i, (v, &id))| {
+                let slot = start + i;
+                st.write_slot(slot, v, id, self.draw_level(slot));
+            });
+        st.publish_len(start + ids.len());
+        {
+            let mut map = self.ids.write();
+            map.reserve(ids.len());
+            for (i, &id) in ids.iter().enumerate() {
+                map.insert(id, (start + i) as u32);
+            }
+        }
+
+        let graph = Graph {
+            st: &st,
+            kernel: self.kernel,
+        };
+        let ef_c = self.options.ef_construction;
+        let total = ids.len();
+        let done = AtomicUsize::new(0);
+        let mut first = start;
+        if st.entry().is_none() {
+            graph.insert(start as u32, ef_c, &self.entry_lock);
+            first += 1;
+            done.store(1, Ordering::Relaxed);
+        }
+        (first..start + total).into_par_iter().for_each(|slot| {
+            graph.insert(slot as u32, ef_c, &self.entry_lock);
+            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if d % 256 == 0 {
+                progress(d, total);
+            }
+        });
+        progress(total, total);
+        Ok(())
+    }
+
+    /// Checks every component, and normalises under cosine. Returns a copy only when it changed
+    /// something.
+    fn prepare_vectors(&self, vectors: &[f32]) -> Result<Option<Vec<f32>>> {
+        let dim = self.options.dim;
+        if let Some(pos) = vectors.iter().position(|x| !x.is_finite()) {
+            return Err(Error::InvalidVector {
+                reason: format!(
+                    "row {} component {} is {}",
+                    pos / dim,
+                    pos % dim,
+                    vectors[pos]
+                ),
+            });
+        }
+        if !self.options.metric.normalizes() {
+            return Ok(None);
+        }
+        let mut copy = vectors.to_vec();
+        for (row, v) in copy.chunks_exact_mut(dim).enumerate() {
+            if !distance::normalize(v) {
+                return Err(Error::InvalidVector {
+                    reason: format!("row {row} has zero norm and cannot be normalised for cosine"),
+                });
+            }
+        }
+        Ok(Some(copy))
+    }
+
+    /// Makes room for `extra` more nodes, growing (copying) the storage when needed. Called with
+    /// the writer lock held.
+    fn reserve(&self, extra: usize) -> Result<Arc<Storage>> {
+        let st = self.snapshot();
+        let needed = st.len() + extra;
+        let max = u32::MAX as usize;
+        if needed > max {
+            return Err(Error::CapacityExceeded { max });
+        }
+        if needed <= st.capacity() {
+            return Ok(st);
+        }
+        let capacity = needed
+            .max(st.capacity().saturating_mul(2))
+            .max(MIN_CAPACITY)
+            .min(max);
+        let grown = Arc::new(st.grown(capacity));
+        *self.storage.write() = grown.clone();
+        Ok(grown)
+    }
+
+    /// The level of the node in `slot`: `⌊−ln(u)·mL⌋` with `u` uniform in (0, 1] drawn from a hash
+    /// of the seed and the slot, so levels do not depend on thread scheduling.
+    fn draw_level(&self, slot: usize) -> usize {
+        let h = splitmix64(self.options.seed ^ splitmix64(slot as u64));
+        let u = ((h >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        ((-u.ln() * self.level_mult) as usize).min(MAX_LEVEL)
+    }
+
+    /// The `k` nearest neighbours of `query`, nearest first, with the default beam.
+    ///
+    /// # Errors
+    /// As [`Index::search_with`].
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbor>> {
+        self.search_with(query, &SearchParams::new(k))
+    }
+
+    /// The nearest neighbours of `query` under `params`, nearest first. An empty index gives an
+    /// empty result; fewer than `k` hits come back only when fewer than `k` vectors (that pass the
+    /// filter) exist.
+    ///
+    /// With a filter, the graph search skips non-matching ids in its results but still walks
+    /// through them; when the filter is estimated to keep so few ids that walking the graph would
+    /// cost more than scoring them all, the search is exact over the matching ids instead, and an
+    /// approximate search that finds fewer than `k` matches falls back to the exact one.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] (NaN, infinity, zero under cosine),
+    /// [`Error::InvalidParameter`] when `k` or `ef` is 0.
+    pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
+        let ef = self.check_params(params)?;
+        let st = self.snapshot();
+        with_scratch(|s| {
+            prepare_query(&mut s.query, query, &self.options, st.stride())?;
+            if st.len() == 0 {
+                return Ok(Vec::new());
+            }
+            let graph = Graph {
+                st: &st,
+                kernel: self.kernel,
+            };
+            let q = std::mem::take(&mut s.query);
+            let k = params.k;
+            match params.filter {
+                None => graph.search(&q, ef, s, None),
+                Some(filter) => {
+                    if prefer_exact(&st, filter, ef) {
+                        graph.exact(&q, k, s, Some(filter));
+                    } else {
+                        graph.search(&q, ef, s, Some(filter));
+                        if s.results.len() < k.min(st.len()) {
+                            graph.exact(&q, k, s, Some(filter));
+                        }
+                    }
+                }
+            }
+            s.query = q;
+            let mut hits: Vec<Scored> = s.results.drain().collect();
+            hits.sort_unstable();
+            hits.truncate(k);
+            Ok(hits
+                .into_iter()
+                .map(|h| Neighbor {
+                    id: st.label(h.id),
+                    distance: h.dist,
+                })
+                .collect())
+        })
+    }
+
+    /// Searches `queries` (row after row) in parallel on the rayon pool; one result list per query.
+    ///
+    /// # Errors
+    /// As [`Index::search_with`]; [`Error::InvalidParameter`] when `queries.len()` is not a
+    /// multiple of `dim`.
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        let dim = self.options.dim;
+        if queries.len() % dim != 0 {
+            return Err(Error::invalid_parameter(
+                "queries",
+                format!(
+                    "length {} is not a multiple of dim {dim}",
+                    queries.len()
+                ),
+            ));
+        }
+        queries
+            .par_chunks(dim)
+            .map(|q| self.search_with(q, params))
+            .collect()
+    }
+
+    /// The exact `k` nearest neighbours by scoring every vector (for checks and small indexes).
+    ///
+    /// # Errors
+    /// As [`Index::search_with`].
+    pub fn search_exact(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
+        self.check_params(params)?;
+        let st = self.snapshot();
+        with_scratch(|s| {
+            prepare_query(&mut s.query, query, &self.options, st.stride())?;
+            let graph = Graph {
+                st: &st,
+                kernel: self.kernel,
+            };
+            let q = std::mem::take(&mut s.query);
+            graph.exact(&q, params.k, s, params.filter);
+            s.query = q;
+            let mut hits: Vec<Scored> = s.results.drain().collect();
+            hits.sort_unstable();
+            Ok(hits
+                .into_iter()
+                .map(|h| Neighbor {
+                    id: st.label(h.id),
+                    distance: h.dist,
+                })
+                .collect())
+        })
+    }
+
+    /// Validates `k` and `ef`; returns the effective beam width.
+    fn check_params(&self, params: &SearchParams<'_>) -> Result<usize> {
+        if params.k == 0 {
+            return Err(Error::invalid_parameter("k", "must be at least 1"));
+        }
+        if params.ef == Some(0) {
+            return Err(Error::invalid_parameter("ef", "must be at least 1"));
+        }
+        Ok(params.ef.unwrap_or(DEFAULT_EF_SEARCH).max(params.k))
     }
 }
+
+/// Copies `query` into `buf` padded to `stride`, checking it and normalising it under cosine.
+fn prepare_query(
+    buf: &mut Vec<f32>,
+    query: &[f32],
+    options: &IndexOptions,
+    stride: usize,
+) -> Result<()> {
+    if query.len() != options.dim {
+        return Err(Error::DimensionMismatch {
+            expected: options.dim,
+            got: query.len(),
+        });
+    }
+    if let Some(pos) = query.iter().position(|x| !x.is_finite()) {
+        return Err(Error::InvalidVector {
+            reason: format!("query component {pos} is {}", query[pos]),
+        });
+    }
+    buf.clear();
+    buf.extend_from_slice(query);
+    if options.metric.normalizes() && !distance::normalize(buf) {
+        return Err(Error::InvalidVector {
+            reason: "query has zero norm and cannot be normalised for cosine".into(),
+        });
+    }
+    buf.resize(stride.max(options.dim), 0.0);
+    Ok(())
+}
+
+/// Whether scoring every matching vector is cheaper than a filtered graph walk.
+///
+/// The filter's selectivity `s` is estimated on an even sample of up to 1,024 nodes. The graph walk
+/// must expand about `ef / s` nodes, scoring up to `m` fresh neighbours each; the exact scan calls
+/// the filter `n` times (counted as 1/8 of a distance) and scores `s·n` vectors.
+fn prefer_exact(st: &Storage, filter: &(dyn Fn(u64) -> bool + Sync), ef: usize) -> bool {
+    let n = st.len();
+    let sample = n.min(1024);
+    let step = n / sample;
+    let matches = (0..sample)
+        .filter(|&i| filter(st.label((i * step) as u32)))
+        .count();
+    if matches == 0 {
+        return true;
+    }
+    let s = matches as f64 / sample as f64;
+    let walk = ef as f64 / s * st.m as f64;
+    let scan = n as f64 / 8.0 + s * n as f64;
+    scan <= walk
+}
+
+/// SplitMix64: a fast, well-mixed 64-bit hash.
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+#[cfg(test)]
+mod tests;

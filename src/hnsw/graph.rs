@@ -1,0 +1,280 @@
+//! The HNSW algorithms: layer search, greedy descent, neighbour selection and insertion.
+//!
+//! They follow Malkov & Yashunin (TPAMI 2018) and hnswlib's `hnswalg.h`: a beam search with two
+//! heaps per layer, the "heuristic" neighbour selection (keep a candidate only if it is closer to
+//! the new node than to every neighbour already kept), and reverse links that shrink with the same
+//! heuristic when a list is full. Insertion differs in one way: a new node searches every level
+//! first and writes its own lists before it links itself into others', so no thread can reach a
+//! node whose lists are half-written, and a thread never holds more than one node lock.
+
+use std::cmp::Reverse;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use parking_lot::Mutex;
+
+use super::scratch::{with_scratch, Scored, Scratch};
+use super::storage::{link_count, EntryPoint, Storage};
+use crate::distance::DistanceFn;
+
+/// Most links a row can hold (level 0 with m = 64 → 128); sizes the stack buffer of the hot loop.
+pub(crate) const MAX_LINKS: usize = 128;
+
+/// The storage and the distance kernel, everything the algorithms need.
+#[derive(Clone, Copy)]
+pub(crate) struct Graph<'a> {
+    pub st: &'a Storage,
+    pub kernel: DistanceFn,
+}
+
+impl<'a> Graph<'a> {
+    #[inline(always)]
+    fn dist_to(&self, q: &[f32], node: u32) -> f32 {
+        (self.kernel)(q, self.st.vector(node))
+    }
+
+    #[inline(always)]
+    fn dist_between(&self, a: u32, b: u32) -> f32 {
+        (self.kernel)(self.st.vector(a), self.st.vector(b))
+    }
+
+    /// Walks `level` greedily from `cur` to a local minimum.
+    pub(crate) fn greedy(&self, q: &[f32], mut cur: Scored, level: usize) -> Scored {
+        let cap = self.st.capacity() as u32;
+        loop {
+            let mut changed = false;
+            let row = self.st.links(level, cur.id);
+            for link in &row[1..1 + link_count(row)] {
+                let n = link.load(Ordering::Acquire);
+                if n >= cap {
+                    continue;
+                }
+                let d = self.dist_to(q, n);
+                if d < cur.dist {
+                    cur = Scored { dist: d, id: n };
+                    changed = true;
+                }
+            }
+            if !changed {
+                return cur;
+            }
+        }
+    }
+
+    /// Beam search on `level`. The caller has reset `s.visited` and pushed the entry points into
+    /// `s.candidates` (and those that pass the filter into `s.results`). On return `s.results`
+    /// holds the best `ef` nodes that pass `filter`.
+    pub(crate) fn search_layer(
+        &self,
+        q: &[f32],
+        level: usize,
+        ef: usize,
+        s: &mut Scratch,
+        filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
+    ) {
+        let cap = self.st.capacity() as u32;
+        let mut bound = s.results.peek().map_or(f32::INFINITY, |w| w.dist);
+        let mut fresh = [0u32; MAX_LINKS];
+        while let Some(Reverse(c)) = s.candidates.pop() {
+            if c.dist > bound && (s.results.len() >= ef || filter.is_none()) {
+                break;
+            }
+            // Pass 1: collect the unvisited neighbours and start fetching their vectors.
+            let row = self.st.links(level, c.id);
+            let count = link_count(row);
+            let mut n_fresh = 0;
+            for link in &row[1..1 + count] {
+                let n = link.load(Ordering::Acquire);
+                if n < cap && s.visited.insert(n) {
+                    self.st.prefetch_vector(n);
+                    fresh[n_fresh] = n;
+                    n_fresh += 1;
+                }
+            }
+            // Pass 2: score them.
+            for &n in &fresh[..n_fresh] {
+                let d = self.dist_to(q, n);
+                if s.results.len() < ef || d < bound {
+                    s.candidates.push(Reverse(Scored { dist: d, id: n }));
+                    if filter.is_none_or(|f| f(self.st.label(n))) {
+                        s.results.push(Scored { dist: d, id: n });
+                        if s.results.len() > ef {
+                            s.results.pop();
+                        }
+                    }
+                    if let Some(w) = s.results.peek() {
+                        bound = w.dist;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The `ef`-beam search for `q` from the entry point down to level 0; leaves the best `ef`
+    /// matches in `s.results`.
+    pub(crate) fn search(
+        &self,
+        q: &[f32],
+        ef: usize,
+        s: &mut Scratch,
+        filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
+    ) {
+        s.candidates.clear();
+        s.results.clear();
+        let Some(ep) = self.st.entry() else { return };
+        let mut cur = Scored {
+            dist: self.dist_to(q, ep.node),
+            id: ep.node,
+        };
+        for level in (1..=ep.level).rev() {
+            cur = self.greedy(q, cur, level);
+        }
+        s.visited.reset(self.st.capacity());
+        s.visited.insert(cur.id);
+        s.candidates.push(Reverse(cur));
+        if filter.is_none_or(|f| f(self.st.label(cur.id))) {
+            s.results.push(cur);
+        }
+        self.search_layer(q, 0, ef, s, filter);
+    }
+
+    /// The heuristic selection: from `sorted` (nearest first), keep a candidate only when it is
+    /// nearer to the base node than to every candidate kept so far; at most `m`.
+    fn select_neighbors(&self, sorted: &[Scored], m: usize) -> Vec<Scored> {
+        if sorted.len() <= m {
+            return sorted.to_vec();
+        }
+        let mut kept: Vec<Scored> = Vec::with_capacity(m);
+        for &c in sorted {
+            if kept.len() >= m {
+                break;
+            }
+            if kept.iter().all(|k| self.dist_between(c.id, k.id) >= c.dist) {
+                kept.push(c);
+            }
+        }
+        kept
+    }
+
+    /// Links node `slot` (already written to storage) into the graph.
+    pub(crate) fn insert(&self, slot: u32, ef_construction: usize, entry_lock: &Mutex<()>) {
+        let level = self.st.level(slot);
+        let ep = match self.st.entry() {
+            Some(ep) => ep,
+            None => {
+                let _guard = entry_lock.lock();
+                match self.st.entry() {
+                    Some(ep) => ep,
+                    None => {
+                        self.st.set_entry(EntryPoint { node: slot, level });
+                        return;
+                    }
+                }
+            }
+        };
+        if ep.node == slot {
+            return;
+        }
+        let q = self.st.vector(slot);
+        let mut cur = Scored {
+            dist: self.dist_to(q, ep.node),
+            id: ep.node,
+        };
+        for l in (level + 1..=ep.level).rev() {
+            cur = self.greedy(q, cur, l);
+        }
+        let top = level.min(ep.level);
+
+        // Search every level first, keeping the selected neighbours per level.
+        let selected: Vec<Vec<Scored>> = with_scratch(|s| {
+            let mut per_level = vec![Vec::new(); top + 1];
+            for l in (0..=top).rev() {
+                s.visited.reset(self.st.capacity());
+                s.visited.insert(cur.id);
+                s.candidates.clear();
+                s.results.clear();
+                s.candidates.push(Reverse(cur));
+                s.results.push(cur);
+                self.search_layer(q, l, ef_construction, s, None);
+                let mut found: Vec<Scored> = s.results.drain().filter(|c| c.id != slot).collect();
+                found.sort_unstable();
+                if let Some(&nearest) = found.first() {
+                    cur = nearest;
+                }
+                per_level[l] = self.select_neighbors(&found, self.st.m);
+            }
+            per_level
+        });
+
+        // Our own lists: nobody can reach us yet, so no lock is needed.
+        for (l, sel) in selected.iter().enumerate() {
+            self.st
+                .write_links(self.st.links(l, slot), sel.iter().map(|c| c.id));
+        }
+        // Then the reverse links, one neighbour lock at a time.
+        for (l, sel) in selected.iter().enumerate() {
+            for c in sel {
+                self.add_link(c.id, slot, c.dist, l);
+            }
+        }
+        if level > ep.level {
+            let _guard = entry_lock.lock();
+            if self.st.entry().is_none_or(|e| level > e.level) {
+                self.st.set_entry(EntryPoint { node: slot, level });
+            }
+        }
+    }
+
+    /// Adds `to` to `from`'s list on `level`, shrinking the list with the heuristic when full.
+    fn add_link(&self, from: u32, to: u32, dist: f32, level: usize) {
+        let _guard = self.st.lock(from);
+        let row: &[AtomicU32] = self.st.links(level, from);
+        let count = link_count(row);
+        let max = self.st.max_links(level);
+        let links = &row[1..1 + count];
+        if links.iter().any(|l| l.load(Ordering::Relaxed) == to) {
+            return;
+        }
+        if count < max {
+            row[1 + count].store(to, Ordering::Release);
+            row[0].store(count as u32 + 1, Ordering::Release);
+            return;
+        }
+        let mut cands: Vec<Scored> = links
+            .iter()
+            .map(|l| {
+                let id = l.load(Ordering::Relaxed);
+                Scored {
+                    dist: self.dist_between(from, id),
+                    id,
+                }
+            })
+            .collect();
+        cands.push(Scored { dist, id: to });
+        cands.sort_unstable();
+        let kept = self.select_neighbors(&cands, max);
+        self.st.write_links(row, kept.iter().map(|c| c.id));
+    }
+
+    /// Exact search over every stored node that passes `filter`: the best `k` into `s.results`.
+    pub(crate) fn exact(
+        &self,
+        q: &[f32],
+        k: usize,
+        s: &mut Scratch,
+        filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
+    ) {
+        s.results.clear();
+        for node in 0..self.st.len() as u32 {
+            if !filter.is_none_or(|f| f(self.st.label(node))) {
+                continue;
+            }
+            let d = self.dist_to(q, node);
+            if s.results.len() < k {
+                s.results.push(Scored { dist: d, id: node });
+            } else if s.results.peek().is_some_and(|w| d < w.dist) {
+                s.results.pop();
+                s.results.push(Scored { dist: d, id: node });
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The graph and vectors of one index, laid out as the segment file will hold them.
+//!
+//! * vectors: fixed-stride rows (padded with zeros to a multiple of 16 floats, 64-byte aligned);
+//! * level 0: fixed-width link rows `[count, id₀ … id_{2M−1}]` of `u32`;
+//! * upper levels: per node, `level` rows of `[count, id₀ … id_{M−1}]`;
+//! * labels (user ids) and levels, one per slot.
+//!
+//! Links are atomics so that inserts can run while other threads search: a writer stores ids
+//! then the count with `Release`, a reader loads with `Acquire` (plain moves on x86). A reader
+//! may see a list in the middle of a rewrite — a mix of old and new ids — but every id it can see
+//! is a node whose vector was written before the id was published.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use parking_lot::Mutex;
+
+use super::rows::{Rows, LINE_FLOATS};
+
+const NO_ENTRY: u64 = u64::MAX;
+
+/// Where searches start: the node on the highest level.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EntryPoint {
+    pub node: u32,
+    pub level: usize,
+}
+
+pub(crate) struct Storage {
+    pub dim: usize,
+    pub m: usize,
+    pub m0: usize,
+    rows: Rows,
+    labels: Box<[AtomicU64]>,
+    levels: Box<[AtomicU8]>,
+    level0: Box<[AtomicU32]>,
+    upper: Box<[OnceLock<Box<[AtomicU32]>>]>,
+    locks: Box<[Mutex<()>]>,
+    /// Slots whose vector, label and level are written.
+    len: AtomicUsize,
+    entry: AtomicU64,
+}
+
+fn atomics_u32(n: usize) -> Box<[AtomicU32]> {
+    (0..n).map(|_| AtomicU32::new(0)).collect()
+}
+
+impl Storage {
+    pub(crate) fn new(dim: usize, m: usize, capacity: usize) -> Self {
+        let stride = dim.div_ceil(LINE_FLOATS) * LINE_FLOATS;
+        let m0 = 2 * m;
+        Storage {
+            dim,
+            m,
+            m0,
+            rows: Rows::zeroed(capacity, stride),
+            labels: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            levels: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
+            level0: atomics_u32(capacity * (1 + m0)),
+            upper: (0..capacity).map(|_| OnceLock::new()).collect(),
+            locks: (0..capacity).map(|_| Mutex::new(())).collect(),
+            len: AtomicUsize::new(0),
+            entry: AtomicU64::new(NO_ENTRY),
+        }
+    }
+
+    /// A copy with room for `capacity` nodes. The caller must hold the index's writer lock, so
+    /// nothing changes `self` while it is copied.
+    pub(crate) fn grown(&self, capacity: usize) -> Self {
+        let len = self.len();
+        let new = Storage::new(self.dim, self.m, capacity);
+        let new = Storage {
+            rows: self.rows.grown(capacity, len),
+            ..new
+        };
+        let w0 = 1 + self.m0;
+        for i in 0..len {
+            new.labels[i].store(self.labels[i].load(Ordering::Relaxed), Ordering::Relaxed);
+            new.levels[i].store(self.levels[i].load(Ordering::Relaxed), Ordering::Relaxed);
+            for j in 0..w0 {
+                new.level0[i * w0 + j].store(
+                    self.level0[i * w0 + j].load(Ordering::Acquire),
+                    Ordering::Relaxed,
+                );
+            }
+            if let Some(up) = self.upper[i].get() {
+                let copy: Box<[AtomicU32]> = up
+                    .iter()
+                    .map(|a| AtomicU32::new(a.load(Ordering::Acquire)))
+                    .collect();
+                let _ = new.upper[i].set(copy);
+            }
+        }
+        new.len.store(len, Ordering::Release);
+        new.entry
+            .store(self.entry.load(Ordering::Acquire), Ordering::Release);
+        new
+    }
+
+    #[inline(always)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Slots written so far (nodes may still be linking).
+    #[inline(always)]
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// The padded vector of a node (length: the stride, a multiple of 16).
+    #[inline(always)]
+    pub(crate) fn vector(&self, node: u32) -> &[f32] {
+        self.rows.row(node as usize)
+    }
+
+    /// The first `dim` components of a node's vector.
+    pub(crate) fn vector_unpadded(&self, node: u32) -> &[f32] {
+        &self.rows.row(node as usize)[..self.dim]
+    }
+
+    #[inline(always)]
+    pub(crate) fn stride(&self) -> usize {
+        self.rows.stride()
+    }
+
+    #[inline(always)]
+    pub(crate) fn prefetch_vector(&self, node: u32) {
+        prefetch(self.rows.row_ptr(node as usize).cast());
+    }
+
+    #[inline(always)]
+    pub(crate) fn label(&self, node: u32) -> u64 {
+        self.labels[node as usize].load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn level(&self, node: u32) -> usize {
+        self.levels[node as usize].load(Ordering::Relaxed) as usize
+    }
+
+    /// The link row of `node` on `level`: `[count, ids…]`. Empty when the node has no such level.
+    #[inline(always)]
+    pub(crate) fn links(&self, level: usize, node: u32) -> &[AtomicU32] {
+        if level == 0 {
+            let w = 1 + self.m0;
+            &self.level0[node as usize * w..(node as usize + 1) * w]
+        } else {
+            let w = 1 + self.m;
+            match self.upper[node as usize].get() {
+                Some(up) if up.len() >= level * w => &up[(level - 1) * w..level * w],
+                _ => &[],
+            }
+        }
+    }
+
+    /// Maximum links on `level`.
+    #[inline(always)]
+    pub(crate) fn max_links(&self, level: usize) -> usize {
+        if level == 0 {
+            self.m0
+        } else {
+            self.m
+        }
+    }
+
+    pub(crate) fn lock(&self, node: u32) -> parking_lot::MutexGuard<'_, ()> {
+        self.locks[node as usize].lock()
+    }
+
+    /// Writes slot `slot`: its vector (already validated, normalised, `dim` long), label and level.
+    /// Does not publish it: call [`Storage::publish_len`] once a run of slots is written.
+    ///
+    /// The caller holds the index's writer lock, so it owns every slot at or past `len()`.
+    pub(crate) fn write_slot(&self, slot: usize, vector: &[f32], label: u64, level: usize) {
+        debug_assert!(slot >= self.len() && slot < self.capacity());
+        // SAFETY: slots at or past `len()` are owned by the single writer (the caller holds the
+        // writer lock) and no reader looks at them until `publish_len` stores the new length
+        // with Release.
+        unsafe { self.rows.write_row(slot, vector) };
+        self.labels[slot].store(label, Ordering::Relaxed);
+        self.levels[slot].store(level as u8, Ordering::Relaxed);
+        if level > 0 {
+            let _ = self.upper[slot].set(atomics_u32(level * (1 + self.m)));
+        }
+    }
+
+    pub(crate) fn publish_len(&self, len: usize) {
+        self.len.store(len, Ordering::Release);
+    }
+
+    pub(crate) fn entry(&self) -> Option<EntryPoint> {
+        let e = self.entry.load(Ordering::Acquire);
+        (e != NO_ENTRY).then(|| EntryPoint {
+            node: e as u32,
+            level: (e >> 32) as usize,
+        })
+    }
+
+    pub(crate) fn set_entry(&self, entry: EntryPoint) {
+        self.entry.store(
+            ((entry.level as u64) << 32) | entry.node as u64,
+            Ordering::Release,
+        );
+    }
+
+    /// Replaces a link list: ids first, then the count.
+    pub(crate) fn write_links(&self, row: &[AtomicU32], ids: impl ExactSizeIterator<Item = u32>) {
+        let n = ids.len();
+        debug_assert!(n < row.len());
+        for (slot, id) in row[1..].iter().zip(ids) {
+            slot.store(id, Ordering::Release);
+        }
+        row[0].store(n as u32, Ordering::Release);
+    }
+
+    /// Bytes held: vectors, links, labels, levels, locks.
+    pub(crate) fn bytes(&self) -> usize {
+        let len = self.len();
+        let upper: usize = (0..len)
+            .filter_map(|i| self.upper[i].get())
+            .map(|u| u.len() * 4)
+            .sum();
+        self.rows.bytes()
+            + self.level0.len() * 4
+            + upper
+            + self.upper.len() * std::mem::size_of::<OnceLock<Box<[AtomicU32]>>>()
+            + self.labels.len() * 8
+            + self.levels.len()
+            + self.locks.len() * std::mem::size_of::<Mutex<()>>()
+    }
+}
+
+/// Number of ids in a link row (clamped to the row's room, so a torn or hostile count can't send a
+/// reader out of bounds).
+#[inline(always)]
+pub(crate) fn link_count(row: &[AtomicU32]) -> usize {
+    match row.first() {
+        Some(c) => (c.load(Ordering::Acquire) as usize).min(row.len() - 1),
+        None => 0,
+    }
+}
+
+/// Hints the CPU to fetch the cache line at `ptr` (never faults, even for a bad address).
+#[inline(always)]
+pub(crate) fn prefetch(ptr: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        // SAFETY: prefetch is a hint; it never dereferences architecturally and cannot fault.
+        unsafe { _mm_prefetch(ptr.cast::<i8>(), _MM_HINT_T0) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = ptr;
+}

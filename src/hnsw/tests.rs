@@ -1,0 +1,257 @@
+//! Unit tests of the index: behaviour on bad input, small exact checks, concurrency.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use super::*;
+
+fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    (0..n * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+}
+
+fn build(n: usize, dim: usize, metric: Metric) -> (Index, Vec<f32>) {
+    let data = random_rows(n, dim, 7);
+    let index = Index::new(IndexOptions::new(dim, metric)).unwrap();
+    let ids: Vec<u64> = (0..n as u64).collect();
+    index.add_batch(&ids, &data).unwrap();
+    (index, data)
+}
+
+/// Recall@k of `search_with` against `search_exact` over `queries`.
+fn recall(index: &Index, queries: &[f32], k: usize, ef: usize) -> f64 {
+    let dim = index.dim();
+    let mut hits = 0;
+    let mut total = 0;
+    for q in queries.chunks_exact(dim) {
+        let exact = index.search_exact(q, &SearchParams::new(k)).unwrap();
+        let approx = index.search_with(q, &SearchParams::new(k).ef(ef)).unwrap();
+        assert_eq!(approx.len(), k.min(index.len()));
+        hits += approx
+            .iter()
+            .filter(|a| exact.iter().any(|e| e.id == a.id))
+            .count();
+        total += exact.len();
+    }
+    hits as f64 / total as f64
+}
+
+#[test]
+fn finds_itself_and_reaches_high_recall_for_every_metric() {
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let (index, data) = build(2000, 24, metric);
+        assert_eq!(index.len(), 2000);
+        let hit = index.search(&data[24 * 5..24 * 6], 1).unwrap();
+        if metric != Metric::InnerProduct {
+            assert_eq!(hit[0].id, 5, "{metric}");
+        }
+        let queries = random_rows(100, 24, 99);
+        let r = recall(&index, &queries, 10, 128);
+        assert!(r >= 0.95, "{metric}: recall {r}");
+    }
+}
+
+#[test]
+fn results_are_sorted_and_distances_are_the_metric() {
+    let (index, data) = build(500, 8, Metric::L2);
+    let q = &data[..8];
+    let hits = index.search_with(q, &SearchParams::new(20).ef(100)).unwrap();
+    assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
+    for h in hits {
+        let v = index.get(h.id).unwrap();
+        let d = Metric::L2.distance(q, &v);
+        assert!((d - h.distance).abs() <= 1e-4 * d.max(1.0));
+    }
+}
+
+#[test]
+fn bad_input_gives_clear_errors() {
+    let (index, _) = build(50, 4, Metric::L2);
+    assert!(matches!(
+        index.search(&[0.0; 3], 1),
+        Err(Error::DimensionMismatch {
+            expected: 4,
+            got: 3
+        })
+    ));
+    assert!(matches!(
+        index.search(&[0.0, f32::NAN, 0.0, 0.0], 1),
+        Err(Error::InvalidVector { .. })
+    ));
+    assert!(matches!(
+        index.search(&[0.0, f32::INFINITY, 0.0, 0.0], 1),
+        Err(Error::InvalidVector { .. })
+    ));
+    assert!(matches!(
+        index.search(&[0.0; 4], 0),
+        Err(Error::InvalidParameter { name: "k", .. })
+    ));
+    assert!(matches!(
+        index.search_with(&[0.0; 4], &SearchParams::new(1).ef(0)),
+        Err(Error::InvalidParameter { name: "ef", .. })
+    ));
+    assert!(matches!(
+        index.add(1000, &[0.0; 5]),
+        Err(Error::DimensionMismatch { .. })
+    ));
+    assert!(matches!(
+        index.add(1000, &[f32::NEG_INFINITY; 4]),
+        Err(Error::InvalidVector { .. })
+    ));
+    assert!(matches!(
+        index.add(3, &[0.0; 4]),
+        Err(Error::DuplicateId { id: 3 })
+    ));
+    assert!(matches!(
+        index.add_batch(&[1000, 1000], &[0.0; 8]),
+        Err(Error::DuplicateId { id: 1000 })
+    ));
+    assert!(matches!(
+        index.add_batch(&[2000, 2001], &[0.0; 7]),
+        Err(Error::InvalidParameter { .. })
+    ));
+    // Nothing of a refused batch was added.
+    assert!(!index.contains(1000) && !index.contains(2000));
+    assert_eq!(index.len(), 50);
+    assert!(matches!(index.get(777), Err(Error::UnknownId { id: 777 })));
+    assert!(matches!(
+        index.search_batch(&[0.0; 7], &SearchParams::new(1)),
+        Err(Error::InvalidParameter { .. })
+    ));
+
+    let cosine = Index::new(IndexOptions::new(2, Metric::Cosine)).unwrap();
+    assert!(matches!(
+        cosine.add(1, &[0.0, 0.0]),
+        Err(Error::InvalidVector { .. })
+    ));
+    assert!(matches!(
+        cosine.search(&[0.0, 0.0], 1),
+        Err(Error::InvalidVector { .. })
+    ));
+
+    for (dim, m, ef_c) in [(0, 16, 200), (4, 1, 200), (4, 65, 200), (4, 16, 0)] {
+        let mut o = IndexOptions::new(dim, Metric::L2);
+        o.m = m;
+        o.ef_construction = ef_c;
+        assert!(matches!(
+            Index::new(o),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+}
+
+#[test]
+fn empty_index_gives_empty_results() {
+    let index = Index::new(IndexOptions::new(3, Metric::L2)).unwrap();
+    assert!(index.is_empty());
+    assert!(index.search(&[1.0, 2.0, 3.0], 5).unwrap().is_empty());
+    let even = |id: u64| id % 2 == 0;
+    let p = SearchParams::new(5).filter(&even);
+    assert!(index.search_with(&[1.0, 2.0, 3.0], &p).unwrap().is_empty());
+    assert!(index.add_batch(&[], &[]).is_ok());
+}
+
+#[test]
+fn get_returns_the_stored_vector_normalised_under_cosine() {
+    let index = Index::new(IndexOptions::new(2, Metric::Cosine)).unwrap();
+    index.add(9, &[3.0, 4.0]).unwrap();
+    assert!(index.contains(9));
+    let v = index.get(9).unwrap();
+    assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
+    let l2 = Index::new(IndexOptions::new(2, Metric::L2)).unwrap();
+    l2.add(9, &[3.0, 4.0]).unwrap();
+    assert_eq!(l2.get(9).unwrap(), vec![3.0, 4.0]);
+}
+
+#[test]
+fn k_larger_than_the_index_returns_everything() {
+    let (index, data) = build(7, 3, Metric::L2);
+    let hits = index.search(&data[..3], 50).unwrap();
+    assert_eq!(hits.len(), 7);
+}
+
+#[test]
+fn filters_return_only_matching_ids_at_every_selectivity() {
+    let (index, _) = build(3000, 16, Metric::L2);
+    let queries = random_rows(30, 16, 5);
+    for modulus in [2u64, 10, 100, 1000, 5000] {
+        let keep = move |id: u64| id % modulus == 0;
+        let matching = 3000u64.div_ceil(modulus) as usize;
+        let mut hits = 0;
+        let mut total = 0;
+        for q in queries.chunks_exact(16) {
+            let p = SearchParams::new(10).ef(64).filter(&keep);
+            let got = index.search_with(q, &p).unwrap();
+            assert_eq!(got.len(), 10.min(matching), "modulus {modulus}");
+            assert!(got.iter().all(|h| keep(h.id)));
+            let exact = index.search_exact(q, &p).unwrap();
+            hits += got
+                .iter()
+                .filter(|g| exact.iter().any(|e| e.id == g.id))
+                .count();
+            total += exact.len();
+        }
+        let r = hits as f64 / total as f64;
+        assert!(r >= 0.9, "modulus {modulus}: filtered recall {r}");
+    }
+}
+
+#[test]
+fn levels_are_deterministic_and_geometric() {
+    let index = Index::new(IndexOptions::new(2, Metric::L2)).unwrap();
+    let levels: Vec<usize> = (0..100_000).map(|s| index.draw_level(s)).collect();
+    let again: Vec<usize> = (0..100_000).map(|s| index.draw_level(s)).collect();
+    assert_eq!(levels, again);
+    let above0 = levels.iter().filter(|&&l| l > 0).count() as f64 / 1e5;
+    // P(level > 0) = 1/m = 1/16.
+    assert!((above0 - 1.0 / 16.0).abs() < 0.01, "{above0}");
+}
+
+#[test]
+fn searches_run_while_batches_are_added() {
+    let dim = 16;
+    let index = Arc::new(Index::new(IndexOptions::new(dim, Metric::L2)).unwrap());
+    let data = Arc::new(random_rows(6000, dim, 11));
+    index
+        .add_batch(&(0..500).collect::<Vec<u64>>(), &data[..500 * dim])
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let searchers: Vec<_> = (0..2)
+        .map(|t| {
+            let (index, data, stop) = (index.clone(), data.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut searches = 0usize;
+                while !stop.load(Ordering::Relaxed) || searches < 10 {
+                    let q = &data[(searches * 7 + t) % 6000 * dim..][..dim];
+                    let hits = index.search(q, 10).unwrap();
+                    assert!(!hits.is_empty());
+                    assert!(hits.iter().all(|h| h.id < 6000));
+                    searches += 1;
+                }
+                searches
+            })
+        })
+        .collect();
+    for chunk in 1..12 {
+        let lo = chunk * 500;
+        let ids: Vec<u64> = (lo as u64..lo as u64 + 500).collect();
+        index
+            .add_batch(&ids, &data[lo * dim..(lo + 500) * dim])
+            .unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for s in searchers {
+        assert!(s.join().unwrap() >= 10);
+    }
+    assert_eq!(index.len(), 6000);
+    // Every finished insert is findable.
+    for id in 0..6000u64 {
+        let v = &data[id as usize * dim..][..dim];
+        let hits = index.search_with(v, &SearchParams::new(1).ef(64)).unwrap();
+        assert_eq!(hits[0].distance, 0.0, "id {id}");
+        assert!(index.contains(id));
+    }
+}
