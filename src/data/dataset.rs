@@ -31,8 +31,8 @@ pub struct Dataset {
     /// The query vectors, of the same dimension as `base`.
     pub queries: Matrix<f32>,
     /// For each query, the 0-based row numbers in `base` of its nearest neighbours, nearest first
-    /// (one row per query).
-    pub ground_truth: Option<Matrix<i32>>,
+    /// (one row per query; checked to lie inside `base` when loaded).
+    pub ground_truth: Option<Matrix<u32>>,
     /// The metric the ground truth was computed with, when the dataset says.
     pub metric: Option<Metric>,
     /// A short name for reports (the folder's name for TEXMEX folders).
@@ -71,7 +71,9 @@ impl Dataset {
         let ground_truth = if gt_path.exists() {
             let gt = read_ivecs(&gt_path)?;
             check_ground_truth(&gt_path, &gt, queries.len(), base.len())?;
-            Some(gt)
+            let dim = gt.dim();
+            let ids = gt.into_vec().into_iter().map(|id| id as u32).collect();
+            Some(Matrix::from_vec(dim, ids)?)
         } else {
             None
         };
@@ -161,7 +163,8 @@ mod tests {
         let ds = Dataset::load_texmex(&dir).unwrap();
         assert_eq!(ds.base, base);
         assert_eq!(ds.queries, queries);
-        assert_eq!(ds.ground_truth, Some(gt));
+        let gt_u32: Vec<u32> = gt.as_slice().iter().map(|&id| id as u32).collect();
+        assert_eq!(ds.ground_truth, Some(Matrix::from_vec(gt.dim(), gt_u32).unwrap()));
         assert_eq!(ds.metric, Some(Metric::L2));
         assert_eq!(ds.name, "tiny-2-l2");
         assert_eq!(ds.dim(), 2);
