@@ -1,0 +1,481 @@
+//! The benchmark report: what `stratavec bench` writes as JSON and prints as a table.
+//!
+//! The JSON shape (key names are fixed; other tools read them):
+//!
+//! ```json
+//! {
+//!   "dataset": { "name": "wordllama-sent-256-ip", "n_base": 100000, "n_queries": 1000,
+//!                "dim": 256, "metric": "ip" },
+//!   "machine": { "threads": 2, "cpu": "AMD EPYC" },
+//!   "results": [
+//!     { "config": { "m": 16, "ef_construction": 200, "ef": 64, "k": 10, "quant": "none" },
+//!       "recall_at_k": 0.97, "qps_single_thread": 5400.0,
+//!       "latency_us": { "p50": 180.0, "p90": 240.0, "p99": 320.0, "p999": 410.0 },
+//!       "build_seconds": 31.5, "index_bytes": 116000000,
+//!       "qps_all_threads": 10500.0, "threads": 2, "mean_us": 185.0, "max_us": 900.0 }
+//!   ]
+//! }
+//! ```
+//!
+//! Optional fields are left out of the JSON when `None` and read as `None` when absent. The library
+//! only derives `Serialize`/`Deserialize`; the CLI picks the format (`serde_json`).
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::LatencyStats;
+use crate::distance::Metric;
+
+/// A full benchmark run: one dataset, one machine, one result per configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// What was searched.
+    pub dataset: DatasetInfo,
+    /// Where it ran.
+    pub machine: MachineInfo,
+    /// One entry per configuration, in the order they ran.
+    pub results: Vec<BenchResult>,
+}
+
+/// The dataset of a [`BenchReport`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DatasetInfo {
+    /// Its name, e.g. the folder name `wordllama-sent-256-ip`.
+    pub name: String,
+    /// Number of base (indexed) vectors.
+    pub n_base: usize,
+    /// Number of query vectors.
+    pub n_queries: usize,
+    /// Vector dimension.
+    pub dim: usize,
+    /// Distance metric (`"l2"`, `"ip"` or `"cosine"` in JSON).
+    pub metric: Metric,
+}
+
+/// The machine of a [`BenchReport`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MachineInfo {
+    /// Threads used for the all-threads measurements and the build.
+    pub threads: usize,
+    /// CPU model name, where known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+}
+
+impl MachineInfo {
+    /// This machine: rayon's thread count, and the CPU model from `/proc/cpuinfo` on Linux.
+    pub fn current() -> Self {
+        MachineInfo {
+            threads: rayon::current_num_threads(),
+            cpu: cpu_model(),
+        }
+    }
+}
+
+fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    info.lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The parameters of one benchmarked configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchConfig {
+    /// HNSW links per node.
+    pub m: usize,
+    /// Beam width while building.
+    pub ef_construction: usize,
+    /// Beam width while searching.
+    pub ef: usize,
+    /// Neighbours asked for (the K of Recall@K).
+    pub k: usize,
+    /// Vector codec: `"none"` for f32, else its name (`"sq8"`, `"sq4"`, …).
+    pub quant: String,
+}
+
+/// Latency percentiles in microseconds (JSON keys `p50`, `p90`, `p99`, `p999`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LatencyPercentiles {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+}
+
+impl From<&LatencyStats> for LatencyPercentiles {
+    fn from(s: &LatencyStats) -> Self {
+        LatencyPercentiles {
+            p50: s.p50_us,
+            p90: s.p90_us,
+            p99: s.p99_us,
+            p999: s.p999_us,
+        }
+    }
+}
+
+/// The measurements of one configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// What was measured.
+    pub config: BenchConfig,
+    /// Mean Recall@K over the queries, K = `config.k`.
+    pub recall_at_k: f64,
+    /// Queries per second, one query at a time on one thread.
+    pub qps_single_thread: f64,
+    /// Single-thread latency percentiles.
+    pub latency_us: LatencyPercentiles,
+    /// Wall time of the index build.
+    pub build_seconds: f64,
+    /// Size of the index (bytes on disk, or in memory for an in-memory index).
+    pub index_bytes: u64,
+    /// Queries per second with all threads searching concurrently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qps_all_threads: Option<f64>,
+    /// Threads used for `qps_all_threads`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// Mean single-thread latency in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_us: Option<f64>,
+    /// Largest single-thread latency in microseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_us: Option<f64>,
+    /// Peak resident memory during the build, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_peak_bytes: Option<u64>,
+    /// Resident bytes after opening the index.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_bytes_after_open: Option<u64>,
+    /// Resident bytes after running the queries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident_bytes_after_queries: Option<u64>,
+}
+
+impl BenchResult {
+    /// A result from the single-thread latency statistics: fills `qps_single_thread`,
+    /// `latency_us`, `mean_us` and `max_us` from `single`; the other optional fields are `None`.
+    pub fn new(
+        config: BenchConfig,
+        recall_at_k: f64,
+        single: &LatencyStats,
+        build_seconds: f64,
+        index_bytes: u64,
+    ) -> Self {
+        BenchResult {
+            config,
+            recall_at_k,
+            qps_single_thread: single.qps,
+            latency_us: single.into(),
+            build_seconds,
+            index_bytes,
+            qps_all_threads: None,
+            threads: None,
+            mean_us: Some(single.mean_us),
+            max_us: Some(single.max_us),
+            build_peak_bytes: None,
+            resident_bytes_after_open: None,
+            resident_bytes_after_queries: None,
+        }
+    }
+
+    /// Sets the all-threads throughput and the thread count it was measured with.
+    pub fn with_all_threads(mut self, qps: f64, threads: usize) -> Self {
+        self.qps_all_threads = Some(qps);
+        self.threads = Some(threads);
+        self
+    }
+}
+
+impl BenchReport {
+    /// The results as an aligned plain-text table for a terminal (see [`render_table`]).
+    pub fn to_text_table(&self) -> String {
+        render_table(&self.results, TableStyle::Text)
+    }
+
+    /// The results as a Markdown table (see [`render_table`]).
+    pub fn to_markdown(&self) -> String {
+        render_table(&self.results, TableStyle::Markdown)
+    }
+}
+
+/// How [`render_table`] draws a table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableStyle {
+    /// Space-aligned columns with a dashed rule under the header.
+    Text,
+    /// A GitHub-flavoured Markdown table (numbers right-aligned).
+    Markdown,
+}
+
+/// Renders results as a table, one row per result, ending in a newline.
+///
+/// Columns: `ef`, `Recall@K` (K of the first result, or `Recall@k` if they differ), `QPS(1t)`,
+/// `p50 µs`, `p99 µs`, `build s`, `index MiB`; preceded by `M`, `efC`, `quant` or `k` when those
+/// differ between results, and followed by `QPS(Nt)` when any result has an all-threads QPS.
+pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
+    let differs = |f: &dyn Fn(&BenchConfig) -> String| {
+        results
+            .windows(2)
+            .any(|w| f(&w[0].config) != f(&w[1].config))
+    };
+    let same_k = !differs(&|c| c.k.to_string());
+    let recall_header = match results.first() {
+        Some(r) if same_k => format!("Recall@{}", r.config.k),
+        _ => "Recall@k".to_string(),
+    };
+
+    type Cell = Box<dyn Fn(&BenchResult) -> String>;
+    let mut columns: Vec<(String, Cell)> = Vec::new();
+    if differs(&|c| c.m.to_string()) {
+        columns.push(("M".into(), Box::new(|r| r.config.m.to_string())));
+    }
+    if differs(&|c| c.ef_construction.to_string()) {
+        columns.push((
+            "efC".into(),
+            Box::new(|r| r.config.ef_construction.to_string()),
+        ));
+    }
+    if differs(&|c| c.quant.clone()) {
+        columns.push(("quant".into(), Box::new(|r| r.config.quant.clone())));
+    }
+    if !same_k {
+        columns.push(("k".into(), Box::new(|r| r.config.k.to_string())));
+    }
+    columns.push(("ef".into(), Box::new(|r| r.config.ef.to_string())));
+    columns.push((recall_header, Box::new(|r| format!("{:.4}", r.recall_at_k))));
+    columns.push((
+        "QPS(1t)".into(),
+        Box::new(|r| format!("{:.0}", r.qps_single_thread)),
+    ));
+    let threads = results.iter().find_map(|r| r.threads);
+    if results.iter().any(|r| r.qps_all_threads.is_some()) {
+        let header = match threads {
+            Some(t) if results.iter().all(|r| r.threads.is_none_or(|x| x == t)) => {
+                format!("QPS({t}t)")
+            }
+            _ => "QPS(all)".to_string(),
+        };
+        columns.push((
+            header,
+            Box::new(|r| {
+                r.qps_all_threads
+                    .map_or_else(|| "-".to_string(), |q| format!("{q:.0}"))
+            }),
+        ));
+    }
+    columns.push((
+        "p50 µs".into(),
+        Box::new(|r| format!("{:.1}", r.latency_us.p50)),
+    ));
+    columns.push((
+        "p99 µs".into(),
+        Box::new(|r| format!("{:.1}", r.latency_us.p99)),
+    ));
+    columns.push((
+        "build s".into(),
+        Box::new(|r| format!("{:.2}", r.build_seconds)),
+    ));
+    columns.push((
+        "index MiB".into(),
+        Box::new(|r| format!("{:.1}", r.index_bytes as f64 / (1024.0 * 1024.0))),
+    ));
+
+    let cells: Vec<Vec<String>> = results
+        .iter()
+        .map(|r| columns.iter().map(|(_, f)| f(r)).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (h, _))| {
+            cells
+                .iter()
+                .map(|row| row[i].chars().count())
+                .chain([h.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+
+    let mut out = String::new();
+    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
+        let mut first = true;
+        for (cell, &w) in cells.zip(&widths) {
+            match style {
+                TableStyle::Text => {
+                    if !first {
+                        out.push_str("  ");
+                    }
+                    let _ = write!(out, "{cell:>w$}");
+                }
+                TableStyle::Markdown => {
+                    let _ = write!(out, "| {cell:>w$} ");
+                }
+            }
+            first = false;
+        }
+        if style == TableStyle::Markdown {
+            out.push('|');
+        }
+        out.push('\n');
+    };
+    line(&mut out, &mut columns.iter().map(|(h, _)| h.as_str()));
+    match style {
+        TableStyle::Text => {
+            let total = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
+            out.push_str(&"-".repeat(total));
+            out.push('\n');
+        }
+        TableStyle::Markdown => {
+            for &w in &widths {
+                let _ = write!(out, "| {}: ", "-".repeat(w.saturating_sub(1)));
+            }
+            out.push_str("|\n");
+        }
+    }
+    for row in &cells {
+        line(&mut out, &mut row.iter().map(String::as_str));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(ef: usize, recall: f64, qps: f64) -> BenchResult {
+        let stats = LatencyStats {
+            count: 1000,
+            mean_us: 120.0,
+            p50_us: 110.0,
+            p90_us: 150.0,
+            p99_us: 210.5,
+            p999_us: 300.0,
+            max_us: 420.0,
+            qps,
+        };
+        let config = BenchConfig {
+            m: 16,
+            ef_construction: 200,
+            ef,
+            k: 10,
+            quant: "none".into(),
+        };
+        BenchResult::new(config, recall, &stats, 12.345, 3 * 1024 * 1024)
+    }
+
+    fn report() -> BenchReport {
+        BenchReport {
+            dataset: DatasetInfo {
+                name: "digits-64-l2".into(),
+                n_base: 1597,
+                n_queries: 200,
+                dim: 64,
+                metric: Metric::L2,
+            },
+            machine: MachineInfo {
+                threads: 2,
+                cpu: None,
+            },
+            results: vec![
+                result(16, 0.9, 12000.0),
+                result(256, 0.99995, 1500.0).with_all_threads(2900.0, 2),
+            ],
+        }
+    }
+
+    #[test]
+    fn json_shape_and_round_trip() {
+        let r = report();
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["dataset"]["metric"], "l2");
+        assert_eq!(v["dataset"]["n_base"], 1597);
+        assert_eq!(v["machine"]["threads"], 2);
+        assert!(v["machine"].get("cpu").is_none());
+        let first = &v["results"][0];
+        for key in [
+            "config",
+            "recall_at_k",
+            "qps_single_thread",
+            "latency_us",
+            "build_seconds",
+            "index_bytes",
+        ] {
+            assert!(first.get(key).is_some(), "missing {key}");
+        }
+        for key in ["m", "ef_construction", "ef", "k", "quant"] {
+            assert!(first["config"].get(key).is_some(), "missing config.{key}");
+        }
+        for key in ["p50", "p90", "p99", "p999"] {
+            assert!(first["latency_us"].get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(first["config"]["quant"], "none");
+        assert!(first.get("qps_all_threads").is_none());
+        assert_eq!(v["results"][1]["qps_all_threads"], 2900.0);
+        assert_eq!(v["results"][1]["threads"], 2);
+
+        let back: BenchReport = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+
+        // Optional fields may be absent.
+        let minimal = r#"{"dataset":{"name":"x","n_base":1,"n_queries":1,"dim":1,"metric":"ip"},
+            "machine":{"threads":1},
+            "results":[{"config":{"m":8,"ef_construction":100,"ef":10,"k":1,"quant":"sq8"},
+            "recall_at_k":1.0,"qps_single_thread":1.0,
+            "latency_us":{"p50":1.0,"p90":1.0,"p99":1.0,"p999":1.0},
+            "build_seconds":0.5,"index_bytes":10}]}"#;
+        let m: BenchReport = serde_json::from_str(minimal).unwrap();
+        assert_eq!(m.dataset.metric, Metric::InnerProduct);
+        assert_eq!(m.results[0].qps_all_threads, None);
+    }
+
+    #[test]
+    fn text_table_is_aligned() {
+        let t = report().to_text_table();
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 4, "{t}");
+        assert!(lines[0].contains("Recall@10"));
+        assert!(lines[0].contains("QPS(1t)"));
+        assert!(lines[0].contains("QPS(2t)"));
+        assert!(lines[0].contains("p50 µs"));
+        assert!(lines[0].contains("index MiB"));
+        assert!(
+            !lines[0].contains("quant"),
+            "constant columns are left out: {t}"
+        );
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width), "{t}");
+        assert!(lines[2].contains("0.9000") && lines[2].contains("12000"));
+        assert!(lines[3].contains("1.0000") && lines[3].contains("2900"));
+        assert!(lines[3].ends_with("3.0"));
+        assert!(lines[2].contains(" - "), "{t}");
+    }
+
+    #[test]
+    fn markdown_table() {
+        let mut r = report();
+        r.results[1].config.quant = "sq8".into();
+        let md = r.to_markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines.len(), 4, "{md}");
+        assert!(lines[0].starts_with("| quant | "), "{md}");
+        assert!(lines[1].starts_with("| ----: |"), "{md}");
+        let pipes = lines[0].matches('|').count();
+        assert!(lines.iter().all(|l| l.matches('|').count() == pipes));
+        assert!(lines[3].contains("sq8"));
+    }
+
+    #[test]
+    fn empty_table_has_a_header() {
+        let t = render_table(&[], TableStyle::Text);
+        assert_eq!(t.lines().count(), 2);
+    }
+}
