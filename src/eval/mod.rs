@@ -15,11 +15,15 @@
 //!
 //! This module uses only the crate's public API.
 
+mod bench;
 mod ground_truth;
 mod latency;
 mod recall;
 mod report;
 
+pub use bench::{
+    peak_resident_bytes, resident_bytes, run_bench, BenchProgress, BenchSpec, DEFAULT_EFS,
+};
 pub use ground_truth::{ground_truth, ground_truth_filtered};
 pub use latency::{LatencyRecorder, LatencyStats};
 pub use recall::{recall_at_k, recall_per_query};

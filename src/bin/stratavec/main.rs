@@ -1,1 +1,170 @@
-fn main() {}
+//! `stratavec`: the command-line tool. Thin: argument parsing, progress, printing; the work is
+//! in the library (`stratavec::eval::run_bench`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use stratavec::data::synthetic::ClusteredSpec;
+use stratavec::data::Dataset;
+use stratavec::eval::{run_bench, BenchProgress, BenchReport, BenchSpec, DEFAULT_EFS};
+use stratavec::{Metric, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
+
+/// Vectors in the built-in default benchmark.
+const DEFAULT_SYNTHETIC_N: usize = 100_000;
+/// Dimension of the built-in default benchmark.
+const DEFAULT_SYNTHETIC_DIM: usize = 128;
+/// Queries of the built-in default benchmark.
+const DEFAULT_SYNTHETIC_QUERIES: usize = 1_000;
+
+#[derive(Parser)]
+#[command(name = "stratavec", version, about = "An embedded vector database engine")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build an index and sweep ef: Recall@K, QPS, latency percentiles, build time, memory.
+    ///
+    /// Without --dataset it runs on built-in synthetic clustered data (100,000 × 128, L2).
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// A TEXMEX folder: base.fvecs, query.fvecs, optional groundtruth.ivecs and METRIC.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Metric (l2, ip, cosine); default: the dataset's METRIC file, else l2.
+    #[arg(long)]
+    metric: Option<Metric>,
+    /// Neighbours per query (the K of Recall@K).
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Beam widths to sweep.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_EFS)]
+    ef: Vec<usize>,
+    /// HNSW links per node.
+    #[arg(long, default_value_t = DEFAULT_M)]
+    m: usize,
+    /// Beam width while building.
+    #[arg(long, default_value_t = DEFAULT_EF_CONSTRUCTION)]
+    ef_construction: usize,
+    /// Threads for the build and the all-threads QPS (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Use only the first N queries.
+    #[arg(long)]
+    queries: Option<usize>,
+    /// Use only the first N base vectors (the ground truth is then recomputed).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Synthetic data: number of vectors.
+    #[arg(long, default_value_t = DEFAULT_SYNTHETIC_N)]
+    synthetic_n: usize,
+    /// Synthetic data: dimension.
+    #[arg(long, default_value_t = DEFAULT_SYNTHETIC_DIM)]
+    synthetic_dim: usize,
+    /// Write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Bench(args) => bench(args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+fn load(args: &BenchArgs) -> CliResult<Dataset> {
+    let mut data = match &args.dataset {
+        Some(dir) => Dataset::load_texmex(dir)?,
+        None => {
+            let spec = ClusteredSpec::new(args.synthetic_n, args.synthetic_dim);
+            let (base, queries) = spec.generate_with_queries(DEFAULT_SYNTHETIC_QUERIES)?;
+            Dataset {
+                base,
+                queries,
+                ground_truth: None,
+                metric: Some(Metric::L2),
+                name: format!(
+                    "synthetic-clustered-{}x{}",
+                    args.synthetic_n, args.synthetic_dim
+                ),
+            }
+        }
+    };
+    if let Some(n) = args.queries {
+        data.queries = data.queries.truncated(n);
+        data.ground_truth = data.ground_truth.map(|gt| gt.truncated(n));
+    }
+    if let Some(n) = args.limit.filter(|&n| n < data.base.len()) {
+        data.base = data.base.truncated(n);
+        data.ground_truth = None;
+    }
+    Ok(data)
+}
+
+fn bench(args: BenchArgs) -> CliResult<()> {
+    let data = load(&args)?;
+    let metric = args.metric.or(data.metric).unwrap_or(Metric::L2);
+    let spec = BenchSpec {
+        m: args.m,
+        ef_construction: args.ef_construction,
+        efs: args.ef.clone(),
+        k: args.k,
+        ..BenchSpec::default()
+    };
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(t) = args.threads {
+        pool = pool.num_threads(t);
+    }
+    let pool = pool.build()?;
+    eprintln!(
+        "dataset {}: {} × {} base, {} queries, metric {metric}; M {} efC {}; {} threads",
+        data.name,
+        data.base.len(),
+        data.dim(),
+        data.queries.len(),
+        spec.m,
+        spec.ef_construction,
+        pool.current_num_threads()
+    );
+
+    let bar = ProgressBar::new(data.base.len() as u64).with_style(
+        ProgressStyle::with_template(
+            "{msg:>10} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})",
+        )?,
+    );
+    bar.set_message("building");
+    let on_progress = |p: BenchProgress| match p {
+        BenchProgress::GroundTruth => bar.set_message("truth"),
+        BenchProgress::Build { done, .. } => bar.set_position(done as u64),
+        BenchProgress::Search { ef } => {
+            bar.finish_and_clear();
+            eprintln!("searching with ef {ef}");
+        }
+    };
+    let report: BenchReport = pool.install(|| run_bench(&data, metric, &spec, &on_progress))?;
+    bar.finish_and_clear();
+
+    print!("{}", report.to_text_table());
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}

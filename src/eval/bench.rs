@@ -1,0 +1,250 @@
+//! The benchmark runner behind `stratavec bench`: build an index on a dataset, sweep `ef`, and
+//! measure recall, latency and throughput the same way for every configuration.
+//!
+//! It uses only the public API ([`Index`], [`SearchParams`]), so what it measures is what a user
+//! gets.
+
+use std::time::{Duration, Instant};
+
+use super::{
+    ground_truth, recall_at_k, BenchConfig, BenchReport, BenchResult, DatasetInfo,
+    LatencyRecorder, MachineInfo,
+};
+use crate::data::{Dataset, Matrix};
+use crate::error::{Error, Result};
+use crate::{Index, IndexOptions, Metric, SearchParams, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
+
+/// The `ef` values swept when none are given.
+pub const DEFAULT_EFS: [usize; 5] = [16, 32, 64, 128, 256];
+
+/// What [`run_bench`] measures.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BenchSpec {
+    /// HNSW links per node.
+    pub m: usize,
+    /// Beam width while building.
+    pub ef_construction: usize,
+    /// Beam widths to sweep, one result each.
+    pub efs: Vec<usize>,
+    /// Neighbours per query: the K of Recall@K.
+    pub k: usize,
+    /// Seed of the index's level draws.
+    pub seed: u64,
+    /// Queries run once, unmeasured, before each measured pass (to warm caches).
+    pub warmup_queries: usize,
+}
+
+impl Default for BenchSpec {
+    fn default() -> Self {
+        BenchSpec {
+            m: DEFAULT_M,
+            ef_construction: DEFAULT_EF_CONSTRUCTION,
+            efs: DEFAULT_EFS.to_vec(),
+            k: 10,
+            seed: IndexOptions::new(1, Metric::L2).seed,
+            warmup_queries: 200,
+        }
+    }
+}
+
+/// Where a benchmark is, for progress displays.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BenchProgress {
+    /// Computing the exact ground truth (the dataset has none, or too few columns).
+    GroundTruth,
+    /// Building: `done` of `total` vectors linked.
+    Build {
+        /// Vectors linked so far.
+        done: usize,
+        /// Vectors to link.
+        total: usize,
+    },
+    /// Measuring one `ef`.
+    Search {
+        /// The beam width being measured.
+        ef: usize,
+    },
+}
+
+/// Builds an index on `data.base` and measures every `ef` of `spec` against `data.queries`.
+///
+/// Single-thread figures (`qps_single_thread`, latency percentiles) come from the calling thread
+/// searching one query at a time, as an application does; `qps_all_threads` from
+/// [`Index::search_batch`] on the current rayon pool (run inside `ThreadPool::install` to choose the
+/// thread count). Recall is computed against `data.ground_truth`, or against an exact ground truth
+/// computed here when the dataset has none (or fewer than `k` columns).
+///
+/// # Errors
+/// [`Error::InvalidParameter`] for an empty dataset, `k` = 0 or an empty `efs`; any error of
+/// [`Index::new`], [`Index::add_batch`] or the searches.
+pub fn run_bench(
+    data: &Dataset,
+    metric: Metric,
+    spec: &BenchSpec,
+    progress: &(dyn Fn(BenchProgress) + Sync),
+) -> Result<BenchReport> {
+    if data.base.is_empty() || data.queries.is_empty() {
+        return Err(Error::invalid_parameter(
+            "dataset",
+            "needs at least one base vector and one query",
+        ));
+    }
+    if spec.k == 0 || spec.efs.is_empty() {
+        return Err(Error::invalid_parameter(
+            "spec",
+            "k must be at least 1 and at least one ef is needed",
+        ));
+    }
+    let dim = data.dim();
+    let truth = match &data.ground_truth {
+        Some(gt) if gt.dim() >= spec.k.min(data.base.len()) => gt.clone(),
+        _ => {
+            progress(BenchProgress::GroundTruth);
+            ground_truth(
+                data.base.as_slice(),
+                data.queries.as_slice(),
+                dim,
+                spec.k,
+                metric,
+            )?
+        }
+    };
+
+    let options = IndexOptions {
+        m: spec.m,
+        ef_construction: spec.ef_construction,
+        seed: spec.seed,
+        ..IndexOptions::new(dim, metric)
+    };
+    let index = Index::new(options)?;
+    let ids: Vec<u64> = (0..data.base.len() as u64).collect();
+    let started = Instant::now();
+    index.add_batch_with_progress(&ids, data.base.as_slice(), &|done, total| {
+        progress(BenchProgress::Build { done, total })
+    })?;
+    let build_seconds = started.elapsed().as_secs_f64();
+    let build_peak_bytes = peak_resident_bytes();
+    let index_bytes = index.memory_bytes() as u64;
+
+    let mut results = Vec::with_capacity(spec.efs.len());
+    for &ef in &spec.efs {
+        progress(BenchProgress::Search { ef });
+        let mut result = measure(&index, &data.queries, &truth, spec, ef)?;
+        result.build_seconds = build_seconds;
+        result.index_bytes = index_bytes;
+        result.build_peak_bytes = build_peak_bytes;
+        result.resident_bytes_after_queries = resident_bytes();
+        results.push(result);
+    }
+    Ok(BenchReport {
+        dataset: DatasetInfo {
+            name: data.name.clone(),
+            n_base: data.base.len(),
+            n_queries: data.queries.len(),
+            dim,
+            metric,
+        },
+        machine: MachineInfo::current(),
+        results,
+    })
+}
+
+/// Measures one `ef`: a warm-up, the single-thread pass (latencies and recall), and the
+/// all-threads pass.
+fn measure(
+    index: &Index,
+    queries: &Matrix<f32>,
+    truth: &Matrix<u32>,
+    spec: &BenchSpec,
+    ef: usize,
+) -> Result<BenchResult> {
+    let params = SearchParams::new(spec.k).ef(ef);
+    for q in queries.rows().cycle().take(spec.warmup_queries) {
+        index.search_with(q, &params)?;
+    }
+
+    let mut latencies = LatencyRecorder::new();
+    let mut found: Vec<Vec<u64>> = Vec::with_capacity(queries.len());
+    let mut busy = Duration::ZERO;
+    for q in queries.rows() {
+        let t = Instant::now();
+        let hits = index.search_with(q, &params)?;
+        let took = t.elapsed();
+        busy += took;
+        latencies.record(took);
+        found.push(hits.into_iter().map(|h| h.id).collect());
+    }
+    let single = latencies.finish(busy);
+    let recall = recall_at_k(&found, truth, spec.k)?;
+
+    let t = Instant::now();
+    let batch = index.search_batch(queries.as_slice(), &params)?;
+    let all_threads_qps = batch.len() as f64 / t.elapsed().as_secs_f64();
+
+    let config = BenchConfig {
+        m: spec.m,
+        ef_construction: spec.ef_construction,
+        ef,
+        k: spec.k,
+        quant: "none".into(),
+    };
+    Ok(BenchResult::new(config, recall, &single, 0.0, 0)
+        .with_all_threads(all_threads_qps, rayon::current_num_threads()))
+}
+
+/// Resident memory of this process in bytes (Linux `VmRSS`); `None` elsewhere.
+pub fn resident_bytes() -> Option<u64> {
+    proc_status_kib("VmRSS:").map(|kib| kib * 1024)
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`); `None` elsewhere.
+pub fn peak_resident_bytes() -> Option<u64> {
+    proc_status_kib("VmHWM:").map(|kib| kib * 1024)
+}
+
+fn proc_status_kib(key: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::synthetic::ClusteredSpec;
+
+    #[test]
+    fn bench_on_synthetic_data_reports_every_ef_with_computed_recall() {
+        let (base, queries) = ClusteredSpec::new(3000, 16)
+            .generate_with_queries(50)
+            .unwrap();
+        let data = Dataset {
+            base,
+            queries,
+            ground_truth: None,
+            metric: None,
+            name: "synthetic".into(),
+        };
+        let spec = BenchSpec {
+            efs: vec![10, 100],
+            warmup_queries: 10,
+            ..BenchSpec::default()
+        };
+        let report = run_bench(&data, Metric::L2, &spec, &|_| {}).unwrap();
+        assert_eq!(report.results.len(), 2);
+        let (low, high) = (&report.results[0], &report.results[1]);
+        assert!(high.recall_at_k >= low.recall_at_k);
+        assert!(high.recall_at_k > 0.9, "{}", high.recall_at_k);
+        assert!(low.qps_single_thread > 0.0 && low.latency_us.p50 > 0.0);
+        assert!(low.build_seconds > 0.0 && low.index_bytes > 0);
+        assert_eq!(report.dataset.n_base, 3000);
+    }
+
+    #[test]
+    fn resident_memory_is_read_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(resident_bytes().unwrap() > 0);
+            assert!(peak_resident_bytes().unwrap() >= resident_bytes().unwrap() / 2);
+        }
+    }
+}
