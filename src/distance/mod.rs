@@ -10,15 +10,27 @@
 //!
 //! The kernels ([`l2_squared`], [`dot`]) dispatch at run time to the fastest implementation the CPU
 //! supports; [`scalar`] holds the plain reference each SIMD path is tested against.
+//!
+//! | kernel set | where | lanes |
+//! |---|---|---|
+//! | `avx512f` | x86_64 with AVX-512F | 16, four accumulators, masked tail |
+//! | `avx2+fma` | x86_64 with AVX2 and FMA | 8, four accumulators, masked tail |
+//! | `scalar` | everywhere | [`scalar`] |
+//!
+//! The CPU is inspected once per process (the first call of any kernel); from then on a kernel is
+//! a plain function pointer ([`active_kernels`]). `docs/distance.md` has the measurements.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
 pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// A distance between two vectors of equal length, as a plain function pointer: chosen once, called
 /// in the hot loop without further dispatch.
@@ -73,6 +85,10 @@ impl Metric {
     }
 
     /// The kernel used on *stored* vectors (already normalised for cosine).
+    #[allow(
+        dead_code,
+        reason = "called by the HNSW search, which is developed on another branch"
+    )]
     pub(crate) fn kernel(self) -> DistanceFn {
         match self {
             Metric::L2 => l2_squared_unchecked(),
@@ -138,19 +154,83 @@ pub fn normalize(v: &mut [f32]) -> bool {
     }
 }
 
+/// The kernels of one instruction set, as plain function pointers.
+///
+/// Every kernel reads `min(a.len(), b.len())` elements of each slice, so it never reads out of
+/// bounds; pass slices of equal length to get a meaningful answer. Obtain a set with
+/// [`active_kernels`] (the one [`l2_squared`] and [`dot`] use) or [`supported_kernels`] (every set
+/// this CPU can run, for benchmarks and tests).
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Kernels {
+    /// The instruction set: `avx512f`, `avx2+fma` or `scalar`.
+    pub name: &'static str,
+    /// Squared Euclidean distance `Σ (aᵢ − bᵢ)²`.
+    pub l2_squared: fn(&[f32], &[f32]) -> f32,
+    /// Dot product `Σ aᵢ·bᵢ`.
+    pub dot: fn(&[f32], &[f32]) -> f32,
+    /// Inner-product distance `1 − Σ aᵢ·bᵢ`.
+    pub ip_distance: fn(&[f32], &[f32]) -> f32,
+}
+
+impl Kernels {
+    const SCALAR: Kernels = Kernels {
+        name: "scalar",
+        l2_squared: scalar::l2_squared,
+        dot: scalar::dot,
+        ip_distance: scalar::ip_distance,
+    };
+}
+
+/// Every kernel set this CPU can run, fastest first; the last is always `scalar`.
+///
+/// Cost: a few CPU-feature queries and a small allocation; meant for benchmarks and tests, not for
+/// hot loops.
+pub fn supported_kernels() -> Vec<Kernels> {
+    let mut sets = Vec::with_capacity(3);
+    #[cfg(target_arch = "x86_64")]
+    {
+        sets.extend(x86::avx512());
+        sets.extend(x86::avx2());
+    }
+    sets.push(Kernels::SCALAR);
+    sets
+}
+
+/// The kernel set [`l2_squared`], [`dot`] and the index use: the fastest this CPU supports, chosen
+/// on the first call and cached for the life of the process.
+pub fn active_kernels() -> &'static Kernels {
+    static ACTIVE: OnceLock<Kernels> = OnceLock::new();
+    ACTIVE.get_or_init(detect)
+}
+
+/// The fastest kernel set of this CPU, without allocating.
+fn detect() -> Kernels {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if let Some(k) = x86::avx512() {
+            return k;
+        }
+        if let Some(k) = x86::avx2() {
+            return k;
+        }
+    }
+    Kernels::SCALAR
+}
+
 // The dispatched kernels. Each takes slices of equal length (the callers guarantee it; the SIMD
 // paths read `min(a.len(), b.len())` elements so a violation is a wrong answer, never UB).
 
 fn l2_squared_unchecked() -> DistanceFn {
-    scalar::l2_squared
+    active_kernels().l2_squared
 }
 
 fn dot_unchecked() -> DistanceFn {
-    scalar::dot
+    active_kernels().dot
 }
 
 fn ip_distance_unchecked() -> DistanceFn {
-    |a, b| 1.0 - scalar::dot(a, b)
+    active_kernels().ip_distance
 }
 
 #[cfg(test)]
@@ -171,5 +251,193 @@ mod tests {
         let b = [2.0, 4.0, 6.0];
         assert!(Metric::Cosine.distance(&a, &b).abs() < 1e-6);
         assert_eq!(Metric::Cosine.distance(&a, &[0.0; 3]), 1.0);
+    }
+
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    const LARGE_DIMS: [usize; 6] = [256, 384, 768, 784, 1536, 4099];
+
+    fn all_dims() -> impl Iterator<Item = usize> {
+        (1..=130).chain(LARGE_DIMS)
+    }
+
+    fn random_vec(rng: &mut Xoshiro256PlusPlus, n: usize) -> Vec<f32> {
+        (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+    }
+
+    /// The tolerance for comparing two summation orders of `terms`: relative to the sum of the
+    /// magnitudes (which bounds the rounding error of any order), at least absolute `1e-5`.
+    fn tolerance(terms: impl Iterator<Item = f64>) -> f64 {
+        2e-5 * terms.map(f64::abs).sum::<f64>().max(1.0)
+    }
+
+    /// Checks every kernel set of this CPU against `scalar` on `a`, `b`.
+    fn check_all(a: &[f32], b: &[f32], what: &str) {
+        let dot_terms = || a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64);
+        let l2_terms = || {
+            a.iter()
+                .zip(b)
+                .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
+        };
+        let want_l2 = scalar::l2_squared(a, b);
+        let want_dot = scalar::dot(a, b);
+        let want_ip = scalar::ip_distance(a, b);
+        for k in supported_kernels() {
+            let n = a.len();
+            let got = (k.l2_squared)(a, b);
+            let tol = tolerance(l2_terms());
+            assert!(
+                ((got - want_l2) as f64).abs() <= tol,
+                "{} l2_squared, {what}, n={n}: {got} vs scalar {want_l2} (tol {tol})",
+                k.name
+            );
+            let got = (k.dot)(a, b);
+            let tol = tolerance(dot_terms());
+            assert!(
+                ((got - want_dot) as f64).abs() <= tol,
+                "{} dot, {what}, n={n}: {got} vs scalar {want_dot} (tol {tol})",
+                k.name
+            );
+            let got = (k.ip_distance)(a, b);
+            assert!(
+                ((got - want_ip) as f64).abs() <= tol,
+                "{} ip_distance, {what}, n={n}: {got} vs scalar {want_ip} (tol {tol})",
+                k.name
+            );
+        }
+    }
+
+    #[test]
+    fn simd_paths_are_present_when_the_cpu_has_them() {
+        let names: Vec<_> = supported_kernels().iter().map(|k| k.name).collect();
+        assert_eq!(names.last(), Some(&"scalar"));
+        assert_eq!(active_kernels().name, names[0]);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx512f") {
+                assert!(names.contains(&"avx512f"), "{names:?}");
+            }
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                assert!(names.contains(&"avx2+fma"), "{names:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_matches_scalar_on_random_data() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5EED_D157);
+        for n in all_dims() {
+            let a = random_vec(&mut rng, n);
+            let b = random_vec(&mut rng, n);
+            check_all(&a, &b, "random");
+            check_all(&a, &a, "a with itself");
+        }
+    }
+
+    #[test]
+    fn every_kernel_matches_scalar_on_unaligned_slices() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(42);
+        for n in all_dims() {
+            let a = random_vec(&mut rng, n + 2);
+            let b = random_vec(&mut rng, n + 2);
+            check_all(&a[1..n + 1], &b[1..n + 1], "offset by one");
+            check_all(&a[1..n + 1], &b[2..n + 2], "offsets one and two");
+        }
+    }
+
+    /// Small integers sum exactly in `f32` in any order, so every kernel must agree bit for bit:
+    /// a lane read twice, skipped or read past the end shows as a wrong answer.
+    #[test]
+    fn every_kernel_is_exact_on_small_integers() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        for n in all_dims() {
+            let a: Vec<f32> = (0..n).map(|_| rng.random_range(-8i32..=8) as f32).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.random_range(-8i32..=8) as f32).collect();
+            let want_l2: f32 = a.iter().zip(&b).map(|(x, y)| (x - y) * (x - y)).sum();
+            let want_dot: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            for k in supported_kernels() {
+                assert_eq!((k.l2_squared)(&a, &b), want_l2, "{} l2, n={n}", k.name);
+                assert_eq!((k.dot)(&a, &b), want_dot, "{} dot, n={n}", k.name);
+                assert_eq!(
+                    (k.ip_distance)(&a, &b),
+                    1.0 - want_dot,
+                    "{} ip, n={n}",
+                    k.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn kernels_read_only_the_common_length() {
+        let a: Vec<f32> = (1..=40).map(|x| x as f32).collect();
+        let b = vec![1.0f32; 37];
+        for k in supported_kernels() {
+            assert_eq!((k.dot)(&a, &b), (1..=37).sum::<i32>() as f32, "{}", k.name);
+            assert_eq!((k.dot)(&b, &a), (1..=37).sum::<i32>() as f32, "{}", k.name);
+            assert_eq!((k.l2_squared)(&a[..3], &b), 0.0 + 1.0 + 4.0, "{}", k.name);
+            assert_eq!((k.dot)(&[], &a), 0.0, "{}", k.name);
+            assert_eq!((k.l2_squared)(&a, &[]), 0.0, "{}", k.name);
+        }
+    }
+
+    #[test]
+    fn public_functions_and_metric_kernels_use_the_active_set() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let a = random_vec(&mut rng, 100);
+        let b = random_vec(&mut rng, 100);
+        let k = active_kernels();
+        assert_eq!(l2_squared(&a, &b), (k.l2_squared)(&a, &b));
+        assert_eq!(dot(&a, &b), (k.dot)(&a, &b));
+        assert_eq!(Metric::L2.kernel()(&a, &b), (k.l2_squared)(&a, &b));
+        assert_eq!(Metric::InnerProduct.kernel()(&a, &b), 1.0 - (k.dot)(&a, &b));
+        assert_eq!(Metric::Cosine.kernel()(&a, &b), 1.0 - (k.dot)(&a, &b));
+        assert_eq!(Metric::L2.distance(&a, &b), l2_squared(&a, &b));
+    }
+
+    #[test]
+    #[should_panic(expected = "differ in length")]
+    fn public_l2_squared_rejects_different_lengths() {
+        l2_squared(&[1.0, 2.0], &[1.0]);
+    }
+
+    #[test]
+    #[should_panic(expected = "differ in length")]
+    fn public_dot_rejects_different_lengths() {
+        dot(&[1.0], &[1.0, 2.0]);
+    }
+
+    #[test]
+    fn normalize_gives_unit_length() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        for n in all_dims() {
+            let mut v = random_vec(&mut rng, n);
+            let before = v.clone();
+            assert!(normalize(&mut v));
+            let norm = scalar::dot(&v, &v).sqrt();
+            assert!((norm - 1.0).abs() < 1e-5, "n={n}: norm {norm}");
+            // Same direction: cosine distance to the original is ~0.
+            assert!(Metric::Cosine.distance(&v, &before).abs() < 1e-5, "n={n}");
+        }
+        let mut v = [3.0f32, 4.0];
+        assert!(normalize(&mut v));
+        assert!((v[0] - 0.6).abs() < 1e-7 && (v[1] - 0.8).abs() < 1e-7);
+    }
+
+    #[test]
+    fn normalize_refuses_zero_and_non_finite() {
+        let mut zero = [0.0f32; 5];
+        assert!(!normalize(&mut zero));
+        assert_eq!(zero, [0.0; 5]);
+        let mut empty: [f32; 0] = [];
+        assert!(!normalize(&mut empty));
+        let mut inf = [f32::INFINITY, 1.0];
+        assert!(!normalize(&mut inf));
+        assert_eq!(inf, [f32::INFINITY, 1.0]);
+        let mut nan = [f32::NAN, 1.0];
+        assert!(!normalize(&mut nan));
+        let mut huge = [f32::MAX, f32::MAX];
+        assert!(!normalize(&mut huge), "norm overflows to inf");
     }
 }

@@ -10,3 +10,8 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
+
+/// Inner-product distance `1 − Σ aᵢ·bᵢ` over `min(a.len(), b.len())` components.
+pub fn ip_distance(a: &[f32], b: &[f32]) -> f32 {
+    1.0 - dot(a, b)
+}
