@@ -32,7 +32,9 @@ fn search(c: &mut Criterion) {
 }
 
 fn build(c: &mut Criterion) {
-    let base = ClusteredSpec::new(5_000, DIM).generate().expect("synthetic data");
+    let base = ClusteredSpec::new(5_000, DIM)
+        .generate()
+        .expect("synthetic data");
     let ids: Vec<u64> = (0..base.len() as u64).collect();
     let mut group = c.benchmark_group("build_5k_128d");
     group.sample_size(10);

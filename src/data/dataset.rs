@@ -164,7 +164,10 @@ mod tests {
         assert_eq!(ds.base, base);
         assert_eq!(ds.queries, queries);
         let gt_u32: Vec<u32> = gt.as_slice().iter().map(|&id| id as u32).collect();
-        assert_eq!(ds.ground_truth, Some(Matrix::from_vec(gt.dim(), gt_u32).unwrap()));
+        assert_eq!(
+            ds.ground_truth,
+            Some(Matrix::from_vec(gt.dim(), gt_u32).unwrap())
+        );
         assert_eq!(ds.metric, Some(Metric::L2));
         assert_eq!(ds.name, "tiny-2-l2");
         assert_eq!(ds.dim(), 2);

@@ -48,7 +48,7 @@ impl<T> Matrix<T> {
         if dim == 0 {
             return Err(crate::Error::invalid_parameter("dim", "must be at least 1"));
         }
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(crate::Error::invalid_parameter(
                 "data",
                 format!("length {} is not a multiple of dim {dim}", data.len()),

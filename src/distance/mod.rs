@@ -85,10 +85,6 @@ impl Metric {
     }
 
     /// The kernel used on *stored* vectors (already normalised for cosine).
-    #[allow(
-        dead_code,
-        reason = "called by the HNSW search, which is developed on another branch"
-    )]
     pub(crate) fn kernel(self) -> DistanceFn {
         match self {
             Metric::L2 => l2_squared_unchecked(),

@@ -14,10 +14,6 @@
 //! The AVX-512 intrinsics are stable since Rust 1.89 (and calling value-only intrinsics without
 //! `unsafe` inside `#[target_feature]` functions since 1.87), so this module needs Rust ≥ 1.89:
 //! the crate's `rust-version` has to say so.
-#![allow(
-    clippy::incompatible_msrv,
-    reason = "AVX-512 intrinsics need Rust 1.89; Cargo.toml's rust-version is still 1.85"
-)]
 
 use core::arch::x86_64::*;
 

@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    ground_truth, recall_at_k, BenchConfig, BenchReport, BenchResult, DatasetInfo,
-    LatencyRecorder, MachineInfo,
+    ground_truth, recall_at_k, BenchConfig, BenchReport, BenchResult, DatasetInfo, LatencyRecorder,
+    MachineInfo,
 };
 use crate::data::{Dataset, Matrix};
 use crate::error::{Error, Result};
@@ -205,7 +205,12 @@ pub fn peak_resident_bytes() -> Option<u64> {
 fn proc_status_kib(key: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with(key))?;
-    line[key.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+    line[key.len()..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]

@@ -315,7 +315,7 @@ impl Index {
         (first..start + total).into_par_iter().for_each(|slot| {
             graph.insert(slot as u32, ef_c, &self.entry_lock);
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
-            if d % 256 == 0 {
+            if d.is_multiple_of(256) {
                 progress(d, total);
             }
         });
@@ -452,13 +452,10 @@ impl Index {
         params: &SearchParams<'_>,
     ) -> Result<Vec<Vec<Neighbor>>> {
         let dim = self.options.dim;
-        if queries.len() % dim != 0 {
+        if !queries.len().is_multiple_of(dim) {
             return Err(Error::invalid_parameter(
                 "queries",
-                format!(
-                    "length {} is not a multiple of dim {dim}",
-                    queries.len()
-                ),
+                format!("length {} is not a multiple of dim {dim}", queries.len()),
             ));
         }
         queries

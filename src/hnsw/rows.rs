@@ -28,7 +28,7 @@ unsafe impl Sync for Rows {}
 impl Rows {
     /// `capacity` zeroed rows of `stride` floats (`stride % 16 == 0`).
     pub(crate) fn zeroed(capacity: usize, stride: usize) -> Self {
-        debug_assert!(stride % LINE_FLOATS == 0 && stride > 0);
+        debug_assert!(stride.is_multiple_of(LINE_FLOATS) && stride > 0);
         let lines = (0..capacity * (stride / LINE_FLOATS))
             .map(|_| UnsafeCell::new(Line([0.0; LINE_FLOATS])))
             .collect();

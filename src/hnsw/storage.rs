@@ -190,7 +190,7 @@ impl Storage {
 
     pub(crate) fn entry(&self) -> Option<EntryPoint> {
         let e = self.entry.load(Ordering::Acquire);
-        (e != NO_ENTRY).then(|| EntryPoint {
+        (e != NO_ENTRY).then_some(EntryPoint {
             node: e as u32,
             level: (e >> 32) as usize,
         })

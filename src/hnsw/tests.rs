@@ -10,7 +10,9 @@ use super::*;
 
 fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    (0..n * dim).map(|_| rng.random_range(-1.0f32..1.0)).collect()
+    (0..n * dim)
+        .map(|_| rng.random_range(-1.0f32..1.0))
+        .collect()
 }
 
 fn build(n: usize, dim: usize, metric: Metric) -> (Index, Vec<f32>) {
@@ -58,7 +60,9 @@ fn finds_itself_and_reaches_high_recall_for_every_metric() {
 fn results_are_sorted_and_distances_are_the_metric() {
     let (index, data) = build(500, 8, Metric::L2);
     let q = &data[..8];
-    let hits = index.search_with(q, &SearchParams::new(20).ef(100)).unwrap();
+    let hits = index
+        .search_with(q, &SearchParams::new(20).ef(100))
+        .unwrap();
     assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
     for h in hits {
         let v = index.get(h.id).unwrap();
@@ -136,10 +140,7 @@ fn bad_input_gives_clear_errors() {
         let mut o = IndexOptions::new(dim, Metric::L2);
         o.m = m;
         o.ef_construction = ef_c;
-        assert!(matches!(
-            Index::new(o),
-            Err(Error::InvalidParameter { .. })
-        ));
+        assert!(matches!(Index::new(o), Err(Error::InvalidParameter { .. })));
     }
 }
 
@@ -148,7 +149,7 @@ fn empty_index_gives_empty_results() {
     let index = Index::new(IndexOptions::new(3, Metric::L2)).unwrap();
     assert!(index.is_empty());
     assert!(index.search(&[1.0, 2.0, 3.0], 5).unwrap().is_empty());
-    let even = |id: u64| id % 2 == 0;
+    let even = |id: u64| id.is_multiple_of(2);
     let p = SearchParams::new(5).filter(&even);
     assert!(index.search_with(&[1.0, 2.0, 3.0], &p).unwrap().is_empty());
     assert!(index.add_batch(&[], &[]).is_ok());
@@ -178,7 +179,7 @@ fn filters_return_only_matching_ids_at_every_selectivity() {
     let (index, _) = build(3000, 16, Metric::L2);
     let queries = random_rows(30, 16, 5);
     for modulus in [2u64, 10, 100, 1000, 5000] {
-        let keep = move |id: u64| id % modulus == 0;
+        let keep = move |id: u64| id.is_multiple_of(modulus);
         let matching = 3000u64.div_ceil(modulus) as usize;
         let mut hits = 0;
         let mut total = 0;

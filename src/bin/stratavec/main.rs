@@ -19,7 +19,11 @@ const DEFAULT_SYNTHETIC_DIM: usize = 128;
 const DEFAULT_SYNTHETIC_QUERIES: usize = 1_000;
 
 #[derive(Parser)]
-#[command(name = "stratavec", version, about = "An embedded vector database engine")]
+#[command(
+    name = "stratavec",
+    version,
+    about = "An embedded vector database engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -144,11 +148,9 @@ fn bench(args: BenchArgs) -> CliResult<()> {
         pool.current_num_threads()
     );
 
-    let bar = ProgressBar::new(data.base.len() as u64).with_style(
-        ProgressStyle::with_template(
-            "{msg:>10} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})",
-        )?,
-    );
+    let bar = ProgressBar::new(data.base.len() as u64).with_style(ProgressStyle::with_template(
+        "{msg:>10} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})",
+    )?);
     bar.set_message("building");
     let on_progress = |p: BenchProgress| match p {
         BenchProgress::GroundTruth => bar.set_message("truth"),
