@@ -32,6 +32,13 @@ pub struct BenchSpec {
     pub seed: u64,
     /// Queries run once, unmeasured, before each measured pass (to warm caches).
     pub warmup_queries: usize,
+    /// Single-thread passes over the queries. With more than one, each query's latency is its
+    /// fastest pass, and the single-thread QPS counts, for each run of [`BenchSpec::chunk`]
+    /// consecutive queries, its fastest pass — so a pass slowed by another process on a shared
+    /// machine does not count against the index.
+    pub repeats: usize,
+    /// Queries per timed chunk (see [`BenchSpec::repeats`]).
+    pub chunk: usize,
 }
 
 impl Default for BenchSpec {
@@ -43,6 +50,8 @@ impl Default for BenchSpec {
             k: 10,
             seed: IndexOptions::new(1, Metric::L2).seed,
             warmup_queries: 200,
+            repeats: 1,
+            chunk: 25,
         }
     }
 }
@@ -163,18 +172,29 @@ fn measure(
         index.search_with(q, &params)?;
     }
 
-    let mut latencies = LatencyRecorder::new();
-    let mut found: Vec<Vec<u64>> = Vec::with_capacity(queries.len());
-    let mut busy = Duration::ZERO;
-    for q in queries.rows() {
-        let t = Instant::now();
-        let hits = index.search_with(q, &params)?;
-        let took = t.elapsed();
-        busy += took;
-        latencies.record(took);
-        found.push(hits.into_iter().map(|h| h.id).collect());
+    let n = queries.len();
+    let chunk = spec.chunk.max(1);
+    let mut best_latency = vec![Duration::MAX; n];
+    let mut best_chunk = vec![Duration::MAX; n.div_ceil(chunk)];
+    let mut found: Vec<Vec<u64>> = Vec::with_capacity(n);
+    for pass in 0..spec.repeats.max(1) {
+        for (c, rows) in queries.as_slice().chunks(chunk * queries.dim()).enumerate() {
+            let chunk_started = Instant::now();
+            for (j, q) in rows.chunks_exact(queries.dim()).enumerate() {
+                let t = Instant::now();
+                let hits = index.search_with(q, &params)?;
+                let i = c * chunk + j;
+                best_latency[i] = best_latency[i].min(t.elapsed());
+                if pass == 0 {
+                    found.push(hits.into_iter().map(|h| h.id).collect());
+                }
+            }
+            best_chunk[c] = best_chunk[c].min(chunk_started.elapsed());
+        }
     }
-    let single = latencies.finish(busy);
+    let mut latencies = LatencyRecorder::new();
+    best_latency.iter().for_each(|&d| latencies.record(d));
+    let single = latencies.finish(best_chunk.iter().sum());
     let recall = recall_at_k(&found, truth, spec.k)?;
 
     let t = Instant::now();

@@ -78,6 +78,10 @@ impl<'a> Graph<'a> {
             if c.dist > bound && (s.results.len() >= ef || filter.is_none()) {
                 break;
             }
+            // The next candidate's links will be read soon: start fetching them.
+            if let Some(Reverse(next)) = s.candidates.peek() {
+                self.st.prefetch_links(level, next.id);
+            }
             // Pass 1: collect the unvisited neighbours and start fetching their vectors.
             let row = self.st.links(level, c.id);
             let count = link_count(row);

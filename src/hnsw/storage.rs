@@ -39,6 +39,8 @@ pub(crate) struct Storage {
     /// Slots whose vector, label and level are written.
     len: AtomicUsize,
     entry: AtomicU64,
+    /// Cache lines of a vector fetched ahead of scoring it.
+    prefetch_lines: usize,
 }
 
 fn atomics_u32(n: usize) -> Box<[AtomicU32]> {
@@ -61,6 +63,7 @@ impl Storage {
             locks: (0..capacity).map(|_| Mutex::new(())).collect(),
             len: AtomicUsize::new(0),
             entry: AtomicU64::new(NO_ENTRY),
+            prefetch_lines: std::env::var("SV_PF").ok().and_then(|v| v.parse().ok()).unwrap_or(stride / LINE_FLOATS),
         }
     }
 
@@ -126,7 +129,21 @@ impl Storage {
 
     #[inline(always)]
     pub(crate) fn prefetch_vector(&self, node: u32) {
-        prefetch(self.rows.row_ptr(node as usize).cast());
+        let row = self.rows.row_ptr(node as usize).cast::<u8>();
+        for line in 0..self.prefetch_lines {
+            prefetch(row.wrapping_add(line * 64));
+        }
+    }
+
+    /// Starts fetching the level-`level` link row of `node` (level 0 only; upper levels are few).
+    #[inline(always)]
+    pub(crate) fn prefetch_links(&self, level: usize, node: u32) {
+        if level == 0 {
+            let w = 1 + self.m0;
+            let row = self.level0.as_ptr().wrapping_add(node as usize * w).cast::<u8>();
+            prefetch(row);
+            prefetch(row.wrapping_add(w * 4 - 1));
+        }
     }
 
     #[inline(always)]

@@ -72,6 +72,10 @@ struct BenchArgs {
     /// Synthetic data: dimension.
     #[arg(long, default_value_t = DEFAULT_SYNTHETIC_DIM)]
     synthetic_dim: usize,
+    /// Single-thread passes per ef; each chunk of 25 queries counts its fastest pass (robust
+    /// against other processes on a shared machine).
+    #[arg(long, default_value_t = 1)]
+    repeats: usize,
     /// Write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -130,6 +134,7 @@ fn bench(args: BenchArgs) -> CliResult<()> {
         ef_construction: args.ef_construction,
         efs: args.ef.clone(),
         k: args.k,
+        repeats: args.repeats,
         ..BenchSpec::default()
     };
     let mut pool = rayon::ThreadPoolBuilder::new();
