@@ -12,8 +12,8 @@
 //!   is the whole safety argument for calling a `#[target_feature]` function from them.
 //!
 //! The AVX-512 intrinsics are stable since Rust 1.89 (and calling value-only intrinsics without
-//! `unsafe` inside `#[target_feature]` functions since 1.87), so this module needs Rust ≥ 1.89:
-//! the crate's `rust-version` has to say so.
+//! `unsafe` inside `#[target_feature]` functions since 1.87), so this module needs Rust ≥ 1.89,
+//! the crate's `rust-version`.
 
 use core::arch::x86_64::*;
 

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::{Index, IndexOptions, Metric, SearchParams, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
 
 /// The `ef` values swept when none are given.
-pub const DEFAULT_EFS: [usize; 5] = [16, 32, 64, 128, 256];
+pub const DEFAULT_EFS: [usize; 6] = [16, 32, 64, 128, 256, 512];
 
 /// What [`run_bench`] measures.
 #[derive(Clone, Debug, PartialEq)]

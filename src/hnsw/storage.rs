@@ -145,7 +145,11 @@ impl Storage {
     pub(crate) fn prefetch_links(&self, level: usize, node: u32) {
         if level == 0 {
             let w = 1 + self.m0;
-            let row = self.level0.as_ptr().wrapping_add(node as usize * w).cast::<u8>();
+            let row = self
+                .level0
+                .as_ptr()
+                .wrapping_add(node as usize * w)
+                .cast::<u8>();
             prefetch(row);
             prefetch(row.wrapping_add(w * 4 - 1));
         }

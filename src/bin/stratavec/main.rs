@@ -12,7 +12,7 @@ use stratavec::eval::{run_bench, BenchProgress, BenchReport, BenchSpec, DEFAULT_
 use stratavec::{Metric, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
 
 /// Vectors in the built-in default benchmark.
-const DEFAULT_SYNTHETIC_N: usize = 100_000;
+const DEFAULT_SYNTHETIC_N: usize = 500_000;
 /// Dimension of the built-in default benchmark.
 const DEFAULT_SYNTHETIC_DIM: usize = 128;
 /// Queries of the built-in default benchmark.
@@ -33,7 +33,7 @@ struct Cli {
 enum Command {
     /// Build an index and sweep ef: Recall@K, QPS, latency percentiles, build time, memory.
     ///
-    /// Without --dataset it runs on built-in synthetic clustered data (100,000 × 128, L2).
+    /// Without --dataset it runs on built-in synthetic clustered data (500,000 × 128, L2).
     Bench(BenchArgs),
 }
 
