@@ -28,7 +28,9 @@ fn build(name: &str) -> Option<Built> {
 
 fn wordllama() -> Option<&'static Built> {
     static BUILT: OnceLock<Option<Built>> = OnceLock::new();
-    BUILT.get_or_init(|| build("wordllama-sent-256-ip")).as_ref()
+    BUILT
+        .get_or_init(|| build("wordllama-sent-256-ip"))
+        .as_ref()
 }
 
 /// Recall@k over all queries at `ef`.
@@ -44,14 +46,22 @@ fn recall(b: &Built, truth: &Matrix<u32>, k: usize, params: SearchParams<'_>) ->
 }
 
 fn assert_recall_095_by_ef_128(b: &Built) {
-    let truth = b.data.ground_truth.as_ref().expect("dataset has ground truth");
+    let truth = b
+        .data
+        .ground_truth
+        .as_ref()
+        .expect("dataset has ground truth");
     let mut best = 0.0;
     for ef in [64, 128] {
         let r = recall(b, truth, 10, SearchParams::new(10).ef(ef));
         eprintln!("{}: ef {ef} recall@10 {r:.4}", b.data.name);
         best = f64::max(best, r);
     }
-    assert!(best >= 0.95, "{}: best recall@10 at ef <= 128 is {best}", b.data.name);
+    assert!(
+        best >= 0.95,
+        "{}: best recall@10 at ef <= 128 is {best}",
+        b.data.name
+    );
 }
 
 #[test]
@@ -62,7 +72,9 @@ fn wordllama_reaches_recall_095_at_ef_128() {
 
 #[test]
 fn mnist_reaches_recall_095_at_ef_128() {
-    let Some(b) = build("mnist-784-l2") else { return };
+    let Some(b) = build("mnist-784-l2") else {
+        return;
+    };
     assert_recall_095_by_ef_128(&b);
 }
 
@@ -89,7 +101,10 @@ fn filtered_recall(b: &Built, percent: u64) -> f64 {
         .unwrap();
     for hits in &results {
         assert_eq!(hits.len(), 10, "a filtered search returned fewer than k");
-        assert!(hits.iter().all(|h| keep(h.id)), "a filtered search returned a non-matching id");
+        assert!(
+            hits.iter().all(|h| keep(h.id)),
+            "a filtered search returned a non-matching id"
+        );
     }
     let found: Vec<Vec<u64>> = results
         .into_iter()
