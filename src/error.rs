@@ -66,6 +66,14 @@ pub enum Error {
         reason: String,
     },
 
+    /// A custom [`crate::rerank::Reranker`] failed.
+    #[error("reranker failed: {source}")]
+    Rerank {
+        /// The reranker's error.
+        #[source]
+        source: crate::rerank::RerankError,
+    },
+
     /// An operating-system I/O error, with the file it concerns where known.
     #[error("I/O error on {path}: {source}")]
     Io {

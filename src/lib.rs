@@ -32,13 +32,17 @@ pub mod distance;
 mod error;
 pub mod eval;
 mod hnsw;
+mod quant;
+pub mod rerank;
 
 pub use distance::Metric;
 pub use error::{Error, Result};
 pub use hnsw::{
-    Index, IndexOptions, Neighbor, SearchParams, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH,
-    DEFAULT_M,
+    Index, IndexOptions, MemoryUsage, Neighbor, SearchParams, DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_EF_SEARCH, DEFAULT_M,
 };
+pub use quant::{QuantScheme, Quantization};
+pub use rerank::Rerank;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

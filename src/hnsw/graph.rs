@@ -15,9 +15,58 @@ use parking_lot::Mutex;
 use super::scratch::{with_scratch, Scored, Scratch};
 use super::storage::{link_count, EntryPoint, Storage};
 use crate::distance::DistanceFn;
+use crate::quant::{Codec, PreparedQuery};
 
 /// Most links a row can hold (level 0 with m = 64 → 128); sizes the stack buffer of the hot loop.
 pub(crate) const MAX_LINKS: usize = 128;
+
+/// Scores nodes against one prepared query. The graph algorithms see only this, never vectors or
+/// codes; they are generic over it, so each scorer gets its own compiled hot loop.
+pub(crate) trait Scorer {
+    /// The (approximate) distance from the query to `node`.
+    fn score(&self, node: u32) -> f32;
+    /// Starts fetching what `score(node)` will read.
+    fn prefetch(&self, node: u32);
+}
+
+/// Exact distances on the stored f32 vectors.
+pub(crate) struct FloatScorer<'a> {
+    /// The query, padded to the storage's stride.
+    pub q: &'a [f32],
+    pub st: &'a Storage,
+    pub kernel: DistanceFn,
+}
+
+impl Scorer for FloatScorer<'_> {
+    #[inline(always)]
+    fn score(&self, node: u32) -> f32 {
+        (self.kernel)(self.q, self.st.vector(node))
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        self.st.prefetch_vector(node);
+    }
+}
+
+/// Approximate distances on the stored codes.
+pub(crate) struct CodeScorer<'a> {
+    pub query: &'a PreparedQuery,
+    pub codec: &'a Codec,
+    pub st: &'a Storage,
+}
+
+impl Scorer for CodeScorer<'_> {
+    #[inline(always)]
+    fn score(&self, node: u32) -> f32 {
+        self.codec.distance(self.query, self.st.code(node))
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        self.st.prefetch_code(node);
+    }
+}
 
 /// The storage and the distance kernel, everything the algorithms need.
 #[derive(Clone, Copy)]
@@ -28,17 +77,12 @@ pub(crate) struct Graph<'a> {
 
 impl<'a> Graph<'a> {
     #[inline(always)]
-    fn dist_to(&self, q: &[f32], node: u32) -> f32 {
-        (self.kernel)(q, self.st.vector(node))
-    }
-
-    #[inline(always)]
     fn dist_between(&self, a: u32, b: u32) -> f32 {
         (self.kernel)(self.st.vector(a), self.st.vector(b))
     }
 
     /// Walks `level` greedily from `cur` to a local minimum.
-    pub(crate) fn greedy(&self, q: &[f32], mut cur: Scored, level: usize) -> Scored {
+    pub(crate) fn greedy<S: Scorer>(&self, q: &S, mut cur: Scored, level: usize) -> Scored {
         let cap = self.st.capacity() as u32;
         loop {
             let mut changed = false;
@@ -48,7 +92,7 @@ impl<'a> Graph<'a> {
                 if n >= cap {
                     continue;
                 }
-                let d = self.dist_to(q, n);
+                let d = q.score(n);
                 if d < cur.dist {
                     cur = Scored { dist: d, id: n };
                     changed = true;
@@ -63,9 +107,9 @@ impl<'a> Graph<'a> {
     /// Beam search on `level`. The caller has reset `s.visited` and pushed the entry points into
     /// `s.candidates` (and those that pass the filter into `s.results`). On return `s.results`
     /// holds the best `ef` nodes that pass `filter`.
-    pub(crate) fn search_layer(
+    pub(crate) fn search_layer<S: Scorer>(
         &self,
-        q: &[f32],
+        q: &S,
         level: usize,
         ef: usize,
         s: &mut Scratch,
@@ -89,14 +133,14 @@ impl<'a> Graph<'a> {
             for link in &row[1..1 + count] {
                 let n = link.load(Ordering::Acquire);
                 if n < cap && s.visited.insert(n) {
-                    self.st.prefetch_vector(n);
+                    q.prefetch(n);
                     fresh[n_fresh] = n;
                     n_fresh += 1;
                 }
             }
             // Pass 2: score them.
             for &n in &fresh[..n_fresh] {
-                let d = self.dist_to(q, n);
+                let d = q.score(n);
                 if s.results.len() < ef || d < bound {
                     s.candidates.push(Reverse(Scored { dist: d, id: n }));
                     if filter.is_none_or(|f| f(self.st.label(n))) {
@@ -115,9 +159,9 @@ impl<'a> Graph<'a> {
 
     /// The `ef`-beam search for `q` from the entry point down to level 0; leaves the best `ef`
     /// matches in `s.results`.
-    pub(crate) fn search(
+    pub(crate) fn search<S: Scorer>(
         &self,
-        q: &[f32],
+        q: &S,
         ef: usize,
         s: &mut Scratch,
         filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
@@ -126,7 +170,7 @@ impl<'a> Graph<'a> {
         s.results.clear();
         let Some(ep) = self.st.entry() else { return };
         let mut cur = Scored {
-            dist: self.dist_to(q, ep.node),
+            dist: q.score(ep.node),
             id: ep.node,
         };
         for level in (1..=ep.level).rev() {
@@ -178,9 +222,14 @@ impl<'a> Graph<'a> {
         if ep.node == slot {
             return;
         }
-        let q = self.st.vector(slot);
+        let q = FloatScorer {
+            q: self.st.vector(slot),
+            st: self.st,
+            kernel: self.kernel,
+        };
+        let q = &q;
         let mut cur = Scored {
-            dist: self.dist_to(q, ep.node),
+            dist: q.score(ep.node),
             id: ep.node,
         };
         for l in (level + 1..=ep.level).rev() {
@@ -260,9 +309,9 @@ impl<'a> Graph<'a> {
     }
 
     /// Exact search over every stored node that passes `filter`: the best `k` into `s.results`.
-    pub(crate) fn exact(
+    pub(crate) fn exact<S: Scorer>(
         &self,
-        q: &[f32],
+        q: &S,
         k: usize,
         s: &mut Scratch,
         filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
@@ -272,7 +321,7 @@ impl<'a> Graph<'a> {
             if !filter.is_none_or(|f| f(self.st.label(node))) {
                 continue;
             }
-            let d = self.dist_to(q, node);
+            let d = q.score(node);
             if s.results.len() < k {
                 s.results.push(Scored { dist: d, id: node });
             } else if s.results.peek().is_some_and(|w| d < w.dist) {

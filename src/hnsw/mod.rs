@@ -12,11 +12,13 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
-use self::graph::{Graph, MAX_LINKS};
+use self::graph::{CodeScorer, FloatScorer, Graph, Scorer, MAX_LINKS};
 use self::scratch::{with_scratch, Scored};
 use self::storage::Storage;
 use crate::distance::{self, DistanceFn, Metric};
 use crate::error::{Error, Result};
+use crate::quant::{Codec, QuantScheme, Quantization};
+use crate::rerank::{Candidate, Rerank};
 
 /// Default number of links per node on the upper levels (level 0 keeps up to `2·m`).
 pub const DEFAULT_M: usize = 16;
@@ -38,6 +40,11 @@ pub struct IndexOptions {
     pub ef_construction: usize,
     /// Seed for the level draws: the same seed and insert order give the same levels.
     pub seed: u64,
+    /// How vectors are stored for the traversal: f32, or 8-/4-bit codes (the f32 originals are
+    /// kept too, for exact reranking and for building the graph).
+    pub quantization: Quantization,
+    /// The quantization scheme (see `docs/quantization.md`); the default is the one measured best.
+    pub quant_scheme: QuantScheme,
 }
 
 impl IndexOptions {
@@ -49,6 +56,33 @@ impl IndexOptions {
             m: DEFAULT_M,
             ef_construction: DEFAULT_EF_CONSTRUCTION,
             seed: 0x5EED,
+            quantization: Quantization::None,
+            quant_scheme: QuantScheme::default(),
+        }
+    }
+}
+
+/// Memory held by an index, by part.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemoryUsage {
+    /// Quantized code rows (0 for an f32 index).
+    pub codes_bytes: usize,
+    /// Full-precision vectors (the traversal's data for an f32 index; only reranking reads them in
+    /// a quantized one).
+    pub originals_bytes: usize,
+    /// Links, levels, labels and per-node locks.
+    pub graph_bytes: usize,
+    /// The user-id → internal-id map.
+    pub ids_bytes: usize,
+}
+
+impl MemoryUsage {
+    /// Bytes a traversal reads from: codes (or f32 vectors when there are none) and links.
+    pub fn traversal_bytes(&self) -> usize {
+        if self.codes_bytes > 0 {
+            self.codes_bytes + self.graph_bytes
+        } else {
+            self.originals_bytes + self.graph_bytes
         }
     }
 }
@@ -71,6 +105,11 @@ pub struct SearchParams<'a> {
     pub ef: Option<usize>,
     /// Only ids for which this returns `true` are returned.
     pub filter: Option<&'a (dyn Fn(u64) -> bool + Sync)>,
+    /// How the candidates are reranked (default: exactly for a quantized index).
+    pub rerank: Rerank<'a>,
+    /// Candidates reranked per result: `k × oversample` (default
+    /// [`Quantization::default_oversample`]; the beam is widened to hold them).
+    pub oversample: Option<usize>,
 }
 
 impl<'a> SearchParams<'a> {
@@ -80,6 +119,8 @@ impl<'a> SearchParams<'a> {
             k,
             ef: None,
             filter: None,
+            rerank: Rerank::Auto,
+            oversample: None,
         }
     }
 
@@ -92,6 +133,18 @@ impl<'a> SearchParams<'a> {
     /// Sets the filter.
     pub fn filter(mut self, filter: &'a (dyn Fn(u64) -> bool + Sync)) -> Self {
         self.filter = Some(filter);
+        self
+    }
+
+    /// Sets the reranking.
+    pub fn rerank(mut self, rerank: Rerank<'a>) -> Self {
+        self.rerank = rerank;
+        self
+    }
+
+    /// Sets the oversampling factor of the reranking.
+    pub fn oversample(mut self, oversample: usize) -> Self {
+        self.oversample = Some(oversample);
         self
     }
 }
@@ -124,6 +177,8 @@ pub struct Index {
     /// Serialises changes of the entry point.
     entry_lock: Mutex<()>,
     ids: RwLock<HashMap<u64, u32>>,
+    /// The trained codec of a quantized index (trained on the first batch).
+    codec: std::sync::OnceLock<Codec>,
 }
 
 impl std::fmt::Debug for Index {
@@ -160,7 +215,16 @@ impl Index {
         Ok(Index {
             kernel: options.metric.kernel(),
             level_mult: 1.0 / (options.m as f64).ln(),
-            storage: RwLock::new(Arc::new(Storage::new(options.dim, options.m, 0))),
+            storage: RwLock::new(Arc::new(Storage::new(
+                options.dim,
+                options.m,
+                options
+                    .quantization
+                    .bits()
+                    .map_or(0, |b| Codec::row_bytes(b, options.dim)),
+                0,
+            ))),
+            codec: std::sync::OnceLock::new(),
             writer: Mutex::new(()),
             entry_lock: Mutex::new(()),
             ids: RwLock::new(HashMap::new()),
@@ -205,6 +269,18 @@ impl Index {
     pub fn get(&self, id: u64) -> Result<Vec<f32>> {
         let slot = *self.ids.read().get(&id).ok_or(Error::UnknownId { id })?;
         Ok(self.snapshot().vector_unpadded(slot).to_vec())
+    }
+
+    /// Bytes of memory by part (allocated capacity included).
+    pub fn memory(&self) -> MemoryUsage {
+        let (codes_bytes, originals_bytes, graph_bytes) = self.snapshot().memory();
+        let ids_bytes = self.ids.read().capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
+        MemoryUsage {
+            codes_bytes,
+            originals_bytes,
+            graph_bytes,
+            ids_bytes,
+        }
     }
 
     /// Bytes of memory held by vectors, links and id maps (an estimate of the heap the index uses).
@@ -283,13 +359,37 @@ impl Index {
         let st = self.reserve(ids.len())?;
         let start = st.len();
         let rows = prepared.as_deref().unwrap_or(vectors);
+        if self.codec.get().is_none() {
+            if let Some(codec) = Codec::train(
+                self.options.quantization,
+                self.options.quant_scheme,
+                self.options.metric,
+                dim,
+                rows,
+            ) {
+                let _ = self.codec.set(codec);
+            }
+        }
+        let codec = self.codec.get();
+        let code_bytes = self
+            .options
+            .quantization
+            .bits()
+            .map_or(0, |b| Codec::row_bytes(b, dim));
         rows.par_chunks(dim)
             .zip(ids.par_iter())
             .enumerate()
-            .for_each(|(i, (v, &id))| {
-                let slot = start + i;
-                st.write_slot(slot, v, id, self.draw_level(slot));
-            });
+            .for_each_init(
+                || vec![0u8; code_bytes],
+                |code, (i, (v, &id))| {
+                    let slot = start + i;
+                    if let Some(codec) = codec {
+                        codec.encode(v, code);
+                    }
+                    let code = codec.map(|_| code.as_slice());
+                    st.write_slot(slot, v, code, id, self.draw_level(slot));
+                },
+            );
         st.publish_len(start + ids.len());
         {
             let mut map = self.ids.write();
@@ -403,6 +503,22 @@ impl Index {
     pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
         let ef = self.check_params(params)?;
         let st = self.snapshot();
+        let codec = self.codec.get();
+        let k = params.k;
+        let rerank = match params.rerank {
+            Rerank::Auto if codec.is_some() => Rerank::Exact,
+            Rerank::Auto => Rerank::None,
+            other => other,
+        };
+        let pool = match rerank {
+            Rerank::None | Rerank::Auto => k,
+            Rerank::Exact | Rerank::Custom(_) => k.saturating_mul(
+                params
+                    .oversample
+                    .unwrap_or(self.options.quantization.default_oversample()),
+            ),
+        };
+        let ef = ef.max(pool);
         with_scratch(|s| {
             prepare_query(&mut s.query, query, &self.options, st.stride())?;
             if st.len() == 0 {
@@ -413,31 +529,53 @@ impl Index {
                 kernel: self.kernel,
             };
             let q = std::mem::take(&mut s.query);
-            let k = params.k;
-            match params.filter {
-                None => graph.search(&q, ef, s, None),
-                Some(filter) => {
-                    if prefer_exact(&st, filter, ef) {
-                        graph.exact(&q, k, s, Some(filter));
-                    } else {
-                        graph.search(&q, ef, s, Some(filter));
-                        if s.results.len() < k.min(st.len()) {
-                            graph.exact(&q, k, s, Some(filter));
-                        }
-                    }
+            let exact = FloatScorer {
+                q: &q,
+                st: &st,
+                kernel: self.kernel,
+            };
+            match codec {
+                Some(codec) => {
+                    let prepared = codec.prepare(&q[..self.options.dim]);
+                    let scorer = CodeScorer {
+                        query: &prepared,
+                        codec,
+                        st: &st,
+                    };
+                    collect(&graph, &scorer, ef, k, params.filter, s);
                 }
+                None => collect(&graph, &exact, ef, k, params.filter, s),
             }
-            s.query = q;
             let mut hits: Vec<Scored> = s.results.drain().collect();
             hits.sort_unstable();
-            hits.truncate(k);
-            Ok(hits
-                .into_iter()
-                .map(|h| Neighbor {
-                    id: st.label(h.id),
-                    distance: h.dist,
-                })
-                .collect())
+            hits.truncate(pool);
+            let neighbor = |h: &Scored| Neighbor {
+                id: st.label(h.id),
+                distance: h.dist,
+            };
+            let out = match rerank {
+                Rerank::Auto | Rerank::None => hits.iter().take(k).map(neighbor).collect(),
+                Rerank::Exact => {
+                    if codec.is_some() {
+                        hits.iter_mut().for_each(|h| h.dist = exact.score(h.id));
+                        hits.sort_unstable();
+                    }
+                    hits.iter().take(k).map(neighbor).collect()
+                }
+                Rerank::Custom(reranker) => {
+                    let candidates: Vec<Candidate<'_>> = hits
+                        .iter()
+                        .map(|h| Candidate::new(st.label(h.id), h.dist, st.vector_unpadded(h.id)))
+                        .collect();
+                    let mut out = reranker
+                        .rerank(query, &candidates)
+                        .map_err(|source| Error::Rerank { source })?;
+                    out.truncate(k);
+                    out
+                }
+            };
+            s.query = q;
+            Ok(out)
         })
     }
 
@@ -478,7 +616,12 @@ impl Index {
                 kernel: self.kernel,
             };
             let q = std::mem::take(&mut s.query);
-            graph.exact(&q, params.k, s, params.filter);
+            let exact = FloatScorer {
+                q: &q,
+                st: &st,
+                kernel: self.kernel,
+            };
+            graph.exact(&exact, params.k, s, params.filter);
             s.query = q;
             let mut hits: Vec<Scored> = s.results.drain().collect();
             hits.sort_unstable();
@@ -497,10 +640,38 @@ impl Index {
         if params.k == 0 {
             return Err(Error::invalid_parameter("k", "must be at least 1"));
         }
+        if params.oversample == Some(0) {
+            return Err(Error::invalid_parameter("oversample", "must be at least 1"));
+        }
         if params.ef == Some(0) {
             return Err(Error::invalid_parameter("ef", "must be at least 1"));
         }
         Ok(params.ef.unwrap_or(DEFAULT_EF_SEARCH).max(params.k))
+    }
+}
+
+/// Runs the traversal (or, for a very selective filter, the exact scan) with `scorer`, leaving the
+/// best candidates in `s.results`.
+fn collect<S: Scorer>(
+    graph: &Graph<'_>,
+    scorer: &S,
+    ef: usize,
+    k: usize,
+    filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
+    s: &mut self::scratch::Scratch,
+) {
+    match filter {
+        None => graph.search(scorer, ef, s, None),
+        Some(filter) => {
+            if prefer_exact(graph.st, filter, ef) {
+                graph.exact(scorer, ef, s, Some(filter));
+            } else {
+                graph.search(scorer, ef, s, Some(filter));
+                if s.results.len() < k.min(graph.st.len()) {
+                    graph.exact(scorer, ef, s, Some(filter));
+                }
+            }
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Write-once, 64-byte aligned rows of `f32`: the vector storage of a growing index.
+//! Write-once, aligned rows: the vector and code storage of a growing index.
 //!
 //! A row is written exactly once, by the thread that claimed its slot, *before* the node is
 //! published (its slot count or a link to it is stored with `Release`); readers reach a row only
@@ -7,101 +7,162 @@
 
 use std::cell::UnsafeCell;
 
-/// One cache line of 16 floats.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([f32; 16]);
-
-/// Floats per line.
-pub(crate) const LINE_FLOATS: usize = 16;
-
-/// Rows of `stride` floats, `stride` a multiple of 16, each starting on a cache line.
-pub(crate) struct Rows {
-    lines: Box<[UnsafeCell<Line>]>,
-    stride: usize,
+/// The unit rows are made of: a block of bytes with the alignment every row starts on.
+pub(crate) trait Line: Copy + Send + Sync + 'static {
+    /// Bytes (and alignment) of one line.
+    const BYTES: usize;
+    /// A line of zeros.
+    const ZERO: Self;
 }
 
-// SAFETY: the only mutation is `write_row`, whose contract (exclusive slot, written before the
-// node is published with Release/Acquire) rules out a write racing with any read of that row.
-unsafe impl Sync for Rows {}
+/// One cache line; rows of f32 vectors are made of these.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct CacheLine([u8; 64]);
 
-impl Rows {
-    /// `capacity` zeroed rows of `stride` floats (`stride % 16 == 0`).
-    pub(crate) fn zeroed(capacity: usize, stride: usize) -> Self {
-        debug_assert!(stride.is_multiple_of(LINE_FLOATS) && stride > 0);
-        let lines = (0..capacity * (stride / LINE_FLOATS))
-            .map(|_| UnsafeCell::new(Line([0.0; LINE_FLOATS])))
+impl Line for CacheLine {
+    const BYTES: usize = 64;
+    const ZERO: Self = CacheLine([0; 64]);
+}
+
+/// 16 bytes; rows of codes are made of these (tighter than cache lines for short rows).
+#[derive(Clone, Copy)]
+#[repr(C, align(16))]
+pub(crate) struct Line16([u8; 16]);
+
+impl Line for Line16 {
+    const BYTES: usize = 16;
+    const ZERO: Self = Line16([0; 16]);
+}
+
+/// Floats per cache line.
+pub(crate) const LINE_FLOATS: usize = 16;
+
+/// Rows of `lines_per_row` lines each, every row starting on a line boundary.
+pub(crate) struct Rows<L: Line> {
+    lines: Box<[UnsafeCell<L>]>,
+    lines_per_row: usize,
+}
+
+// SAFETY: the only mutation is `write_row_bytes`, whose contract (exclusive slot, written before
+// the node is published with Release/Acquire) rules out a write racing with any read of that row.
+unsafe impl<L: Line> Sync for Rows<L> {}
+
+impl<L: Line> Rows<L> {
+    /// `capacity` zeroed rows of at least `row_bytes` bytes each (rounded up to whole lines).
+    pub(crate) fn zeroed(capacity: usize, row_bytes: usize) -> Self {
+        let lines_per_row = row_bytes.div_ceil(L::BYTES).max(1);
+        let lines = (0..capacity * lines_per_row)
+            .map(|_| UnsafeCell::new(L::ZERO))
             .collect();
-        Rows { lines, stride }
+        Rows {
+            lines,
+            lines_per_row,
+        }
     }
 
-    /// Floats per row.
-    pub(crate) fn stride(&self) -> usize {
-        self.stride
+    /// Bytes per row.
+    pub(crate) fn row_bytes(&self) -> usize {
+        self.lines_per_row * L::BYTES
     }
 
     /// Number of rows.
     pub(crate) fn capacity(&self) -> usize {
-        self.lines.len() / (self.stride / LINE_FLOATS)
+        self.lines.len() / self.lines_per_row
     }
 
-    /// Row `i`.
+    /// The lines of row `i` (panics when out of bounds).
+    #[inline(always)]
+    fn lines_of(&self, i: usize) -> &[UnsafeCell<L>] {
+        &self.lines[i * self.lines_per_row..(i + 1) * self.lines_per_row]
+    }
+
+    /// Row `i` as bytes.
     ///
     /// # Panics
     /// When `i >= capacity()`.
     #[inline(always)]
-    pub(crate) fn row(&self, i: usize) -> &[f32] {
-        let lines_per_row = self.stride / LINE_FLOATS;
-        let lines = &self.lines[i * lines_per_row..(i + 1) * lines_per_row];
-        // SAFETY: `lines` is in bounds (checked by the indexing above) and `UnsafeCell<Line>` has
-        // the layout of `Line`, i.e. 16 contiguous f32 with no padding, so the lines form
-        // `stride` contiguous floats. No write to this row overlaps (see the module contract).
-        unsafe { std::slice::from_raw_parts(lines.as_ptr() as *const f32, self.stride) }
+    pub(crate) fn bytes(&self, i: usize) -> &[u8] {
+        let lines = self.lines_of(i);
+        // SAFETY: `lines` is in bounds (checked by the indexing in `lines_of`); `UnsafeCell<L>`
+        // has the layout of `L`, a `repr(C)` byte array with no padding, so the lines form
+        // `row_bytes()` contiguous initialised bytes. No write to this row overlaps (module
+        // contract).
+        unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<u8>(), self.row_bytes()) }
     }
 
     /// A pointer to row `i`, for prefetching only (never dereferenced).
     #[inline(always)]
-    pub(crate) fn row_ptr(&self, i: usize) -> *const f32 {
-        let lines_per_row = self.stride / LINE_FLOATS;
+    pub(crate) fn row_ptr(&self, i: usize) -> *const u8 {
         self.lines
             .as_ptr()
-            .wrapping_add(i * lines_per_row)
-            .cast::<f32>()
+            .wrapping_add(i * self.lines_per_row)
+            .cast::<u8>()
     }
 
-    /// Writes row `i`: `src` then zeros up to the stride.
+    /// Writes row `i`: `src`, then zeros to the end of the row.
     ///
     /// # Safety
     /// The caller owns slot `i` exclusively (no other thread writes it) and no thread reads row `i`
     /// until the caller publishes the node with a `Release` store that the reader `Acquire`s.
     ///
     /// # Panics
-    /// When `i >= capacity()` or `src.len() > stride`.
-    pub(crate) unsafe fn write_row(&self, i: usize, src: &[f32]) {
-        assert!(src.len() <= self.stride);
-        let lines_per_row = self.stride / LINE_FLOATS;
-        let lines = &self.lines[i * lines_per_row..(i + 1) * lines_per_row];
+    /// When `i >= capacity()` or `src.len() > row_bytes()`.
+    pub(crate) unsafe fn write_row_bytes(&self, i: usize, src: &[u8]) {
+        assert!(src.len() <= self.row_bytes());
+        let lines = self.lines_of(i);
         // SAFETY: in bounds as above; exclusive access to this row per the caller's contract, so
-        // creating a unique slice over it is sound.
-        let dst =
-            unsafe { std::slice::from_raw_parts_mut(lines[0].get() as *mut f32, self.stride) };
+        // a unique slice over it is sound.
+        let dst = unsafe {
+            std::slice::from_raw_parts_mut(lines[0].get().cast::<u8>(), self.row_bytes())
+        };
         dst[..src.len()].copy_from_slice(src);
-        dst[src.len()..].fill(0.0);
+        dst[src.len()..].fill(0);
     }
 
     /// A copy with room for `capacity` rows, holding the first `len` rows of `self`.
-    pub(crate) fn grown(&self, capacity: usize, len: usize) -> Rows {
-        let new = Rows::zeroed(capacity, self.stride);
+    pub(crate) fn grown(&self, capacity: usize, len: usize) -> Rows<L> {
+        let new = Rows::zeroed(capacity, self.row_bytes());
         for i in 0..len.min(self.capacity()) {
             // SAFETY: `new` is not shared yet, so this thread owns every row of it.
-            unsafe { new.write_row(i, self.row(i)) };
+            unsafe { new.write_row_bytes(i, self.bytes(i)) };
         }
         new
     }
 
     /// Bytes allocated.
-    pub(crate) fn bytes(&self) -> usize {
-        self.lines.len() * std::mem::size_of::<Line>()
+    pub(crate) fn allocated_bytes(&self) -> usize {
+        self.lines.len() * L::BYTES
+    }
+}
+
+impl Rows<CacheLine> {
+    /// Floats per row.
+    pub(crate) fn stride(&self) -> usize {
+        self.row_bytes() / 4
+    }
+
+    /// Row `i` as floats.
+    ///
+    /// # Panics
+    /// When `i >= capacity()`.
+    #[inline(always)]
+    pub(crate) fn row(&self, i: usize) -> &[f32] {
+        let bytes = self.bytes(i);
+        // SAFETY: the row starts on a 64-byte boundary (so is aligned for f32), its length is a
+        // multiple of 64 bytes, and every bit pattern is a valid f32.
+        unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), bytes.len() / 4) }
+    }
+
+    /// Writes row `i` from floats: `src`, then zeros.
+    ///
+    /// # Safety
+    /// As [`Rows::write_row_bytes`].
+    pub(crate) unsafe fn write_row(&self, i: usize, src: &[f32]) {
+        // SAFETY: any f32 slice is a valid byte slice of 4× its length.
+        let bytes = unsafe { std::slice::from_raw_parts(src.as_ptr().cast::<u8>(), src.len() * 4) };
+        // SAFETY: forwarded from the caller.
+        unsafe { self.write_row_bytes(i, bytes) }
     }
 }
 
@@ -111,7 +172,7 @@ mod tests {
 
     #[test]
     fn rows_are_aligned_padded_and_copied_on_growth() {
-        let rows = Rows::zeroed(3, 32);
+        let rows: Rows<CacheLine> = Rows::zeroed(3, 32 * 4);
         // SAFETY: single-threaded test, nothing else reads.
         unsafe { rows.write_row(1, &[1.0, 2.0, 3.0]) };
         assert_eq!(&rows.row(1)[..4], &[1.0, 2.0, 3.0, 0.0]);
@@ -120,5 +181,19 @@ mod tests {
         let bigger = rows.grown(10, 2);
         assert_eq!(bigger.capacity(), 10);
         assert_eq!(&bigger.row(1)[..3], &[1.0, 2.0, 3.0]);
+    }
+
+    #[test]
+    fn byte_rows_round_up_to_lines() {
+        let rows: Rows<Line16> = Rows::zeroed(4, 20);
+        assert_eq!(rows.row_bytes(), 32);
+        // SAFETY: single-threaded test.
+        unsafe { rows.write_row_bytes(3, &[7; 20]) };
+        assert_eq!(
+            &rows.bytes(3)[..21],
+            &[[7u8; 20].as_slice(), &[0]].concat()[..]
+        );
+        assert_eq!(rows.bytes(3).as_ptr() as usize % 16, 0);
+        assert_eq!(rows.grown(8, 4).bytes(3)[19], 7);
     }
 }

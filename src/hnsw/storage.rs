@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use super::rows::{Rows, LINE_FLOATS};
+use super::rows::{CacheLine, Line16, Rows, LINE_FLOATS};
 
 const NO_ENTRY: u64 = u64::MAX;
 
@@ -35,7 +35,9 @@ pub(crate) struct Storage {
     pub dim: usize,
     pub m: usize,
     pub m0: usize,
-    rows: Rows,
+    rows: Rows<CacheLine>,
+    /// Quantized codes, one fixed-width row per node (quantized indexes only).
+    codes: Option<Rows<Line16>>,
     labels: Box<[AtomicU64]>,
     levels: Box<[AtomicU8]>,
     level0: Box<[AtomicU32]>,
@@ -53,14 +55,16 @@ fn atomics_u32(n: usize) -> Box<[AtomicU32]> {
 }
 
 impl Storage {
-    pub(crate) fn new(dim: usize, m: usize, capacity: usize) -> Self {
+    /// Empty storage for `capacity` nodes; `code_bytes` is the width of a code row, 0 for none.
+    pub(crate) fn new(dim: usize, m: usize, code_bytes: usize, capacity: usize) -> Self {
         let stride = dim.div_ceil(LINE_FLOATS) * LINE_FLOATS;
         let m0 = 2 * m;
         Storage {
             dim,
             m,
             m0,
-            rows: Rows::zeroed(capacity, stride),
+            rows: Rows::zeroed(capacity, stride * 4),
+            codes: (code_bytes > 0).then(|| Rows::zeroed(capacity, code_bytes)),
             labels: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             levels: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
             level0: atomics_u32(capacity * (1 + m0)),
@@ -76,9 +80,11 @@ impl Storage {
     /// nothing changes `self` while it is copied.
     pub(crate) fn grown(&self, capacity: usize) -> Self {
         let len = self.len();
-        let new = Storage::new(self.dim, self.m, capacity);
+        let code_bytes = self.codes.as_ref().map_or(0, |c| c.row_bytes());
+        let new = Storage::new(self.dim, self.m, code_bytes, capacity);
         let new = Storage {
             rows: self.rows.grown(capacity, len),
+            codes: self.codes.as_ref().map(|c| c.grown(capacity, len)),
             ..new
         };
         let w0 = 1 + self.m0;
@@ -134,7 +140,7 @@ impl Storage {
 
     #[inline(always)]
     pub(crate) fn prefetch_vector(&self, node: u32) {
-        let row = self.rows.row_ptr(node as usize).cast::<u8>();
+        let row = self.rows.row_ptr(node as usize);
         for line in 0..self.prefetch_lines {
             prefetch(row.wrapping_add(line * 64));
         }
@@ -153,6 +159,36 @@ impl Storage {
             prefetch(row);
             prefetch(row.wrapping_add(w * 4 - 1));
         }
+    }
+
+    /// The code row of a node (quantized indexes only; empty otherwise).
+    #[inline(always)]
+    pub(crate) fn code(&self, node: u32) -> &[u8] {
+        match &self.codes {
+            Some(codes) => codes.bytes(node as usize),
+            None => &[],
+        }
+    }
+
+    /// Starts fetching a node's code row.
+    #[inline(always)]
+    pub(crate) fn prefetch_code(&self, node: u32) {
+        if let Some(codes) = &self.codes {
+            let row = codes.row_ptr(node as usize);
+            for line in 0..codes.row_bytes().div_ceil(64).min(MAX_PREFETCH_LINES) {
+                prefetch(row.wrapping_add(line * 64));
+            }
+        }
+    }
+
+    /// Bytes of the code rows, vector rows and links (allocated capacity included).
+    pub(crate) fn memory(&self) -> (usize, usize, usize) {
+        let codes = self.codes.as_ref().map_or(0, |c| c.allocated_bytes());
+        (
+            codes,
+            self.rows.allocated_bytes(),
+            self.bytes() - codes - self.rows.allocated_bytes(),
+        )
     }
 
     #[inline(always)]
@@ -197,12 +233,23 @@ impl Storage {
     /// Does not publish it: call [`Storage::publish_len`] once a run of slots is written.
     ///
     /// The caller holds the index's writer lock, so it owns every slot at or past `len()`.
-    pub(crate) fn write_slot(&self, slot: usize, vector: &[f32], label: u64, level: usize) {
+    pub(crate) fn write_slot(
+        &self,
+        slot: usize,
+        vector: &[f32],
+        code: Option<&[u8]>,
+        label: u64,
+        level: usize,
+    ) {
         debug_assert!(slot >= self.len() && slot < self.capacity());
         // SAFETY: slots at or past `len()` are owned by the single writer (the caller holds the
         // writer lock) and no reader looks at them until `publish_len` stores the new length
         // with Release.
         unsafe { self.rows.write_row(slot, vector) };
+        if let (Some(codes), Some(code)) = (&self.codes, code) {
+            // SAFETY: as above.
+            unsafe { codes.write_row_bytes(slot, code) };
+        }
         self.labels[slot].store(label, Ordering::Relaxed);
         self.levels[slot].store(level as u8, Ordering::Relaxed);
         if level > 0 {
@@ -246,7 +293,8 @@ impl Storage {
             .filter_map(|i| self.upper[i].get())
             .map(|u| u.len() * 4)
             .sum();
-        self.rows.bytes()
+        self.rows.allocated_bytes()
+            + self.codes.as_ref().map_or(0, |c| c.allocated_bytes())
             + self.level0.len() * 4
             + upper
             + self.upper.len() * std::mem::size_of::<OnceLock<Box<[AtomicU32]>>>()

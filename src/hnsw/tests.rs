@@ -7,6 +7,7 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use super::*;
+use crate::rerank::Rerank;
 
 fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
@@ -255,4 +256,151 @@ fn searches_run_while_batches_are_added() {
         assert_eq!(hits[0].distance, 0.0, "id {id}");
         assert!(index.contains(id));
     }
+}
+
+fn build_quantized(n: usize, dim: usize, quantization: Quantization) -> (Index, Vec<f32>) {
+    let data = random_rows(n, dim, 7);
+    let mut options = IndexOptions::new(dim, Metric::L2);
+    options.quantization = quantization;
+    let index = Index::new(options).unwrap();
+    index
+        .add_batch(&(0..n as u64).collect::<Vec<_>>(), &data)
+        .unwrap();
+    (index, data)
+}
+
+#[test]
+fn quantized_indexes_rerank_to_exact_distances() {
+    for quantization in [Quantization::Sq8, Quantization::Sq4] {
+        let (index, data) = build_quantized(1500, 32, quantization);
+        let memory = index.memory();
+        assert!(memory.codes_bytes > 0 && memory.codes_bytes < memory.originals_bytes);
+        let queries = random_rows(50, 32, 8);
+        // Exact reranking (the default): the distances are the metric's, and recall is high.
+        let r = recall(&index, &queries, 10, 128);
+        assert!(r >= 0.95, "{quantization}: recall {r}");
+        let q = &data[..32];
+        let hits = index.search(q, 5).unwrap();
+        assert_eq!(hits[0].id, 0);
+        for h in &hits {
+            let want = Metric::L2.distance(q, &index.get(h.id).unwrap());
+            assert!((h.distance - want).abs() <= 1e-4 * want.max(1.0));
+        }
+        // Without reranking the distances are the codes' approximations.
+        let approx = index
+            .search_with(q, &SearchParams::new(5).rerank(Rerank::None))
+            .unwrap();
+        assert_eq!(approx.len(), 5);
+        assert!(approx.iter().any(|a| {
+            let exact = Metric::L2.distance(q, &index.get(a.id).unwrap());
+            a.distance != exact
+        }));
+    }
+}
+
+/// Reverses whatever order it is given, and counts its calls.
+struct Reverse(std::sync::atomic::AtomicUsize);
+
+impl crate::rerank::Reranker for Reverse {
+    fn rerank(
+        &self,
+        _query: &[f32],
+        candidates: &[crate::rerank::Candidate<'_>],
+    ) -> std::result::Result<Vec<Neighbor>, crate::rerank::RerankError> {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        assert!(candidates.iter().all(|c| c.original().is_some()));
+        Ok(candidates
+            .iter()
+            .rev()
+            .map(|c| Neighbor {
+                id: c.id,
+                distance: c.distance,
+            })
+            .collect())
+    }
+}
+
+/// Puts one id first.
+struct Boost(u64);
+
+impl crate::rerank::Reranker for Boost {
+    fn rerank(
+        &self,
+        _query: &[f32],
+        candidates: &[crate::rerank::Candidate<'_>],
+    ) -> std::result::Result<Vec<Neighbor>, crate::rerank::RerankError> {
+        let mut out: Vec<Neighbor> = candidates
+            .iter()
+            .map(|c| Neighbor {
+                id: c.id,
+                distance: if c.id == self.0 { -1.0 } else { c.distance },
+            })
+            .collect();
+        out.sort_by(|a, b| a.distance.total_cmp(&b.distance));
+        Ok(out)
+    }
+}
+
+struct Fails;
+
+impl crate::rerank::Reranker for Fails {
+    fn rerank(
+        &self,
+        _query: &[f32],
+        _candidates: &[crate::rerank::Candidate<'_>],
+    ) -> std::result::Result<Vec<Neighbor>, crate::rerank::RerankError> {
+        Err("the cross-encoder is down".into())
+    }
+}
+
+#[test]
+fn a_custom_reranker_decides_the_final_order() {
+    for quantization in [Quantization::None, Quantization::Sq4] {
+        let (index, data) = build_quantized(800, 16, quantization);
+        let q = &data[16 * 3..16 * 4];
+        let plain = index
+            .search_with(q, &SearchParams::new(5).oversample(2))
+            .unwrap();
+
+        let reverse = Reverse(Default::default());
+        let p = SearchParams::new(5)
+            .oversample(2)
+            .rerank(Rerank::Custom(&reverse));
+        let reversed = index.search_with(q, &p).unwrap();
+        assert_eq!(reverse.0.load(Ordering::Relaxed), 1);
+        assert_eq!(reversed.len(), 5);
+        // The nearest (id 3 itself) is now last of the 10 candidates, so not among the 5 kept.
+        assert!(reversed.iter().all(|h| h.id != 3), "{quantization}");
+        assert_eq!(plain[0].id, 3);
+
+        // Boosting an id outside the plain top 5 but inside the 10 candidates brings it first.
+        let candidates = index
+            .search_with(q, &SearchParams::new(10).rerank(Rerank::None))
+            .unwrap();
+        let outsider = candidates[7].id;
+        let boost = Boost(outsider);
+        let boosted = index
+            .search_with(
+                q,
+                &SearchParams::new(5)
+                    .oversample(2)
+                    .rerank(Rerank::Custom(&boost)),
+            )
+            .unwrap();
+        assert_eq!(boosted[0].id, outsider, "{quantization}");
+
+        let err = index
+            .search_with(q, &SearchParams::new(5).rerank(Rerank::Custom(&Fails)))
+            .unwrap_err();
+        assert!(matches!(err, Error::Rerank { .. }));
+        assert!(err.to_string().contains("cross-encoder is down"));
+    }
+    let (index, data) = build_quantized(100, 16, Quantization::Sq8);
+    assert!(matches!(
+        index.search_with(&data[..16], &SearchParams::new(5).oversample(0)),
+        Err(Error::InvalidParameter {
+            name: "oversample",
+            ..
+        })
+    ));
 }

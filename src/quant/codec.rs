@@ -1,0 +1,406 @@
+//! Scalar quantization: training, encoding, and the per-query preparation that turns scoring a
+//! code into one weighted dot product.
+//!
+//! Two schemes (see `docs/quantization.md` for how they were measured):
+//!
+//! * **per-dimension** (FAISS `ScalarQuantizer`): each dimension `i` has its own range
+//!   `[minᵢ, minᵢ + 2ᵇ−1·δᵢ]` trained from the data; `x̂ᵢ = minᵢ + δᵢ·cᵢ`.
+//! * **per-vector** (LVQ, Aguerrebere et al., VLDB 2023): the data's mean `μ` is trained; each
+//!   vector stores its own `lo` and `step` for `x − μ`; `x̂ = μ + lo + step·c`.
+//!
+//! Either way the distance from a query to `x̂` is `c0 + p0·c1 + p1·(w·c) + p2`, where `w`, `c0`,
+//! `c1` depend only on the query (prepared once per search) and `p0`, `p1`, `p2` are three floats
+//! stored in front of each vector's codes. So the hot loop is one kernel call (`dot_u8` or `dot_u4`)
+//! and three multiply-adds.
+//!
+//! A code row is `[p0: f32 LE][p1: f32 LE][p2: f32 LE][codes]`, codes one byte each (8-bit) or two
+//! per byte, low nibble first (4-bit).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::kernels;
+use crate::distance::Metric;
+use crate::error::{Error, Result};
+
+/// How vectors are stored for the graph traversal.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    /// Full-precision f32 vectors.
+    #[default]
+    None,
+    /// 8 bits per dimension (4× smaller than f32).
+    Sq8,
+    /// 4 bits per dimension (8× smaller than f32).
+    Sq4,
+}
+
+impl Quantization {
+    /// The name used by the CLI and reports: `none`, `sq8`, `sq4`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantization::None => "none",
+            Quantization::Sq8 => "sq8",
+            Quantization::Sq4 => "sq4",
+        }
+    }
+
+    /// Bits per dimension; `None` for f32.
+    pub fn bits(self) -> Option<u32> {
+        match self {
+            Quantization::None => None,
+            Quantization::Sq8 => Some(8),
+            Quantization::Sq4 => Some(4),
+        }
+    }
+
+    /// How many times `k` candidates the exact reranking rescores by default: 1 for f32, 2 for
+    /// 8-bit, 3 for 4-bit codes.
+    pub fn default_oversample(self) -> usize {
+        match self {
+            Quantization::None => 1,
+            Quantization::Sq8 => 2,
+            Quantization::Sq4 => 3,
+        }
+    }
+}
+
+impl fmt::Display for Quantization {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Quantization {
+    type Err = Error;
+
+    /// Parses `none` (also `f32`), `sq8` or `sq4`, case-insensitively.
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "none" | "f32" => Ok(Quantization::None),
+            "sq8" => Ok(Quantization::Sq8),
+            "sq4" => Ok(Quantization::Sq4),
+            other => Err(Error::invalid_parameter(
+                "quantization",
+                format!("unknown quantization {other:?}; expected none, sq8 or sq4"),
+            )),
+        }
+    }
+}
+
+/// Where a codec's offsets and scales come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum QuantScheme {
+    /// One range per dimension, trained from the data (FAISS-style).
+    PerDimension,
+    /// The data's mean, then one range per vector (LVQ-style).
+    #[default]
+    PerVector,
+}
+
+/// Whether distances are squared L2 or `1 − dot`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    L2,
+    Dot,
+}
+
+/// Bytes of the three per-vector floats in front of the codes.
+const PARAMS: usize = 12;
+
+/// Most rows used to train a codec.
+const MAX_TRAINING_ROWS: usize = 100_000;
+
+/// A trained codec.
+pub(crate) struct Codec {
+    bits: u32,
+    dim: usize,
+    scheme: QuantScheme,
+    kind: Kind,
+    /// Per-dimension minimum, or the mean for the per-vector scheme.
+    offset: Vec<f32>,
+    /// Per-dimension step (empty for the per-vector scheme).
+    step: Vec<f32>,
+    kernel: fn(&[f32], &[u8]) -> f32,
+}
+
+/// A query prepared for one codec: `distance = c0 + p0·c1 + p1·(w·codes) + p2`.
+pub(crate) struct PreparedQuery {
+    pub w: Vec<f32>,
+    pub c0: f32,
+    pub c1: f32,
+}
+
+impl Codec {
+    /// Bytes of one code row for `bits` and `dim`.
+    pub(crate) fn row_bytes(bits: u32, dim: usize) -> usize {
+        PARAMS + code_len(bits, dim)
+    }
+
+    /// Trains a codec on `rows` (row after row, `dim` each; already normalised under cosine),
+    /// using at most 100,000 evenly spaced rows.
+    pub(crate) fn train(
+        quant: Quantization,
+        scheme: QuantScheme,
+        metric: Metric,
+        dim: usize,
+        rows: &[f32],
+    ) -> Option<Codec> {
+        let bits = quant.bits()?;
+        let n = rows.len() / dim;
+        let step_rows = n.div_ceil(MAX_TRAINING_ROWS).max(1);
+        let sample = rows.chunks_exact(dim).step_by(step_rows);
+        let (offset, step) = match scheme {
+            QuantScheme::PerDimension => {
+                let mut lo = vec![f32::INFINITY; dim];
+                let mut hi = vec![f32::NEG_INFINITY; dim];
+                for r in sample {
+                    for i in 0..dim {
+                        lo[i] = lo[i].min(r[i]);
+                        hi[i] = hi[i].max(r[i]);
+                    }
+                }
+                let levels = ((1u32 << bits) - 1) as f32;
+                let step = lo.iter().zip(&hi).map(|(l, h)| (h - l) / levels).collect();
+                (lo, step)
+            }
+            QuantScheme::PerVector => {
+                let mut sum = vec![0f64; dim];
+                let mut count = 0usize;
+                for r in sample {
+                    sum.iter_mut().zip(r).for_each(|(s, &x)| *s += x as f64);
+                    count += 1;
+                }
+                let mean = sum
+                    .iter()
+                    .map(|s| (s / count.max(1) as f64) as f32)
+                    .collect();
+                (mean, Vec::new())
+            }
+        };
+        let k = kernels::active();
+        Some(Codec {
+            bits,
+            dim,
+            scheme,
+            kind: if metric == Metric::L2 {
+                Kind::L2
+            } else {
+                Kind::Dot
+            },
+            offset,
+            step,
+            kernel: if bits == 8 { k.dot_u8 } else { k.dot_u4 },
+        })
+    }
+
+    fn levels(&self) -> f32 {
+        ((1u32 << self.bits) - 1) as f32
+    }
+
+    /// Encodes `v` (`dim` values) into `row` (`row_bytes` long).
+    pub(crate) fn encode(&self, v: &[f32], row: &mut [u8]) {
+        let levels = self.levels();
+        let mut codes = vec![0u8; self.dim];
+        let (p0, p1, p2) = match self.scheme {
+            QuantScheme::PerDimension => {
+                let mut sq = 0f32;
+                for i in 0..self.dim {
+                    let c = if self.step[i] > 0.0 {
+                        ((v[i] - self.offset[i]) / self.step[i])
+                            .round()
+                            .clamp(0.0, levels)
+                    } else {
+                        0.0
+                    };
+                    codes[i] = c as u8;
+                    sq += (self.step[i] * c) * (self.step[i] * c);
+                }
+                match self.kind {
+                    Kind::L2 => (0.0, 1.0, sq),
+                    Kind::Dot => (0.0, 1.0, 0.0),
+                }
+            }
+            QuantScheme::PerVector => {
+                let centred = v.iter().zip(&self.offset).map(|(x, m)| x - m);
+                let (lo, hi) = centred
+                    .clone()
+                    .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), x| {
+                        (l.min(x), h.max(x))
+                    });
+                let step = (hi - lo) / levels;
+                let mut norm = 0f32;
+                for (i, r) in centred.enumerate() {
+                    let c = if step > 0.0 {
+                        ((r - lo) / step).round().clamp(0.0, levels)
+                    } else {
+                        0.0
+                    };
+                    codes[i] = c as u8;
+                    let x = lo + step * c;
+                    norm += x * x;
+                }
+                match self.kind {
+                    Kind::L2 => (-2.0 * lo, -2.0 * step, norm),
+                    Kind::Dot => (-lo, -step, 0.0),
+                }
+            }
+        };
+        row[0..4].copy_from_slice(&p0.to_le_bytes());
+        row[4..8].copy_from_slice(&p1.to_le_bytes());
+        row[8..12].copy_from_slice(&p2.to_le_bytes());
+        let out = &mut row[PARAMS..PARAMS + code_len(self.bits, self.dim)];
+        if self.bits == 8 {
+            out.copy_from_slice(&codes);
+        } else {
+            kernels::pack_u4(&codes, out);
+        }
+    }
+
+    /// Prepares `q` (`dim` values, normalised under cosine) for scoring codes.
+    pub(crate) fn prepare(&self, q: &[f32]) -> PreparedQuery {
+        match (self.scheme, self.kind) {
+            (QuantScheme::PerDimension, Kind::L2) => {
+                let d: Vec<f32> = q.iter().zip(&self.offset).map(|(q, m)| q - m).collect();
+                PreparedQuery {
+                    w: d.iter()
+                        .zip(&self.step)
+                        .map(|(d, s)| -2.0 * d * s)
+                        .collect(),
+                    c0: d.iter().map(|d| d * d).sum(),
+                    c1: 0.0,
+                }
+            }
+            (QuantScheme::PerDimension, Kind::Dot) => PreparedQuery {
+                w: q.iter().zip(&self.step).map(|(q, s)| -q * s).collect(),
+                c0: 1.0 - q.iter().zip(&self.offset).map(|(q, m)| q * m).sum::<f32>(),
+                c1: 0.0,
+            },
+            (QuantScheme::PerVector, Kind::L2) => {
+                let w: Vec<f32> = q.iter().zip(&self.offset).map(|(q, m)| q - m).collect();
+                PreparedQuery {
+                    c0: w.iter().map(|x| x * x).sum(),
+                    c1: w.iter().sum(),
+                    w,
+                }
+            }
+            (QuantScheme::PerVector, Kind::Dot) => PreparedQuery {
+                w: q.to_vec(),
+                c0: 1.0 - q.iter().zip(&self.offset).map(|(q, m)| q * m).sum::<f32>(),
+                c1: q.iter().sum(),
+            },
+        }
+    }
+
+    /// The approximate distance from a prepared query to a code row.
+    #[inline(always)]
+    pub(crate) fn distance(&self, p: &PreparedQuery, row: &[u8]) -> f32 {
+        let param = |i: usize| f32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]);
+        let dot = (self.kernel)(&p.w, &row[PARAMS..]);
+        p.c0 + param(0) * p.c1 + param(4) * dot + param(8)
+    }
+
+    /// Reconstructs the vector a code row stands for (tests and diagnostics).
+    #[cfg(test)]
+    pub(crate) fn decode(&self, row: &[u8]) -> Vec<f32> {
+        let codes: Vec<f32> = (0..self.dim)
+            .map(|i| {
+                let c = if self.bits == 8 {
+                    row[PARAMS + i]
+                } else {
+                    (row[PARAMS + i / 2] >> ((i % 2) * 4)) & 0xF
+                };
+                c as f32
+            })
+            .collect();
+        let param = |i: usize| f32::from_le_bytes(row[i..i + 4].try_into().unwrap());
+        match self.scheme {
+            QuantScheme::PerDimension => (0..self.dim)
+                .map(|i| self.offset[i] + self.step[i] * codes[i])
+                .collect(),
+            QuantScheme::PerVector => {
+                let scale = if self.kind == Kind::L2 { -2.0 } else { -1.0 };
+                let (lo, step) = (param(0) / scale, param(4) / scale);
+                (0..self.dim)
+                    .map(|i| self.offset[i] + lo + step * codes[i])
+                    .collect()
+            }
+        }
+    }
+}
+
+fn code_len(bits: u32, dim: usize) -> usize {
+    if bits == 8 {
+        dim
+    } else {
+        dim.div_ceil(2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    use super::*;
+
+    fn data(n: usize, dim: usize) -> Vec<f32> {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        (0..n * dim)
+            .map(|_| rng.random_range(-2.0f32..3.0))
+            .collect()
+    }
+
+    #[test]
+    fn distances_equal_the_metric_on_the_decoded_vector() {
+        let dim = 37;
+        let rows = data(200, dim);
+        for quant in [Quantization::Sq8, Quantization::Sq4] {
+            for scheme in [QuantScheme::PerDimension, QuantScheme::PerVector] {
+                for metric in [Metric::L2, Metric::InnerProduct] {
+                    let codec = Codec::train(quant, scheme, metric, dim, &rows).unwrap();
+                    let mut row = vec![0u8; Codec::row_bytes(quant.bits().unwrap(), dim)];
+                    let q = &rows[5 * dim..6 * dim];
+                    let p = codec.prepare(q);
+                    for v in rows.chunks_exact(dim).take(20) {
+                        codec.encode(v, &mut row);
+                        let decoded = codec.decode(&row);
+                        let want = metric.distance(q, &decoded);
+                        let got = codec.distance(&p, &row);
+                        assert!(
+                            (want - got).abs() <= 1e-3 * want.abs().max(1.0),
+                            "{quant} {scheme:?} {metric}: {want} vs {got}"
+                        );
+                        // And the decoded vector is close to the original.
+                        let err = Metric::L2.distance(v, &decoded) / dim as f32;
+                        let bound = if quant == Quantization::Sq8 {
+                            1e-3
+                        } else {
+                            0.2
+                        };
+                        assert!(err < bound, "{quant} {scheme:?}: mean squared error {err}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn names_parse() {
+        for q in [Quantization::None, Quantization::Sq8, Quantization::Sq4] {
+            assert_eq!(q.name().parse::<Quantization>().unwrap(), q);
+        }
+        assert!("pq".parse::<Quantization>().is_err());
+        assert!(Codec::train(
+            Quantization::None,
+            QuantScheme::PerVector,
+            Metric::L2,
+            3,
+            &[0.0; 3]
+        )
+        .is_none());
+    }
+}

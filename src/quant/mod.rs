@@ -1,0 +1,10 @@
+//! Vector codecs: 8- and 4-bit scalar quantization and the kernels that score codes.
+//!
+//! This module knows nothing of graphs or files: it trains a codec, encodes vectors into
+//! fixed-width code rows, and prepares a query once so that scoring a code row is one kernel call.
+
+mod codec;
+pub(crate) mod kernels;
+
+pub(crate) use codec::{Codec, PreparedQuery};
+pub use codec::{QuantScheme, Quantization};
