@@ -8,11 +8,14 @@ use std::time::{Duration, Instant};
 
 use super::{
     ground_truth, recall_at_k, BenchConfig, BenchReport, BenchResult, DatasetInfo, LatencyRecorder,
-    MachineInfo,
+    MachineInfo, MemoryBreakdown,
 };
 use crate::data::{Dataset, Matrix};
 use crate::error::{Error, Result};
-use crate::{Index, IndexOptions, Metric, SearchParams, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
+use crate::{
+    Index, IndexOptions, Metric, Quantization, Rerank, SearchParams, DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_M,
+};
 
 /// The `ef` values swept when none are given.
 pub const DEFAULT_EFS: [usize; 6] = [16, 32, 64, 128, 256, 512];
@@ -26,6 +29,11 @@ pub struct BenchSpec {
     pub ef_construction: usize,
     /// Beam widths to sweep, one result each.
     pub efs: Vec<usize>,
+    /// Codecs to build, one index each.
+    pub quants: Vec<Quantization>,
+    /// Reranking oversampling factors to sweep for quantized indexes (empty: each codec's
+    /// default); an f32 index is measured once per ef, without reranking.
+    pub oversamples: Vec<usize>,
     /// Neighbours per query: the K of Recall@K.
     pub k: usize,
     /// Seed of the index's level draws.
@@ -47,6 +55,8 @@ impl Default for BenchSpec {
             m: DEFAULT_M,
             ef_construction: DEFAULT_EF_CONSTRUCTION,
             efs: DEFAULT_EFS.to_vec(),
+            quants: vec![Quantization::None],
+            oversamples: Vec::new(),
             k: 10,
             seed: IndexOptions::new(1, Metric::L2).seed,
             warmup_queries: 200,
@@ -119,31 +129,46 @@ pub fn run_bench(
         }
     };
 
-    let options = IndexOptions {
-        m: spec.m,
-        ef_construction: spec.ef_construction,
-        seed: spec.seed,
-        ..IndexOptions::new(dim, metric)
-    };
-    let index = Index::new(options)?;
-    let ids: Vec<u64> = (0..data.base.len() as u64).collect();
-    let started = Instant::now();
-    index.add_batch_with_progress(&ids, data.base.as_slice(), &|done, total| {
-        progress(BenchProgress::Build { done, total })
-    })?;
-    let build_seconds = started.elapsed().as_secs_f64();
-    let build_peak_bytes = peak_resident_bytes();
-    let index_bytes = index.memory_bytes() as u64;
-
-    let mut results = Vec::with_capacity(spec.efs.len());
-    for &ef in &spec.efs {
-        progress(BenchProgress::Search { ef });
-        let mut result = measure(&index, &data.queries, &truth, spec, ef)?;
-        result.build_seconds = build_seconds;
-        result.index_bytes = index_bytes;
-        result.build_peak_bytes = build_peak_bytes;
-        result.resident_bytes_after_queries = resident_bytes();
-        results.push(result);
+    let mut results = Vec::new();
+    for &quant in &spec.quants {
+        let options = IndexOptions {
+            m: spec.m,
+            ef_construction: spec.ef_construction,
+            seed: spec.seed,
+            quantization: quant,
+            ..IndexOptions::new(dim, metric)
+        };
+        let index = Index::new(options)?;
+        let ids: Vec<u64> = (0..data.base.len() as u64).collect();
+        let started = Instant::now();
+        index.add_batch_with_progress(&ids, data.base.as_slice(), &|done, total| {
+            progress(BenchProgress::Build { done, total })
+        })?;
+        let build_seconds = started.elapsed().as_secs_f64();
+        let build_peak_bytes = peak_resident_bytes();
+        let index_bytes = index.memory_bytes() as u64;
+        let memory = index.memory();
+        let oversamples: Vec<Option<usize>> = match quant {
+            Quantization::None => vec![None],
+            _ if spec.oversamples.is_empty() => vec![Some(quant.default_oversample())],
+            _ => spec.oversamples.iter().map(|&o| Some(o)).collect(),
+        };
+        for &ef in &spec.efs {
+            for &oversample in &oversamples {
+                progress(BenchProgress::Search { ef });
+                let mut result = measure(&index, &data.queries, &truth, spec, ef, oversample)?;
+                result.build_seconds = build_seconds;
+                result.index_bytes = index_bytes;
+                result.build_peak_bytes = build_peak_bytes;
+                result.resident_bytes_after_queries = resident_bytes();
+                result.memory = Some(MemoryBreakdown {
+                    codes_bytes: memory.codes_bytes as u64,
+                    originals_bytes: memory.originals_bytes as u64,
+                    graph_bytes: (memory.graph_bytes + memory.ids_bytes) as u64,
+                });
+                results.push(result);
+            }
+        }
     }
     Ok(BenchReport {
         dataset: DatasetInfo {
@@ -166,8 +191,13 @@ fn measure(
     truth: &Matrix<u32>,
     spec: &BenchSpec,
     ef: usize,
+    oversample: Option<usize>,
 ) -> Result<BenchResult> {
     let params = SearchParams::new(spec.k).ef(ef);
+    let params = match oversample {
+        Some(o) => params.oversample(o).rerank(Rerank::Exact),
+        None => params.rerank(Rerank::None),
+    };
     for q in queries.rows().cycle().take(spec.warmup_queries) {
         index.search_with(q, &params)?;
     }
@@ -206,7 +236,9 @@ fn measure(
         ef_construction: spec.ef_construction,
         ef,
         k: spec.k,
-        quant: "none".into(),
+        quant: index.options().quantization.name().into(),
+        oversample,
+        layout: oversample.map(|_| "compact".into()),
     };
     Ok(BenchResult::new(config, recall, &single, 0.0, 0)
         .with_all_threads(all_threads_qps, rayon::current_num_threads()))

@@ -29,7 +29,7 @@ pub use latency::{LatencyRecorder, LatencyStats};
 pub use recall::{recall_at_k, recall_per_query};
 pub use report::{
     render_table, BenchConfig, BenchReport, BenchResult, DatasetInfo, LatencyPercentiles,
-    MachineInfo, TableStyle,
+    MachineInfo, MemoryBreakdown, TableStyle,
 };
 
 /// The QPS a recall-vs-QPS sweep reaches at recall `target`, by linear interpolation.

@@ -95,6 +95,12 @@ pub struct BenchConfig {
     pub k: usize,
     /// Vector codec: `"none"` for f32, else its name (`"sq8"`, `"sq4"`, …).
     pub quant: String,
+    /// Candidates reranked per result (`k × oversample`); absent when nothing is reranked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oversample: Option<usize>,
+    /// How codes are laid out (`"compact"`: one code row per node); absent for f32.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
 }
 
 /// Latency percentiles in microseconds (JSON keys `p50`, `p90`, `p99`, `p999`).
@@ -157,6 +163,20 @@ pub struct BenchResult {
     /// Resident bytes after running the queries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resident_bytes_after_queries: Option<u64>,
+    /// The index's memory by part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryBreakdown>,
+}
+
+/// An index's memory by part (JSON `memory`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryBreakdown {
+    /// Quantized codes (0 for f32).
+    pub codes_bytes: u64,
+    /// Full-precision vectors.
+    pub originals_bytes: u64,
+    /// Links and per-node bookkeeping.
+    pub graph_bytes: u64,
 }
 
 impl BenchResult {
@@ -183,6 +203,7 @@ impl BenchResult {
             build_peak_bytes: None,
             resident_bytes_after_open: None,
             resident_bytes_after_queries: None,
+            memory: None,
         }
     }
 
@@ -245,6 +266,12 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
     }
     if differs(&|c| c.quant.clone()) {
         columns.push(("quant".into(), Box::new(|r| r.config.quant.clone())));
+    }
+    if differs(&|c| format!("{:?}", c.oversample)) {
+        columns.push((
+            "oversample".into(),
+            Box::new(|r| r.config.oversample.map_or("-".into(), |o| o.to_string())),
+        ));
     }
     if !same_k {
         columns.push(("k".into(), Box::new(|r| r.config.k.to_string())));
@@ -368,6 +395,8 @@ mod tests {
             ef,
             k: 10,
             quant: "none".into(),
+            oversample: None,
+            layout: None,
         };
         BenchResult::new(config, recall, &stats, 12.345, 3 * 1024 * 1024)
     }

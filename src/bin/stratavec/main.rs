@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use stratavec::data::synthetic::ClusteredSpec;
 use stratavec::data::Dataset;
 use stratavec::eval::{run_bench, BenchProgress, BenchReport, BenchSpec, DEFAULT_EFS};
-use stratavec::{Metric, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
+use stratavec::{Metric, Quantization, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
 
 /// Vectors in the built-in default benchmark.
 const DEFAULT_SYNTHETIC_N: usize = 500_000;
@@ -51,6 +51,13 @@ struct BenchArgs {
     /// Beam widths to sweep.
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_EFS)]
     ef: Vec<usize>,
+    /// Codecs to compare: none (f32), sq8, sq4; one index each.
+    #[arg(long, value_delimiter = ',', default_value = "none")]
+    quant: Vec<Quantization>,
+    /// Reranking oversampling factors to sweep for quantized indexes (k × oversample candidates
+    /// rescored exactly; default 2 for sq8, 3 for sq4).
+    #[arg(long, value_delimiter = ',')]
+    oversample: Vec<usize>,
     /// HNSW links per node.
     #[arg(long, default_value_t = DEFAULT_M)]
     m: usize,
@@ -133,6 +140,8 @@ fn bench(args: BenchArgs) -> CliResult<()> {
         m: args.m,
         ef_construction: args.ef_construction,
         efs: args.ef.clone(),
+        quants: args.quant.clone(),
+        oversamples: args.oversample.clone(),
         k: args.k,
         repeats: args.repeats,
         ..BenchSpec::default()
