@@ -32,6 +32,7 @@ pub mod distance;
 mod error;
 pub mod eval;
 mod hnsw;
+mod quant;
 
 pub use distance::Metric;
 pub use error::{Error, Result};
@@ -39,6 +40,8 @@ pub use hnsw::{
     Index, IndexOptions, Neighbor, SearchParams, DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH,
     DEFAULT_M,
 };
+#[doc(hidden)]
+pub use quant::kernels::bench_api as __quant_bench;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
