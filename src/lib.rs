@@ -44,6 +44,9 @@ pub use hnsw::{
 pub use quant::{QuantScheme, Quantization};
 pub use rerank::Rerank;
 
+#[doc(hidden)]
+pub use quant::kernels::bench_api as __quant_bench;
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -336,7 +336,7 @@ fn code_len(bits: u32, dim: usize) -> usize {
     if bits == 8 {
         dim
     } else {
-        dim.div_ceil(2)
+        kernels::packed_u4_len(dim)
     }
 }
 
