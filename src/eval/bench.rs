@@ -13,7 +13,7 @@ use super::{
 use crate::data::{Dataset, Matrix};
 use crate::error::{Error, Result};
 use crate::{
-    Index, IndexOptions, Metric, Quantization, Rerank, SearchParams, DEFAULT_EF_CONSTRUCTION,
+    Index, IndexOptions, Metric, QuantScheme, Quantization, Rerank, SearchParams, DEFAULT_EF_CONSTRUCTION,
     DEFAULT_M,
 };
 
@@ -31,6 +31,8 @@ pub struct BenchSpec {
     pub efs: Vec<usize>,
     /// Codecs to build, one index each.
     pub quants: Vec<Quantization>,
+    /// The quantization scheme of the quantized indexes.
+    pub quant_scheme: QuantScheme,
     /// Reranking oversampling factors to sweep for quantized indexes (empty: each codec's
     /// default); an f32 index is measured once per ef, without reranking.
     pub oversamples: Vec<usize>,
@@ -57,6 +59,7 @@ impl Default for BenchSpec {
             efs: DEFAULT_EFS.to_vec(),
             quants: vec![Quantization::None],
             oversamples: Vec::new(),
+            quant_scheme: QuantScheme::default(),
             k: 10,
             seed: IndexOptions::new(1, Metric::L2).seed,
             warmup_queries: 200,
@@ -136,6 +139,7 @@ pub fn run_bench(
             ef_construction: spec.ef_construction,
             seed: spec.seed,
             quantization: quant,
+            quant_scheme: spec.quant_scheme,
             ..IndexOptions::new(dim, metric)
         };
         let index = Index::new(options)?;

@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use stratavec::data::synthetic::ClusteredSpec;
 use stratavec::data::Dataset;
 use stratavec::eval::{run_bench, BenchProgress, BenchReport, BenchSpec, DEFAULT_EFS};
-use stratavec::{Metric, Quantization, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
+use stratavec::{Metric, QuantScheme, Quantization, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
 
 /// Vectors in the built-in default benchmark.
 const DEFAULT_SYNTHETIC_N: usize = 500_000;
@@ -37,6 +37,12 @@ enum Command {
     Bench(BenchArgs),
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum SchemeArg {
+    PerVector,
+    PerDimension,
+}
+
 #[derive(Args)]
 struct BenchArgs {
     /// A TEXMEX folder: base.fvecs, query.fvecs, optional groundtruth.ivecs and METRIC.
@@ -58,6 +64,9 @@ struct BenchArgs {
     /// rescored exactly; default 2 for sq8, 3 for sq4).
     #[arg(long, value_delimiter = ',')]
     oversample: Vec<usize>,
+    /// Quantization scheme: per-vector (LVQ-style, the default) or per-dimension (FAISS-style).
+    #[arg(long, default_value = "per-vector")]
+    quant_scheme: SchemeArg,
     /// HNSW links per node.
     #[arg(long, default_value_t = DEFAULT_M)]
     m: usize,
@@ -142,6 +151,10 @@ fn bench(args: BenchArgs) -> CliResult<()> {
         efs: args.ef.clone(),
         quants: args.quant.clone(),
         oversamples: args.oversample.clone(),
+        quant_scheme: match args.quant_scheme {
+            SchemeArg::PerVector => QuantScheme::PerVector,
+            SchemeArg::PerDimension => QuantScheme::PerDimension,
+        },
         k: args.k,
         repeats: args.repeats,
         ..BenchSpec::default()
