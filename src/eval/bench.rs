@@ -13,8 +13,8 @@ use super::{
 use crate::data::{Dataset, Matrix};
 use crate::error::{Error, Result};
 use crate::{
-    Index, IndexOptions, Metric, QuantScheme, Quantization, Rerank, SearchParams, DEFAULT_EF_CONSTRUCTION,
-    DEFAULT_M,
+    Index, IndexOptions, Metric, QuantScheme, Quantization, Rerank, SearchParams,
+    DEFAULT_EF_CONSTRUCTION, DEFAULT_M,
 };
 
 /// The `ef` values swept when none are given.

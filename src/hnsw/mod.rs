@@ -519,32 +519,22 @@ impl Index {
             ),
         };
         let ef = ef.max(pool);
-        with_scratch(|s| {
-            prepare_query(&mut s.query, query, &self.options, st.stride())?;
+        self.run_query(&st, query, |graph, exact, s| {
             if st.len() == 0 {
                 return Ok(Vec::new());
             }
-            let graph = Graph {
-                st: &st,
-                kernel: self.kernel,
-            };
-            let q = std::mem::take(&mut s.query);
-            let exact = FloatScorer {
-                q: &q,
-                st: &st,
-                kernel: self.kernel,
-            };
+            let graph = &graph;
             match codec {
                 Some(codec) => {
-                    let prepared = codec.prepare(&q[..self.options.dim]);
+                    let prepared = codec.prepare(&exact.q[..self.options.dim]);
                     let scorer = CodeScorer {
                         query: &prepared,
                         codec,
                         st: &st,
                     };
-                    collect(&graph, &scorer, ef, k, params.filter, s);
+                    collect(graph, &scorer, ef, k, params.filter, s);
                 }
-                None => collect(&graph, &exact, ef, k, params.filter, s),
+                None => collect(graph, exact, ef, k, params.filter, s),
             }
             let mut hits: Vec<Scored> = s.results.drain().collect();
             hits.sort_unstable();
@@ -574,7 +564,6 @@ impl Index {
                     out
                 }
             };
-            s.query = q;
             Ok(out)
         })
     }
@@ -609,20 +598,8 @@ impl Index {
     pub fn search_exact(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
         self.check_params(params)?;
         let st = self.snapshot();
-        with_scratch(|s| {
-            prepare_query(&mut s.query, query, &self.options, st.stride())?;
-            let graph = Graph {
-                st: &st,
-                kernel: self.kernel,
-            };
-            let q = std::mem::take(&mut s.query);
-            let exact = FloatScorer {
-                q: &q,
-                st: &st,
-                kernel: self.kernel,
-            };
-            graph.exact(&exact, params.k, s, params.filter);
-            s.query = q;
+        self.run_query(&st, query, |graph, exact, s| {
+            graph.exact(exact, params.k, s, params.filter);
             let mut hits: Vec<Scored> = s.results.drain().collect();
             hits.sort_unstable();
             Ok(hits
@@ -632,6 +609,32 @@ impl Index {
                     distance: h.dist,
                 })
                 .collect())
+        })
+    }
+
+    /// Prepares `query` (checked, normalised under cosine, padded) in this thread's scratch and
+    /// runs `f` with the graph, an exact scorer for the query, and the scratch.
+    fn run_query<R>(
+        &self,
+        st: &Storage,
+        query: &[f32],
+        f: impl FnOnce(Graph<'_>, &FloatScorer<'_>, &mut self::scratch::Scratch) -> Result<R>,
+    ) -> Result<R> {
+        with_scratch(|s| {
+            prepare_query(&mut s.query, query, &self.options, st.stride())?;
+            let q = std::mem::take(&mut s.query);
+            let graph = Graph {
+                st,
+                kernel: self.kernel,
+            };
+            let exact = FloatScorer {
+                q: &q,
+                st,
+                kernel: self.kernel,
+            };
+            let out = f(graph, &exact, s);
+            s.query = q;
+            out
         })
     }
 
