@@ -1,6 +1,8 @@
 //! The quantized-code scoring kernels against the f32 dot product they replace: per dimension, the
 //! dispatched `distance::dot` on f32 rows, `dot_u8` on 8-bit codes and `dot_u4` on packed 4-bit
-//! codes, then every kernel set this CPU supports. Rows are 64-byte aligned as the index stores them.
+//! codes with the `f32` query, `i8u8` / `i8u4` (`dot_i8_u8`, `dot_i8_u4`) on the same codes with the
+//! query quantized to `i8` once, then every kernel set this CPU supports. Rows are 64-byte aligned
+//! as the index stores them.
 //!
 //! `cargo bench --bench quant` (add `-- quant/768` to filter).
 
@@ -62,6 +64,7 @@ fn kernels(c: &mut Criterion) {
             c8.as_slice(),
             p4.as_slice(),
         );
+        let (q8, q4) = (quant::quantize_query(w, 8), quant::quantize_query(w, 4));
         group.throughput(Throughput::Elements(dim as u64));
         // The dispatched functions, as a caller holding the cached kernel set calls them.
         let f32_dot = black_box(distance::active_kernels().dot);
@@ -73,6 +76,12 @@ fn kernels(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("u4", dim), &dim, |bench, _| {
             bench.iter(|| quant::dot_u4(black_box(w), black_box(p4)))
+        });
+        group.bench_with_input(BenchmarkId::new("i8u8", dim), &dim, |bench, _| {
+            bench.iter(|| quant::dot_i8_u8(black_box(&q8), black_box(c8)))
+        });
+        group.bench_with_input(BenchmarkId::new("i8u4", dim), &dim, |bench, _| {
+            bench.iter(|| quant::dot_i8_u4(black_box(&q4), black_box(p4)))
         });
         // Every kernel set, through a fn pointer as the index's hot loop calls it.
         for (name, dot_u8, dot_u4) in quant::kernel_sets() {
@@ -86,6 +95,19 @@ fn kernels(c: &mut Criterion) {
                 BenchmarkId::new(format!("u4/{name}"), dim),
                 &dim,
                 |bench, _| bench.iter(|| dot_u4(black_box(w), black_box(p4))),
+            );
+        }
+        for (name, ik) in quant::int_kernel_sets() {
+            let ik = black_box(ik);
+            group.bench_with_input(
+                BenchmarkId::new(format!("i8u8/{name}"), dim),
+                &dim,
+                |bench, _| bench.iter(|| ik.dot_i8_u8(black_box(&q8), black_box(c8))),
+            );
+            group.bench_with_input(
+                BenchmarkId::new(format!("i8u4/{name}"), dim),
+                &dim,
+                |bench, _| bench.iter(|| ik.dot_i8_u4(black_box(&q4), black_box(p4))),
             );
         }
     }

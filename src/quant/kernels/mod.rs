@@ -2,15 +2,21 @@
 //! `f32` query `w` against one row of 8-bit codes (`u8`, one per byte) or 4-bit codes (`u4`, two
 //! per byte, low nibble first). The caller adds the per-vector affine terms.
 //!
-//! | kernel set | where | lanes |
-//! |---|---|---|
-//! | `avx512` | x86_64 with AVX-512 F, BW, VL | 16, four accumulators, masked tail |
-//! | `avx2+fma` | x86_64 with AVX2 and FMA | 8, four accumulators, tail via a zeroed stack copy |
-//! | `scalar` | everywhere | [`scalar`] |
+//! The integer path does the same with the query quantized to `i8` once per search
+//! ([`quantize_query`], layout in [`QueryI8`]): `dot_i8_u8` / `dot_i8_u4` return the exact `i32`
+//! sum `Σ wq[i] · c[i]`, and `scale · dot_i8 ≈ Σ w[i] · c[i]`.
+//!
+//! | kernel set | where (x86_64) | `f32` query | `i8` query |
+//! |---|---|---|---|
+//! | `avx512+vnni` | AVX-512 F, BW, VL, VNNI | as `avx512` | `vpdpbusd` ×4, masked tail |
+//! | `avx512` | AVX-512 F, BW, VL; AVX2 | 16 lanes ×4, masked tail | as `avx2+fma` |
+//! | `avx2+fma` | AVX2, FMA | 8 lanes ×4, stack-copied tail | `vpmaddwd` / `vpmaddubsw` |
+//! | `scalar` | everywhere | [`scalar`] | [`scalar`] |
 //!
 //! As in `distance`, the CPU is inspected once per process ([`active`]) and a kernel is then a
 //! plain function pointer. Every kernel reads `min(w.len(), codes.len())` codes (`u8`) or
-//! `min(w.len(), 2 · packed.len())` codes (`u4`) and never reads out of bounds.
+//! `min(w.len(), 2 · packed.len())` codes (`u4`) and never reads out of bounds; the integer
+//! kernels read the same with `q.len` for `w.len()`.
 
 use std::sync::OnceLock;
 
@@ -20,16 +26,30 @@ mod x86;
 
 // The packers are codec plumbing rather than kernels, but live beside the layout they define.
 pub(crate) use scalar::{pack_u4, packed_u4_len};
+// The `i8` query is built by the codec once per search, in the layout the integer kernels read.
+pub(crate) use scalar::{quantize_query, QueryI8};
 
 /// The quantized-code kernels of one instruction set, as plain function pointers.
 #[derive(Debug)]
 pub(crate) struct QuantKernels {
-    /// The instruction set: `avx512`, `avx2+fma` or `scalar`.
+    /// The instruction set: `avx512+vnni`, `avx512`, `avx2+fma` or `scalar`.
     pub(crate) name: &'static str,
     /// `Σ w[i] · codes[i]` over `min(w.len(), codes.len())` 8-bit codes.
     pub(crate) dot_u8: fn(&[f32], &[u8]) -> f32,
     /// `Σ w[i] · code(i)` over `min(w.len(), 2 · packed.len())` packed 4-bit codes.
     pub(crate) dot_u4: fn(&[f32], &[u8]) -> f32,
+    /// The exact `Σ wq[i] · codes[i]` over `min(q.len, codes.len())` 8-bit codes, `q` from
+    /// `quantize_query(w, 8)`.
+    ///
+    /// # Panics
+    /// When `q.weights` does not cover those codes (a `QueryI8` not from `quantize_query`).
+    pub(crate) dot_i8_u8: fn(&QueryI8, &[u8]) -> i32,
+    /// The exact `Σ wq[i] · code(i)` over `min(q.len, 2 · packed.len())` packed 4-bit codes, `q`
+    /// from `quantize_query(w, 4)`.
+    ///
+    /// # Panics
+    /// As `dot_i8_u8`.
+    pub(crate) dot_i8_u4: fn(&QueryI8, &[u8]) -> i32,
 }
 
 /// The scalar reference set, available everywhere.
@@ -37,14 +57,17 @@ static SCALAR: QuantKernels = QuantKernels {
     name: "scalar",
     dot_u8: scalar::dot_u8,
     dot_u4: scalar::dot_u4,
+    dot_i8_u8: scalar::dot_i8_u8,
+    dot_i8_u4: scalar::dot_i8_u4,
 };
 
 /// Every kernel set this CPU can run, fastest first; the last is always `scalar`. For tests and
 /// benchmarks, not hot loops.
 pub(crate) fn supported() -> Vec<&'static QuantKernels> {
-    let mut sets = Vec::with_capacity(3);
+    let mut sets = Vec::with_capacity(4);
     #[cfg(target_arch = "x86_64")]
     {
+        sets.extend(x86::avx512_vnni());
         sets.extend(x86::avx512());
         sets.extend(x86::avx2());
     }
@@ -63,6 +86,9 @@ pub(crate) fn active() -> &'static QuantKernels {
 fn detect() -> &'static QuantKernels {
     #[cfg(target_arch = "x86_64")]
     {
+        if let Some(k) = x86::avx512_vnni() {
+            return k;
+        }
         if let Some(k) = x86::avx512() {
             return k;
         }
@@ -103,6 +129,72 @@ pub mod bench_api {
     /// `Σ w[i] · code(i)` of packed 4-bit codes on the active kernel set.
     pub fn dot_u4(w: &[f32], packed: &[u8]) -> f32 {
         (super::active().dot_u4)(w, packed)
+    }
+
+    /// A query quantized to `i8` for the integer kernels (see `quantize_query`).
+    #[derive(Debug, Clone)]
+    pub struct QueryI8(super::QueryI8);
+
+    impl QueryI8 {
+        /// The quantization step: `Σ w · c ≈ scale · dot_i8`.
+        pub fn scale(&self) -> f32 {
+            self.0.scale
+        }
+    }
+
+    /// Quantizes `w` to `i8` in the layout of the `bits`-bit (8 or 4) integer kernels.
+    ///
+    /// # Panics
+    /// When `bits` is neither 8 nor 4.
+    pub fn quantize_query(w: &[f32], bits: u32) -> QueryI8 {
+        QueryI8(super::quantize_query(w, bits))
+    }
+
+    /// `Σ wq[i] · codes[i]` on the active kernel set, `q` quantized for 8 bits.
+    pub fn dot_i8_u8(q: &QueryI8, codes: &[u8]) -> i32 {
+        (super::active().dot_i8_u8)(&q.0, codes)
+    }
+
+    /// `Σ wq[i] · code(i)` of packed 4-bit codes on the active kernel set, `q` quantized for 4
+    /// bits.
+    pub fn dot_i8_u4(q: &QueryI8, packed: &[u8]) -> i32 {
+        (super::active().dot_i8_u4)(&q.0, packed)
+    }
+
+    /// The integer kernels of one kernel set, called through function pointers as a hot loop
+    /// holding the cached set calls them.
+    #[derive(Debug, Clone, Copy)]
+    pub struct IntKernels {
+        dot_i8_u8: fn(&super::QueryI8, &[u8]) -> i32,
+        dot_i8_u4: fn(&super::QueryI8, &[u8]) -> i32,
+    }
+
+    impl IntKernels {
+        /// `Σ wq[i] · codes[i]`, `q` quantized for 8 bits.
+        #[inline]
+        pub fn dot_i8_u8(&self, q: &QueryI8, codes: &[u8]) -> i32 {
+            (self.dot_i8_u8)(&q.0, codes)
+        }
+
+        /// `Σ wq[i] · code(i)` of packed 4-bit codes, `q` quantized for 4 bits.
+        #[inline]
+        pub fn dot_i8_u4(&self, q: &QueryI8, packed: &[u8]) -> i32 {
+            (self.dot_i8_u4)(&q.0, packed)
+        }
+    }
+
+    /// Every kernel set this CPU can run as `(name, integer kernels)`, fastest first.
+    pub fn int_kernel_sets() -> Vec<(&'static str, IntKernels)> {
+        super::supported()
+            .into_iter()
+            .map(|k| {
+                let ik = IntKernels {
+                    dot_i8_u8: k.dot_i8_u8,
+                    dot_i8_u4: k.dot_i8_u4,
+                };
+                (k.name, ik)
+            })
+            .collect()
     }
 
     /// Packs 4-bit codes two per byte, low nibble first.
@@ -198,6 +290,13 @@ mod tests {
                 && is_x86_feature_detected!("avx512vl")
             {
                 assert!(names.contains(&"avx512"), "{names:?}");
+            }
+            if is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512vnni")
+            {
+                assert_eq!(names[0], "avx512+vnni", "{names:?}");
             }
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 assert!(names.contains(&"avx2+fma"), "{names:?}");
@@ -352,5 +451,263 @@ mod tests {
         assert_eq!(bench_api::dot_u8(&w, &c), (active().dot_u8)(&w, &c));
         assert_eq!(bench_api::dot_u4(&w, &p), (active().dot_u4)(&w, &p));
         assert_eq!(bench_api::kernel_sets().len(), supported().len());
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Integer path
+    // -----------------------------------------------------------------------------------------
+
+    use super::scalar::u4_weight_index;
+
+    /// A query with random weights over the whole `-127..=127` range in the `bits` layout, and
+    /// non-zero padding: the kernels must never use a weight past `len`.
+    fn random_query(rng: &mut Xoshiro256PlusPlus, n: usize, bits: u32) -> QueryI8 {
+        let mut q = quantize_query(&vec![0.0; n], bits);
+        for x in q.weights.iter_mut() {
+            *x = rng.random_range(-127i8..=127);
+        }
+        q.scale = 1.0;
+        q
+    }
+
+    /// The weight of element `i` of `q` in the `bits` layout.
+    fn weight(q: &QueryI8, bits: u32, i: usize) -> i32 {
+        let k = if bits == 8 { i } else { u4_weight_index(i) };
+        i32::from(q.weights[k])
+    }
+
+    /// `Σ wq[i] · c[i]` in `i64` over the common length, straight from the layout definition.
+    fn naive(q: &QueryI8, bits: u32, codes: &[u8]) -> i64 {
+        (0..q.len.min(codes.len()))
+            .map(|i| i64::from(weight(q, bits, i)) * i64::from(codes[i]))
+            .sum()
+    }
+
+    /// Checks every kernel set's integer kernels against `scalar` (and `scalar` against `naive`),
+    /// exactly, on `codes` (one per byte; `u4` too when all are `0..=15`).
+    fn check_i8(q8: &QueryI8, q4: &QueryI8, codes: &[u8], what: &str) {
+        let n = codes.len();
+        let want = scalar::dot_i8_u8(q8, codes);
+        assert_eq!(
+            i64::from(want),
+            naive(q8, 8, codes),
+            "scalar dot_i8_u8, {what}, n={n}"
+        );
+        let u4 = codes.iter().all(|&c| c <= 15);
+        let p = if u4 { packed(codes) } else { Vec::new() };
+        let want4 = scalar::dot_i8_u4(q4, &p);
+        if u4 {
+            assert_eq!(
+                i64::from(want4),
+                naive(q4, 4, codes),
+                "scalar dot_i8_u4, {what}, n={n}"
+            );
+        }
+        for k in supported() {
+            let got = (k.dot_i8_u8)(q8, codes);
+            assert_eq!(got, want, "{} dot_i8_u8, {what}, n={n}", k.name);
+            if u4 {
+                let got = (k.dot_i8_u4)(q4, &p);
+                assert_eq!(got, want4, "{} dot_i8_u4, {what}, n={n}", k.name);
+            }
+        }
+    }
+
+    #[test]
+    fn quantize_query_lays_out_weights_for_each_kernel() {
+        for n in (0..=130).chain(LARGE_DIMS) {
+            // `w[i] = i mod 255 - 127` quantizes to itself (max |w| = 127, scale 1) when n > 254;
+            // below, check through the scale.
+            let w: Vec<f32> = (0..n).map(|i| (i % 255) as f32 - 127.0).collect();
+            let q8 = quantize_query(&w, 8);
+            let q4 = quantize_query(&w, 4);
+            assert_eq!((q8.len, q4.len), (n, n));
+            assert_eq!(q8.weights.len(), n.next_multiple_of(64), "n={n}");
+            assert_eq!(q4.weights.len(), n.next_multiple_of(128), "n={n}");
+            assert_eq!(q8.scale, q4.scale);
+            for (i, &x) in w.iter().enumerate() {
+                let (a, b) = (q8.weights[i], q4.weights[u4_weight_index(i)]);
+                assert_eq!(a, b, "n={n}, i={i}");
+                let back = q8.scale * f32::from(a);
+                assert!((back - x).abs() <= q8.scale / 2.0, "n={n}, i={i}");
+            }
+            assert!(q8.weights[n..].iter().all(|&x| x == 0), "u8 padding, n={n}");
+            let mut used = vec![false; q4.weights.len()];
+            for i in 0..n {
+                used[u4_weight_index(i)] = true;
+            }
+            for (k, &x) in q4.weights.iter().enumerate() {
+                assert!(used[k] || x == 0, "u4 padding at {k}, n={n}");
+            }
+        }
+        // The 4-bit block: low nibbles (even elements) first, then high nibbles (odd elements).
+        let idx: Vec<usize> = [0, 1, 2, 3, 126, 127, 128, 129, 130]
+            .map(u4_weight_index)
+            .into();
+        assert_eq!(idx, [0, 64, 1, 65, 63, 127, 128, 192, 129]);
+    }
+
+    #[test]
+    fn quantize_query_scale_and_rounding() {
+        let q = quantize_query(&[0.5, -1.0, 0.25, 0.0], 8);
+        assert_eq!(q.scale, 1.0 / 127.0);
+        assert_eq!(&q.weights[..4], &[64, -127, 32, 0]); // 63.5 rounds away from zero
+        for bits in [8, 4] {
+            for w in [vec![], vec![0.0; 70], vec![-0.0; 3]] {
+                let q = quantize_query(&w, bits);
+                assert_eq!(q.scale, 0.0);
+                assert!(q.weights.iter().all(|&x| x == 0));
+                for k in supported() {
+                    let got = if bits == 8 {
+                        (k.dot_i8_u8)(&q, &[255; 70])
+                    } else {
+                        (k.dot_i8_u4)(&q, &[0xFF; 35])
+                    };
+                    assert_eq!(got, 0, "{}", k.name);
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "bits must be 8 or 4")]
+    fn quantize_query_rejects_other_widths() {
+        quantize_query(&[1.0], 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "do not cover")]
+    fn int_kernels_reject_a_query_of_the_wrong_layout() {
+        // 129 weights for 8 bits are padded to 192, short of the 256 the 4-bit layout needs.
+        let q = quantize_query(&[1.0; 129], 8);
+        (active().dot_i8_u4)(&q, &[0x11; 65]);
+    }
+
+    #[test]
+    fn every_int_kernel_matches_scalar_exactly() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x1_8B17);
+        for n in all_dims() {
+            let q8 = random_query(&mut rng, n, 8);
+            let q4 = random_query(&mut rng, n, 4);
+            check_i8(&q8, &q4, &random_codes(&mut rng, n, 255), "u8 random");
+            check_i8(&q8, &q4, &random_codes(&mut rng, n, 15), "u4 random");
+            check_i8(&q8, &q4, &vec![255; n], "all 255");
+            check_i8(&q8, &q4, &vec![15; n], "all 15");
+            // Extreme weights: every product at its largest magnitude.
+            let mut qmax = q8.clone();
+            qmax.weights.iter_mut().for_each(|x| *x = -127);
+            let mut qmax4 = q4.clone();
+            qmax4.weights.iter_mut().for_each(|x| *x = 127);
+            check_i8(&qmax, &qmax4, &vec![15; n], "max weights");
+            check_i8(&qmax, &qmax4, &vec![255; n], "max weights, u8");
+            // Position-tagged codes: a nibble or block order mix-up changes the sum.
+            let tagged: Vec<u8> = (0..n).map(|i| (i % 16) as u8).collect();
+            check_i8(&q8, &q4, &tagged, "order");
+        }
+    }
+
+    #[test]
+    fn every_int_kernel_matches_scalar_on_unaligned_and_mismatched_slices() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(0xA116);
+        for n in all_dims() {
+            let q8 = random_query(&mut rng, n, 8);
+            let q4 = random_query(&mut rng, n, 4);
+            let c8 = random_codes(&mut rng, n + 3, 255);
+            let c4 = random_codes(&mut rng, n + 3, 15);
+            for off in 1..=3 {
+                check_i8(&q8, &q4, &c8[off..off + n], "u8 offset");
+                check_i8(&q8, &q4, &c4[off..off + n], "u4 offset");
+            }
+            // Codes longer than the query, and shorter.
+            check_i8(&q8, &q4, &c4, "codes longer");
+            check_i8(&q8, &q4, &c4[..n / 2], "codes shorter");
+            // The packed row itself one byte off alignment.
+            let p = packed(&c4[..n]);
+            let mut buf = vec![0xFFu8; p.len() + 1];
+            buf[1..].copy_from_slice(&p);
+            let want = scalar::dot_i8_u4(&q4, &p);
+            for k in supported() {
+                assert_eq!((k.dot_i8_u4)(&q4, &buf[1..]), want, "{} n={n}", k.name);
+            }
+        }
+    }
+
+    /// `scale · dot_i8` approximates the `f32` dot within 2% of `Σ |w · c|` on random data.
+    #[test]
+    fn quantized_query_approximates_the_f32_dot() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(0xACC);
+        let mut worst = 0.0f64;
+        for n in all_dims() {
+            for _ in 0..4 {
+                let w = random_w(&mut rng, n);
+                let q8 = quantize_query(&w, 8);
+                let q4 = quantize_query(&w, 4);
+                for (max, q, bits) in [(255, &q8, 8), (15, &q4, 4)] {
+                    let codes = random_codes(&mut rng, n, max);
+                    let exact: f64 = w
+                        .iter()
+                        .zip(&codes)
+                        .map(|(&x, &c)| x as f64 * c as f64)
+                        .sum();
+                    let mag: f64 = w
+                        .iter()
+                        .zip(&codes)
+                        .map(|(&x, &c)| (x as f64 * c as f64).abs())
+                        .sum();
+                    let p = if bits == 4 {
+                        packed(&codes)
+                    } else {
+                        Vec::new()
+                    };
+                    for k in supported() {
+                        let d = if bits == 8 {
+                            (k.dot_i8_u8)(q, &codes)
+                        } else {
+                            (k.dot_i8_u4)(q, &p)
+                        };
+                        let approx = q.scale as f64 * d as f64;
+                        let err = (approx - exact).abs() / mag.max(f64::MIN_POSITIVE);
+                        worst = worst.max(err);
+                        assert!(
+                            err < 0.02,
+                            "{} bits={bits}, n={n}: {approx} vs {exact}",
+                            k.name
+                        );
+                    }
+                }
+            }
+        }
+        assert!(
+            worst > 0.0,
+            "the quantization should not be lossless on random data"
+        );
+    }
+
+    #[test]
+    fn bench_api_int_kernels_use_the_active_set() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+        let w = random_w(&mut rng, 300);
+        let c8 = random_codes(&mut rng, 300, 255);
+        let p4 = packed(&random_codes(&mut rng, 300, 15));
+        let (b8, b4) = (
+            bench_api::quantize_query(&w, 8),
+            bench_api::quantize_query(&w, 4),
+        );
+        let (q8, q4) = (quantize_query(&w, 8), quantize_query(&w, 4));
+        assert_eq!(b8.scale(), q8.scale);
+        assert_eq!(
+            bench_api::dot_i8_u8(&b8, &c8),
+            (active().dot_i8_u8)(&q8, &c8)
+        );
+        assert_eq!(
+            bench_api::dot_i8_u4(&b4, &p4),
+            (active().dot_i8_u4)(&q4, &p4)
+        );
+        let sets = bench_api::int_kernel_sets();
+        assert_eq!(sets.len(), supported().len());
+        for (name, k) in sets {
+            assert_eq!(k.dot_i8_u8(&b8, &c8), scalar::dot_i8_u8(&q8, &c8), "{name}");
+            assert_eq!(k.dot_i8_u4(&b4, &p4), scalar::dot_i8_u4(&q4, &p4), "{name}");
+        }
     }
 }

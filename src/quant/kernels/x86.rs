@@ -1,4 +1,5 @@
-//! x86_64 SIMD kernels for quantized codes: AVX-512 (16 lanes) and AVX2 + FMA (8 lanes).
+//! x86_64 SIMD kernels for quantized codes: AVX-512 (16 lanes) and AVX2 + FMA (8 lanes) for the
+//! `f32` query, AVX-512 VNNI (64 bytes per instruction) and AVX2 for the `i8` query.
 //!
 //! All `unsafe` code of the quantization kernels lives here, with the discipline of
 //! `distance/x86.rs`:
@@ -9,23 +10,48 @@
 //!   read with masked loads (AVX-512) or copied into a zeroed stack buffer (AVX2, which has no
 //!   byte-masked load), so no byte past the end is ever read;
 //! - safe wrappers with the `fn(&[f32], &[u8]) -> f32` signature that read the `min` lengths. They
-//!   are private, and the only way to reach them is through the statics [`AVX512`] / [`AVX2`],
-//!   which are private too and handed out only by [`avx512`] / [`avx2`] after the CPU has been
-//!   checked at run time. That check is the whole safety argument for calling a
-//!   `#[target_feature]` function from them.
+//!   are private, and the only way to reach them is through the statics [`AVX512_VNNI`],
+//!   [`AVX512`] / [`AVX2`], which are private too and handed out only by [`avx512_vnni`],
+//!   [`avx512`] / [`avx2`] after the CPU has been checked at run time. That check is the whole
+//!   safety argument for calling a `#[target_feature]` function from them.
 //!
 //! 4-bit codes are split with `& 0x0F` and `>> 4` and put back in element order with
 //! `unpacklo/hi_epi8(lo, hi)`: byte `j` holds codes `2j` (low nibble) and `2j + 1` (high nibble).
+//!
+//! The integer kernels (`dot_i8_*`, signature `fn(&QueryI8, &[u8]) -> i32`) multiply `u8` codes
+//! into `i8` weights and sum exactly in `i32` lanes:
+//!
+//! - VNNI: `vpdpbusd` (4 products of `u8 × i8` added into each `i32` lane) on 64 bytes at a time,
+//!   four accumulators; the tail is a byte-masked load of codes and weights. For 4-bit codes, the
+//!   64 bytes are split into `b & 0x0F` and `(b >> 4) & 0x0F`, which meet the 64 low-nibble and
+//!   the 64 high-nibble weights of the block as [`QueryI8`] lays them out: no interleaving.
+//! - AVX2, 8-bit codes: codes and weights widened to `i16` and `vpmaddwd` (no saturation);
+//!   4-bit codes: `vpmaddubsw` (`u8 × i8` pairs into saturating `i16`, exact here as
+//!   `2 · 15 · 127 < 2¹⁵`, and so is the sum of the low and high results) then `vpmaddwd` by 1.
+//!   The tail goes through a zeroed stack copy.
 
 use core::arch::x86_64::*;
 
-use super::QuantKernels;
+use super::scalar::{i8_len, I8_U4_BLOCK, I8_U8_BLOCK};
+use super::{QuantKernels, QueryI8};
 
-/// The AVX-512 kernel set (F for the arithmetic, BW + VL for byte-masked tail loads).
+/// The AVX-512 VNNI kernel set: the `f32` kernels of [`AVX512`] and the VNNI integer kernels.
+static AVX512_VNNI: QuantKernels = QuantKernels {
+    name: "avx512+vnni",
+    dot_u8: dot_u8_avx512,
+    dot_u4: dot_u4_avx512,
+    dot_i8_u8: dot_i8_u8_vnni,
+    dot_i8_u4: dot_i8_u4_vnni,
+};
+
+/// The AVX-512 kernel set (F for the arithmetic, BW + VL for byte-masked tail loads); without
+/// VNNI, the integer kernels are the AVX2 ones.
 static AVX512: QuantKernels = QuantKernels {
     name: "avx512",
     dot_u8: dot_u8_avx512,
     dot_u4: dot_u4_avx512,
+    dot_i8_u8: dot_i8_u8_avx2,
+    dot_i8_u4: dot_i8_u4_avx2,
 };
 
 /// The AVX2 + FMA kernel set.
@@ -33,14 +59,25 @@ static AVX2: QuantKernels = QuantKernels {
     name: "avx2+fma",
     dot_u8: dot_u8_avx2,
     dot_u4: dot_u4_avx2,
+    dot_i8_u8: dot_i8_u8_avx2,
+    dot_i8_u4: dot_i8_u4_avx2,
 };
 
-/// The AVX-512 kernels, if this CPU has AVX-512 F, BW and VL.
-pub(super) fn avx512() -> Option<&'static QuantKernels> {
-    (is_x86_feature_detected!("avx512f")
+/// Whether this CPU has AVX-512 F, BW and VL.
+fn has_avx512() -> bool {
+    is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512vl"))
-    .then_some(&AVX512)
+        && is_x86_feature_detected!("avx512vl")
+}
+
+/// The AVX-512 VNNI kernels, if this CPU has AVX-512 F, BW, VL and VNNI.
+pub(super) fn avx512_vnni() -> Option<&'static QuantKernels> {
+    (has_avx512() && is_x86_feature_detected!("avx512vnni")).then_some(&AVX512_VNNI)
+}
+
+/// The AVX-512 kernels, if this CPU has AVX-512 F, BW and VL, and AVX2 (for the integer kernels).
+pub(super) fn avx512() -> Option<&'static QuantKernels> {
+    (has_avx512() && is_x86_feature_detected!("avx2")).then_some(&AVX512)
 }
 
 /// The AVX2 + FMA kernels, if this CPU has both.
@@ -79,6 +116,35 @@ fn dot_u4_avx2(w: &[f32], packed: &[u8]) -> f32 {
     // SAFETY: as in `dot_u8_avx2` for the CPU; `n <= w.len()` and `ceil(n / 2) <= packed.len()`,
     // so the kernel reads in bounds.
     unsafe { dot_u4_avx2_raw(w.as_ptr(), packed.as_ptr(), n) }
+}
+
+fn dot_i8_u8_vnni(q: &QueryI8, codes: &[u8]) -> i32 {
+    let n = i8_len(q, codes.len(), I8_U8_BLOCK);
+    // SAFETY: only reachable through `AVX512_VNNI`, handed out by `avx512_vnni()` after AVX-512
+    // F/BW/VL/VNNI were detected; `i8_len` checked `n <= codes.len()` and `n <= q.weights.len()`,
+    // so the kernel reads in bounds.
+    unsafe { dot_i8_u8_vnni_raw(q.weights.as_ptr(), codes.as_ptr(), n) }
+}
+
+fn dot_i8_u4_vnni(q: &QueryI8, packed: &[u8]) -> i32 {
+    let n = i8_len(q, 2 * packed.len(), I8_U4_BLOCK);
+    // SAFETY: as in `dot_i8_u8_vnni` for the CPU; `i8_len` checked `ceil(n / 2) <= packed.len()`
+    // and `n.next_multiple_of(128) <= q.weights.len()`, so the kernel reads in bounds.
+    unsafe { dot_i8_u4_vnni_raw(q.weights.as_ptr(), packed.as_ptr(), n) }
+}
+
+fn dot_i8_u8_avx2(q: &QueryI8, codes: &[u8]) -> i32 {
+    let n = i8_len(q, codes.len(), I8_U8_BLOCK);
+    // SAFETY: only reachable through `AVX512` or `AVX2`, handed out by `avx512()` / `avx2()` after
+    // AVX2 was detected; `i8_len` checked `n <= codes.len()` and `n <= q.weights.len()`.
+    unsafe { dot_i8_u8_avx2_raw(q.weights.as_ptr(), codes.as_ptr(), n) }
+}
+
+fn dot_i8_u4_avx2(q: &QueryI8, packed: &[u8]) -> i32 {
+    let n = i8_len(q, 2 * packed.len(), I8_U4_BLOCK);
+    // SAFETY: as in `dot_i8_u8_avx2` for the CPU; `i8_len` checked `ceil(n / 2) <= packed.len()`
+    // and `n.next_multiple_of(128) <= q.weights.len()`.
+    unsafe { dot_i8_u4_avx2_raw(q.weights.as_ptr(), packed.as_ptr(), n) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,11 +265,12 @@ unsafe fn dot_u4_avx512_raw(w: *const f32, p: *const u8, n: usize) -> f32 {
         i += 32;
     }
     if i < n {
-        let rem = n - i; // 1..=31 codes
-        let bytes = rem.div_ceil(2); // 1..=16 bytes; `i/2 + bytes == ceil(n / 2)` as `i` is even
-                                     // SAFETY: the byte mask enables only bytes `i/2..ceil(n/2)` and the weight masks only
-                                     // weights `i..n`, all readable; masked-off lanes are neither read nor fault. A high
-                                     // nibble past `n` (odd `n`) meets a zeroed weight lane, so it adds `0 · code = 0`.
+        // 1..=31 codes in 1..=16 bytes; `i/2 + bytes == ceil(n / 2)` as `i` is even.
+        let rem = n - i;
+        let bytes = rem.div_ceil(2);
+        // SAFETY: the byte mask enables only bytes `i/2..ceil(n/2)` and the weight masks only
+        // weights `i..n`, all readable; masked-off lanes are neither read nor fault. A high
+        // nibble past `n` (odd `n`) meets a zeroed weight lane, so it adds `0 · code = 0`.
         unsafe {
             let (c0, c1) = split_nibbles(_mm_maskz_loadu_epi8(mask16(bytes), p.add(i / 2).cast()));
             let w0 = _mm512_maskz_loadu_ps(mask16(rem.min(16)), w.add(i));
@@ -370,4 +437,289 @@ unsafe fn dot_u4_avx2_raw(w: *const f32, p: *const u8, n: usize) -> f32 {
         _mm256_add_ps(acc0, acc1),
         _mm256_add_ps(acc2, acc3),
     ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integer kernels: AVX-512 VNNI
+// ---------------------------------------------------------------------------------------------
+
+/// The mask selecting the first `k` (`0..=64`) of 64 byte lanes.
+#[inline(always)]
+fn mask64(k: usize) -> __mmask64 {
+    debug_assert!(k <= 64);
+    if k >= 64 {
+        !0
+    } else {
+        (1u64 << k) - 1
+    }
+}
+
+/// `Σ w[i] · c[i]` over `n` elements, in wrapping `i32` arithmetic.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI; `w` and `c` must each be valid for reads of `n`
+/// bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn dot_i8_u8_vnni_raw(w: *const i8, c: *const u8, n: usize) -> i32 {
+    let mut acc0 = _mm512_setzero_si512();
+    let mut acc1 = _mm512_setzero_si512();
+    let mut acc2 = _mm512_setzero_si512();
+    let mut acc3 = _mm512_setzero_si512();
+    let mut i = 0;
+    while i + 256 <= n {
+        // SAFETY: `i + 256 <= n`, so every 64-byte load below stays inside the `n` readable bytes.
+        unsafe {
+            let c0 = _mm512_loadu_si512(c.add(i).cast());
+            let c1 = _mm512_loadu_si512(c.add(i + 64).cast());
+            let c2 = _mm512_loadu_si512(c.add(i + 128).cast());
+            let c3 = _mm512_loadu_si512(c.add(i + 192).cast());
+            acc0 = _mm512_dpbusd_epi32(acc0, c0, _mm512_loadu_si512(w.add(i).cast()));
+            acc1 = _mm512_dpbusd_epi32(acc1, c1, _mm512_loadu_si512(w.add(i + 64).cast()));
+            acc2 = _mm512_dpbusd_epi32(acc2, c2, _mm512_loadu_si512(w.add(i + 128).cast()));
+            acc3 = _mm512_dpbusd_epi32(acc3, c3, _mm512_loadu_si512(w.add(i + 192).cast()));
+        }
+        i += 256;
+    }
+    while i + 64 <= n {
+        // SAFETY: `i + 64 <= n`.
+        unsafe {
+            let c0 = _mm512_loadu_si512(c.add(i).cast());
+            let w0 = _mm512_loadu_si512(w.add(i).cast());
+            acc0 = _mm512_dpbusd_epi32(acc0, c0, w0);
+        }
+        i += 64;
+    }
+    if i < n {
+        let m = mask64(n - i);
+        // SAFETY: `c.add(i)` and `w.add(i)` are in bounds (`i < n`); the mask enables only the
+        // `n - i` readable bytes, and masked-off lanes are neither read nor fault.
+        unsafe {
+            let c0 = _mm512_maskz_loadu_epi8(m, c.add(i).cast());
+            let w0 = _mm512_maskz_loadu_epi8(m, w.add(i));
+            acc1 = _mm512_dpbusd_epi32(acc1, c0, w0);
+        }
+    }
+    _mm512_reduce_add_epi32(_mm512_add_epi32(
+        _mm512_add_epi32(acc0, acc1),
+        _mm512_add_epi32(acc2, acc3),
+    ))
+}
+
+/// `Σ w[k(i)] · code(i)` over `n` 4-bit codes packed two per byte (low nibble first), with `w` in
+/// the 4-bit layout of [`QueryI8`], in wrapping `i32` arithmetic.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI; `w` must be valid for reads of
+/// `n.next_multiple_of(128)` bytes and `p` for reads of `ceil(n / 2)` bytes.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn dot_i8_u4_vnni_raw(w: *const i8, p: *const u8, n: usize) -> i32 {
+    let low4 = _mm512_set1_epi8(0x0F);
+    let mut acc0 = _mm512_setzero_si512();
+    let mut acc1 = _mm512_setzero_si512();
+    let mut acc2 = _mm512_setzero_si512();
+    let mut acc3 = _mm512_setzero_si512();
+    // `i` counts codes and stays a multiple of 128: code `i` starts byte `i / 2`, and its block's
+    // weights start at `w + i` (low nibbles) and `w + i + 64` (high nibbles).
+    let mut i = 0;
+    while i + 256 <= n {
+        // SAFETY: `i + 256 <= n`: bytes `i/2..i/2 + 128` and weights `i..i + 256` are readable.
+        unsafe {
+            let b0 = _mm512_loadu_si512(p.add(i / 2).cast());
+            let b1 = _mm512_loadu_si512(p.add(i / 2 + 64).cast());
+            let lo0 = _mm512_and_si512(b0, low4);
+            let hi0 = _mm512_and_si512(_mm512_srli_epi16::<4>(b0), low4);
+            let lo1 = _mm512_and_si512(b1, low4);
+            let hi1 = _mm512_and_si512(_mm512_srli_epi16::<4>(b1), low4);
+            acc0 = _mm512_dpbusd_epi32(acc0, lo0, _mm512_loadu_si512(w.add(i).cast()));
+            acc1 = _mm512_dpbusd_epi32(acc1, hi0, _mm512_loadu_si512(w.add(i + 64).cast()));
+            acc2 = _mm512_dpbusd_epi32(acc2, lo1, _mm512_loadu_si512(w.add(i + 128).cast()));
+            acc3 = _mm512_dpbusd_epi32(acc3, hi1, _mm512_loadu_si512(w.add(i + 192).cast()));
+        }
+        i += 256;
+    }
+    if i + 128 <= n {
+        // SAFETY: `i + 128 <= n`: bytes `i/2..i/2 + 64` and weights `i..i + 128` are readable.
+        unsafe {
+            let b = _mm512_loadu_si512(p.add(i / 2).cast());
+            let lo = _mm512_and_si512(b, low4);
+            let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(b), low4);
+            acc0 = _mm512_dpbusd_epi32(acc0, lo, _mm512_loadu_si512(w.add(i).cast()));
+            acc1 = _mm512_dpbusd_epi32(acc1, hi, _mm512_loadu_si512(w.add(i + 64).cast()));
+        }
+        i += 128;
+    }
+    if i < n {
+        // 1..=127 codes: `ceil(rem / 2)` low nibbles, `rem / 2` high nibbles, in `bytes` bytes;
+        // `i/2 + bytes == ceil(n / 2)` as `i` is even.
+        let rem = n - i;
+        let bytes = rem.div_ceil(2);
+        // SAFETY: the byte mask enables only bytes `i/2..ceil(n/2)` of `p`, all readable; weights
+        // `i..i + 128` are readable (`i + 128 == n.next_multiple_of(128)`), and their masks keep
+        // only the weights of codes below `n`, so a high nibble past `n` (odd `n`) meets a zero
+        // weight. Masked-off lanes are neither read nor fault.
+        unsafe {
+            let b = _mm512_maskz_loadu_epi8(mask64(bytes), p.add(i / 2).cast());
+            let lo = _mm512_and_si512(b, low4);
+            let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(b), low4);
+            let wlo = _mm512_maskz_loadu_epi8(mask64(bytes), w.add(i));
+            let whi = _mm512_maskz_loadu_epi8(mask64(rem / 2), w.add(i + 64));
+            acc2 = _mm512_dpbusd_epi32(acc2, lo, wlo);
+            acc3 = _mm512_dpbusd_epi32(acc3, hi, whi);
+        }
+    }
+    _mm512_reduce_add_epi32(_mm512_add_epi32(
+        _mm512_add_epi32(acc0, acc1),
+        _mm512_add_epi32(acc2, acc3),
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Integer kernels: AVX2
+// ---------------------------------------------------------------------------------------------
+
+/// The sum of the eight `i32` lanes of `v`, wrapping.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn hsum256_epi32(v: __m256i) -> i32 {
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm_cvtsi128_si32(s)
+}
+
+/// `Σ w[i] · c[i]` over 32 codes and weights, as eight `i32` partial sums: both widened to `i16`
+/// (no saturation) and multiplied with `vpmaddwd`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn madd_u8_i8_x32(c: __m256i, w: __m256i) -> __m256i {
+    let c0 = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(c));
+    let c1 = _mm256_cvtepu8_epi16(_mm256_extracti128_si256::<1>(c));
+    let w0 = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(w));
+    let w1 = _mm256_cvtepi8_epi16(_mm256_extracti128_si256::<1>(w));
+    _mm256_add_epi32(_mm256_madd_epi16(c0, w0), _mm256_madd_epi16(c1, w1))
+}
+
+/// `Σ w[i] · c[i]` over `n` elements, in wrapping `i32` arithmetic.
+///
+/// # Safety
+/// The CPU must support AVX2; `w` and `c` must each be valid for reads of `n` bytes.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn dot_i8_u8_avx2_raw(w: *const i8, c: *const u8, n: usize) -> i32 {
+    let mut acc0 = _mm256_setzero_si256();
+    let mut acc1 = _mm256_setzero_si256();
+    let mut i = 0;
+    while i + 64 <= n {
+        // SAFETY: `i + 64 <= n`, so every 32-byte load below stays inside the `n` readable bytes.
+        unsafe {
+            let c0 = _mm256_loadu_si256(c.add(i).cast());
+            let c1 = _mm256_loadu_si256(c.add(i + 32).cast());
+            let w0 = _mm256_loadu_si256(w.add(i).cast());
+            let w1 = _mm256_loadu_si256(w.add(i + 32).cast());
+            acc0 = _mm256_add_epi32(acc0, madd_u8_i8_x32(c0, w0));
+            acc1 = _mm256_add_epi32(acc1, madd_u8_i8_x32(c1, w1));
+        }
+        i += 64;
+    }
+    while i + 32 <= n {
+        // SAFETY: `i + 32 <= n`.
+        unsafe {
+            let c0 = _mm256_loadu_si256(c.add(i).cast());
+            let w0 = _mm256_loadu_si256(w.add(i).cast());
+            acc0 = _mm256_add_epi32(acc0, madd_u8_i8_x32(c0, w0));
+        }
+        i += 32;
+    }
+    if i < n {
+        let rem = n - i; // 1..=31
+        let mut tc = [0u8; 32];
+        let mut tw = [0i8; 32];
+        // SAFETY: bytes `i..n` of `c` and `w` are readable and the buffers have room for
+        // `rem <= 31` of them; they do not overlap (fresh locals).
+        unsafe {
+            core::ptr::copy_nonoverlapping(c.add(i), tc.as_mut_ptr(), rem);
+            core::ptr::copy_nonoverlapping(w.add(i), tw.as_mut_ptr(), rem);
+        }
+        // SAFETY: each buffer is exactly the 32 bytes `_mm256_loadu_si256` reads.
+        let (c0, w0) = unsafe {
+            (
+                _mm256_loadu_si256(tc.as_ptr().cast()),
+                _mm256_loadu_si256(tw.as_ptr().cast()),
+            )
+        };
+        acc1 = _mm256_add_epi32(acc1, madd_u8_i8_x32(c0, w0));
+    }
+    hsum256_epi32(_mm256_add_epi32(acc0, acc1))
+}
+
+/// `Σ` over 32 packed bytes `b` (64 codes) of their low nibbles times `wlo` and their high nibbles
+/// times `whi`, as eight `i32` partial sums. Nothing saturates: each `vpmaddubsw` lane is at most
+/// `2 · 15 · 127 = 3810` in magnitude, and the sum of the two `7620 < 2¹⁵`.
+#[target_feature(enable = "avx2")]
+#[inline]
+fn madd_u4_i8_x64(b: __m256i, wlo: __m256i, whi: __m256i) -> __m256i {
+    let low4 = _mm256_set1_epi8(0x0F);
+    let lo = _mm256_and_si256(b, low4);
+    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(b), low4);
+    let s16 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, wlo), _mm256_maddubs_epi16(hi, whi));
+    _mm256_madd_epi16(s16, _mm256_set1_epi16(1))
+}
+
+/// `Σ w[k(i)] · code(i)` over `n` 4-bit codes packed two per byte (low nibble first), with `w` in
+/// the 4-bit layout of [`QueryI8`], in wrapping `i32` arithmetic.
+///
+/// # Safety
+/// The CPU must support AVX2; `w` must be valid for reads of `n.next_multiple_of(128)` bytes and
+/// `p` for reads of `ceil(n / 2)` bytes.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn dot_i8_u4_avx2_raw(w: *const i8, p: *const u8, n: usize) -> i32 {
+    let mut acc0 = _mm256_setzero_si256();
+    let mut acc1 = _mm256_setzero_si256();
+    // `i` counts codes and stays a multiple of 64: code `i` starts byte `i / 2`, which is byte
+    // `j = (i % 128) / 2` (0 or 32) of its block, whose low- and high-nibble weights are at
+    // `base + j` and `base + 64 + j` with `base = i - i % 128`.
+    let mut i = 0;
+    while i + 128 <= n {
+        // SAFETY: `i + 128 <= n`: bytes `i/2..i/2 + 64` and weights `i..i + 128` are readable.
+        unsafe {
+            let b0 = _mm256_loadu_si256(p.add(i / 2).cast());
+            let b1 = _mm256_loadu_si256(p.add(i / 2 + 32).cast());
+            let wl0 = _mm256_loadu_si256(w.add(i).cast());
+            let wl1 = _mm256_loadu_si256(w.add(i + 32).cast());
+            let wh0 = _mm256_loadu_si256(w.add(i + 64).cast());
+            let wh1 = _mm256_loadu_si256(w.add(i + 96).cast());
+            acc0 = _mm256_add_epi32(acc0, madd_u4_i8_x64(b0, wl0, wh0));
+            acc1 = _mm256_add_epi32(acc1, madd_u4_i8_x64(b1, wl1, wh1));
+        }
+        i += 128;
+    }
+    while i < n {
+        let rem = (n - i).min(64); // 1..=64 codes of the last block
+        let bytes = rem.div_ceil(2); // 1..=32; `i/2 + bytes <= ceil(n / 2)`
+        let base = i - i % I8_U4_BLOCK;
+        let j = (i % I8_U4_BLOCK) / 2;
+        let mut tail = [0u8; 32];
+        // SAFETY: bytes `i/2..i/2 + bytes` of `p` are readable and `tail` has room for
+        // `bytes <= 32` of them; the two do not overlap (`tail` is a fresh local).
+        unsafe { core::ptr::copy_nonoverlapping(p.add(i / 2), tail.as_mut_ptr(), bytes) };
+        if rem % 2 == 1 {
+            // The high nibble of the last byte is code `n`, past the end: drop it, so the
+            // weights (read whole below) only ever meet codes below `n` or zeros.
+            tail[bytes - 1] &= 0x0F;
+        }
+        // SAFETY: `tail` is exactly the 32 bytes `_mm256_loadu_si256` reads; the weights
+        // `base + j..base + j + 32` and `base + 64 + j..base + 96 + j` lie inside the block
+        // `base..base + 128 <= n.next_multiple_of(128)`, all readable.
+        unsafe {
+            let b = _mm256_loadu_si256(tail.as_ptr().cast());
+            let wlo = _mm256_loadu_si256(w.add(base + j).cast());
+            let whi = _mm256_loadu_si256(w.add(base + 64 + j).cast());
+            acc1 = _mm256_add_epi32(acc1, madd_u4_i8_x64(b, wlo, whi));
+        }
+        i += rem;
+    }
+    hsum256_epi32(_mm256_add_epi32(acc0, acc1))
 }
