@@ -30,7 +30,7 @@ use crate::error::{Error, Result};
 
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
-mod x86;
+pub(crate) mod x86;
 
 /// A distance between two vectors of equal length, as a plain function pointer: chosen once, called
 /// in the hot loop without further dispatch.

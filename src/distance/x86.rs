@@ -231,11 +231,11 @@ unsafe fn ip_distance_avx512_raw(a: *const f32, b: *const f32, n: usize) -> f32 
 /// `_mm256_maskload_ps` mask enabling the first `rem` lanes.
 static MASK8: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
 
-/// The `_mm256_maskload_ps` mask enabling the first `rem` (`1..=7`) lanes.
+/// The `_mm256_maskload_ps` mask enabling the first `rem` (`0..=8`) lanes (shared with `quant::kernels`).
 #[target_feature(enable = "avx2")]
 #[inline]
-fn mask8(rem: usize) -> __m256i {
-    debug_assert!((1..8).contains(&rem));
+pub(crate) fn mask8(rem: usize) -> __m256i {
+    debug_assert!(rem <= 8);
     let start = 8 - rem.min(8);
     let window = &MASK8[start..start + 8];
     // SAFETY: `window` holds exactly 8 `i32`s (32 bytes), the size of one unaligned load.
@@ -245,7 +245,7 @@ fn mask8(rem: usize) -> __m256i {
 /// The sum of the eight lanes of `v`.
 #[target_feature(enable = "avx2")]
 #[inline]
-fn hsum256(v: __m256) -> f32 {
+pub(crate) fn hsum256(v: __m256) -> f32 {
     let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
     let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     let s = _mm_add_ss(s, _mm_movehdup_ps(s));

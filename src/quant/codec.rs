@@ -21,7 +21,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::kernels;
+use super::kernels::{self, quantize_query, QueryI8};
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 
@@ -124,12 +124,14 @@ pub(crate) struct Codec {
     offset: Vec<f32>,
     /// Per-dimension step (empty for the per-vector scheme).
     step: Vec<f32>,
-    kernel: fn(&[f32], &[u8]) -> f32,
+    /// `Σ wq[i]·c[i]` for the i8-quantized query weights (VNNI on CPUs that have it).
+    kernel: fn(&QueryI8, &[u8]) -> i32,
 }
 
-/// A query prepared for one codec: `distance = c0 + p0·c1 + p1·(w·codes) + p2`.
+/// A query prepared for one codec: `distance = c0 + p0·c1 + p1·(w·codes) + p2`, with `w` held
+/// as i8 weights times a scale (`w ≈ scale · wq`), so the dot product runs on integers.
 pub(crate) struct PreparedQuery {
-    pub w: Vec<f32>,
+    pub w: QueryI8,
     pub c0: f32,
     pub c1: f32,
 }
@@ -193,7 +195,7 @@ impl Codec {
             },
             offset,
             step,
-            kernel: if bits == 8 { k.dot_u8 } else { k.dot_u4 },
+            kernel: if bits == 8 { k.dot_i8_u8 } else { k.dot_i8_u4 },
         })
     }
 
@@ -262,10 +264,25 @@ impl Codec {
 
     /// Prepares `q` (`dim` values, normalised under cosine) for scoring codes.
     pub(crate) fn prepare(&self, q: &[f32]) -> PreparedQuery {
-        match (self.scheme, self.kind) {
+        let (w, c0, c1) = self.prepare_f32(q);
+        PreparedQuery {
+            w: quantize_query(&w, self.bits),
+            c0,
+            c1,
+        }
+    }
+
+    /// The query weights in f32 and the two query constants.
+    fn prepare_f32(&self, q: &[f32]) -> (Vec<f32>, f32, f32) {
+        struct F32Query {
+            w: Vec<f32>,
+            c0: f32,
+            c1: f32,
+        }
+        let p = match (self.scheme, self.kind) {
             (QuantScheme::PerDimension, Kind::L2) => {
                 let d: Vec<f32> = q.iter().zip(&self.offset).map(|(q, m)| q - m).collect();
-                PreparedQuery {
+                F32Query {
                     w: d.iter()
                         .zip(&self.step)
                         .map(|(d, s)| -2.0 * d * s)
@@ -274,32 +291,33 @@ impl Codec {
                     c1: 0.0,
                 }
             }
-            (QuantScheme::PerDimension, Kind::Dot) => PreparedQuery {
+            (QuantScheme::PerDimension, Kind::Dot) => F32Query {
                 w: q.iter().zip(&self.step).map(|(q, s)| -q * s).collect(),
                 c0: 1.0 - q.iter().zip(&self.offset).map(|(q, m)| q * m).sum::<f32>(),
                 c1: 0.0,
             },
             (QuantScheme::PerVector, Kind::L2) => {
                 let w: Vec<f32> = q.iter().zip(&self.offset).map(|(q, m)| q - m).collect();
-                PreparedQuery {
+                F32Query {
                     c0: w.iter().map(|x| x * x).sum(),
                     c1: w.iter().sum(),
                     w,
                 }
             }
-            (QuantScheme::PerVector, Kind::Dot) => PreparedQuery {
+            (QuantScheme::PerVector, Kind::Dot) => F32Query {
                 w: q.to_vec(),
                 c0: 1.0 - q.iter().zip(&self.offset).map(|(q, m)| q * m).sum::<f32>(),
                 c1: q.iter().sum(),
             },
-        }
+        };
+        (p.w, p.c0, p.c1)
     }
 
     /// The approximate distance from a prepared query to a code row.
     #[inline(always)]
     pub(crate) fn distance(&self, p: &PreparedQuery, row: &[u8]) -> f32 {
         let param = |i: usize| f32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]);
-        let dot = (self.kernel)(&p.w, &row[PARAMS..]);
+        let dot = p.w.scale * (self.kernel)(&p.w, &row[PARAMS..]) as f32;
         p.c0 + param(0) * p.c1 + param(4) * dot + param(8)
     }
 
@@ -370,9 +388,23 @@ mod tests {
                         let decoded = codec.decode(&row);
                         let want = metric.distance(q, &decoded);
                         let got = codec.distance(&p, &row);
+                        // The query weights are rounded to i8 steps of `scale`: each term of the
+                        // dot product is off by at most scale/2 · code, scaled by |p1|.
+                        let p1 = f32::from_le_bytes(row[4..8].try_into().unwrap()).abs();
+                        let codes: f32 = (0..dim)
+                            .map(|i| {
+                                let c = if quant == Quantization::Sq8 {
+                                    row[PARAMS + i]
+                                } else {
+                                    (row[PARAMS + i / 2] >> ((i % 2) * 4)) & 0xF
+                                };
+                                c as f32
+                            })
+                            .sum();
+                        let bound = p1 * p.w.scale / 2.0 * codes + 1e-3 * want.abs().max(1.0);
                         assert!(
-                            (want - got).abs() <= 1e-3 * want.abs().max(1.0),
-                            "{quant} {scheme:?} {metric}: {want} vs {got}"
+                            (want - got).abs() <= bound,
+                            "{quant} {scheme:?} {metric}: {want} vs {got} (bound {bound})"
                         );
                         // And the decoded vector is close to the original.
                         let err = Metric::L2.distance(v, &decoded) / dim as f32;

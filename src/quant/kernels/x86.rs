@@ -34,6 +34,7 @@ use core::arch::x86_64::*;
 
 use super::scalar::{i8_len, I8_U4_BLOCK, I8_U8_BLOCK};
 use super::{QuantKernels, QueryI8};
+use crate::distance::x86::{hsum256, mask8};
 
 /// The AVX-512 VNNI kernel set: the `f32` kernels of [`AVX512`] and the VNNI integer kernels.
 static AVX512_VNNI: QuantKernels = QuantKernels {
@@ -290,31 +291,6 @@ unsafe fn dot_u4_avx512_raw(w: *const f32, p: *const u8, n: usize) -> f32 {
 // ---------------------------------------------------------------------------------------------
 // AVX2 + FMA
 // ---------------------------------------------------------------------------------------------
-
-/// Eight all-ones lanes followed by eight zero lanes: the eight lanes starting at `8 - k` are a
-/// `_mm256_maskload_ps` mask enabling the first `k` lanes.
-static MASK8: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
-
-/// The `_mm256_maskload_ps` mask enabling the first `k` (`0..=8`) lanes.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn mask8(k: usize) -> __m256i {
-    debug_assert!(k <= 8);
-    let start = 8 - k.min(8);
-    let window = &MASK8[start..start + 8];
-    // SAFETY: `window` holds exactly 8 `i32`s (32 bytes), the size of one unaligned load.
-    unsafe { _mm256_loadu_si256(window.as_ptr().cast()) }
-}
-
-/// The sum of the eight lanes of `v`.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn hsum256(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    _mm_cvtss_f32(s)
-}
 
 /// The first 8 bytes of `b`, widened to 8 `f32` lanes.
 #[target_feature(enable = "avx2")]
