@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Peer benchmark for stratavec: HNSW in hnswlib and FAISS on the shared TEXMEX datasets.
+"""Peer benchmark for stratavec: HNSW in hnswlib and FAISS on the shared TEXMEX datasets, and
+quantized graph indexes (--libs symqg, faiss-sq8, faiss-sq4-refine; see README.md).
 
 Builds an HNSW index per library (M, ef_construction, --build-threads threads, wall-clock
 timed), then searches with ONE thread for every ef in the sweep, in two ways:
@@ -139,6 +140,10 @@ class HnswlibRunner:
         self.index.set_num_threads(1)
         self.index.set_ef(ef)
 
+    def bytes_per_vector_traversal(self):
+        # level 0 of each element: link count (4 B) + 2M int32 links + the f32 vector
+        return 4 + 2 * self.m * 4 + 4 * self.index.dim
+
     def make_single(self, k):
         knn = self.index.knn_query
 
@@ -164,12 +169,17 @@ class FaissRunner:
         else:
             self.index = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
         self.index.hnsw.efConstruction = ef_construction
+        self.dim, self.m = dim, m
 
     def build(self, base, threads):
         self.faiss.omp_set_num_threads(threads)
         t0 = time.perf_counter()
         self.index.add(base)
         return time.perf_counter() - t0
+
+    def bytes_per_vector_traversal(self):
+        # level-0 links (2M int32 ids) + the f32 vector
+        return 2 * self.m * 4 + 4 * self.dim
 
     def index_bytes(self):
         return int(self.faiss.serialize_index(self.index).nbytes)
@@ -191,7 +201,127 @@ class FaissRunner:
         return labels
 
 
-RUNNERS = {"hnswlib": HnswlibRunner, "faiss": FaissRunner}
+class FaissSQRunner(FaissRunner):
+    """faiss IndexHNSWSQ: HNSW graph over scalar-quantized codes (8 bit per dimension); the
+    distances in traversal and the returned top-k are computed on the codes (no reranking)."""
+    name = "faiss-sq8"
+    qtype_name = "QT_8bit"
+    bits = 8
+
+    def __init__(self, dim, metric, m, ef_construction):
+        import faiss
+        self.faiss = faiss
+        self.version = faiss.__version__
+        self.dim, self.m = dim, m
+        fm = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
+        qtype = getattr(faiss.ScalarQuantizer, self.qtype_name)
+        self.hnsw_index = faiss.IndexHNSWSQ(dim, qtype, m, fm)
+        self.hnsw_index.hnsw.efConstruction = ef_construction
+        self.index = self.hnsw_index
+        self.train_seconds = None
+
+    def build(self, base, threads):
+        # The scalar quantizer must be trained (per-dimension min/max over the base set); the
+        # training is timed as part of the build.
+        self.faiss.omp_set_num_threads(threads)
+        t0 = time.perf_counter()
+        self.index.train(base)
+        t1 = time.perf_counter()
+        self.index.add(base)
+        t2 = time.perf_counter()
+        self.train_seconds = t1 - t0
+        return t2 - t0
+
+    def prepare_search(self, ef):
+        self.faiss.omp_set_num_threads(1)
+        self.hnsw_index.hnsw.efSearch = ef
+
+    def bytes_per_vector_traversal(self):
+        # one SQ code (bits/8 bytes per dimension) + the level-0 link list (2M int32 ids)
+        return self.dim * self.bits // 8 + 2 * self.m * 4
+
+
+class FaissSQ4RefineRunner(FaissSQRunner):
+    """faiss IndexRefineFlat(IndexHNSWSQ(QT_4bit)): the HNSW graph is searched on 4-bit SQ
+    codes for k * k_factor candidates, which are reranked exactly from the f32 vectors that
+    IndexRefineFlat stores alongside."""
+    name = "faiss-sq4-refine"
+    qtype_name = "QT_4bit"
+    bits = 4
+    k_factor = 3
+
+    def __init__(self, dim, metric, m, ef_construction):
+        super().__init__(dim, metric, m, ef_construction)
+        self.index = self.faiss.IndexRefineFlat(self.hnsw_index)
+        self.index.k_factor = self.k_factor
+        # the HNSW index is owned by the Python object self.hnsw_index; efSearch is set on it
+        # (the same object as faiss.downcast_index(self.index.base_index))
+
+
+class SymqgRunner:
+    """RaBitQ-Library's SymphonyQG (rabitqlib.SymqgIndex): a graph whose every node stores its
+    neighbours' 1-bit RaBitQ codes (FastScan layout, batches of 32) next to its own vector.
+    quantization_bits=0 ("vanilla") keeps each node's own vector in f32; the traversal estimates
+    neighbour distances from the codes and computes the exact distance of each node it expands
+    from that vector."""
+    name = "symqg"
+
+    def __init__(self, dim, metric, m, ef_construction, quantization_bits=0):
+        import rabitqlib
+        self.version = _dist_version("rabitqlib")
+        self.dim = dim
+        # max_degree must be a multiple of 32; 32 = the level-0 degree 2M of HNSW with M=16.
+        self.max_degree = 2 * m
+        if self.max_degree % 32:
+            raise ValueError(f"symqg: max_degree 2*M={self.max_degree} must be a multiple of 32")
+        self.qbits = quantization_bits
+        self.efc = ef_construction
+        self.metric = metric  # SymqgIndex takes 'l2' or 'ip'
+        self.index = rabitqlib.SymqgIndex(dim, self.max_degree, metric, quantization_bits)
+        self.ef = None
+
+    def build(self, base, threads):
+        t0 = time.perf_counter()
+        self.index.build(base, self.efc, threads)  # init='pipnn' (the default)
+        return time.perf_counter() - t0
+
+    def index_bytes(self):
+        with tempfile.TemporaryDirectory() as td:
+            p = os.path.join(td, "qg.bin")
+            self.index.save(p)
+            return os.path.getsize(p)
+
+    def padded_dim(self):
+        # codes are over the rotated vector, padded to a multiple of 32 dimensions (inferred from
+        # the saved file size; see README)
+        return -(-self.dim // 32) * 32
+
+    def bytes_per_vector_traversal(self):
+        # per node: the 1-bit codes of its max_degree neighbours (padded_dim bits each), their
+        # ids (uint32) and two f32 correction factors each. Excludes the node's own vector (f32 or
+        # 4/8-bit code), which is read for the exact/refined distance of each expanded node.
+        d = self.max_degree
+        return d * self.padded_dim() // 8 + d * 4 + d * 8
+
+    def prepare_search(self, ef):
+        self.ef = ef
+
+    def make_single(self, k):
+        # ef changes between passes (prepare_search), so it is read at call time
+        search = self.index.search
+
+        def one(q1):
+            ids, _ = search(q1, k, self.ef, 1)
+            return ids[0]
+        return one
+
+    def batch(self, queries, k):
+        ids, _ = self.index.search_batch(queries, k, self.ef, 1)
+        return ids
+
+
+RUNNERS = {"hnswlib": HnswlibRunner, "faiss": FaissRunner, "symqg": SymqgRunner,
+           "faiss-sq8": FaissSQRunner, "faiss-sq4-refine": FaissSQ4RefineRunner}
 
 
 def _dist_version(name):
@@ -380,7 +510,18 @@ def main(argv=None):
               f"load avg {load_start[0]:.2f}", flush=True)
         build_s = runner.build(base, args.build_threads)
         nbytes = runner.index_bytes()
-        print(f"[{lib}] build {build_s:.2f} s, index {nbytes / 2**20:.1f} MiB", flush=True)
+        bpv = runner.bytes_per_vector_traversal() if hasattr(runner, "bytes_per_vector_traversal") else None
+        extra = {}
+        if getattr(runner, "train_seconds", None) is not None:
+            extra["train_seconds"] = runner.train_seconds  # included in build_seconds
+        if hasattr(runner, "k_factor"):
+            extra["k_factor"] = runner.k_factor
+        if hasattr(runner, "qbits"):
+            extra["quantization_bits"] = runner.qbits
+            extra["max_degree"] = runner.max_degree
+            extra["padded_dim"] = runner.padded_dim()
+        print(f"[{lib}] build {build_s:.2f} s, index {nbytes / 2**20:.1f} MiB "
+              f"({nbytes / base.shape[0]:.0f} B/vector; traversal {bpv} B/vector)", flush=True)
         results = measure(runner, queries, gt, args.k, efs, args.repeats, args.chunk)
         load_end = os.getloadavg()
         interp = {}
@@ -405,11 +546,13 @@ def main(argv=None):
             "chunk": args.chunk,
             "nice": os.nice(0),
             "index_bytes": nbytes,
+            "bytes_per_vector_traversal": bpv,
             "python_call_floor_us": floor_us,
             "load_avg_start": list(load_start),
             "load_avg_end": list(load_end),
             "results": results,
             "interpolated_qps": interp,
+            **extra,
         })
         del runner
 
@@ -430,13 +573,13 @@ def main(argv=None):
     print()
     print(f"== interpolated QPS at target Recall@{k} (n/r = not reached within the ef sweep; "
           f">= = already reached at the smallest ef, so a lower bound)")
-    hdr = "   lib       mode     " + "".join(f"{'R=' + format(t, 'g'):>11s}" for t in targets)
+    hdr = "   lib              mode     " + "".join(f"{'R=' + format(t, 'g'):>11s}" for t in targets)
     print(hdr)
     for run in all_runs:
         for key, label in (("qps_single_query_loop", "loop"), ("qps_batch_1thread", "batch1t")):
             vals = run["interpolated_qps"][key]
             kinds = run["interpolated_qps"]["kind"]
-            print(f"   {run['lib']:9s} {label:8s}"
+            print(f"   {run['lib']:16s} {label:8s}"
                   + "".join(fmt(vals[f'{t:g}'], kinds[f'{t:g}']) for t in targets))
 
     if args.json:
