@@ -124,14 +124,21 @@ pub(crate) struct Codec {
     offset: Vec<f32>,
     /// Per-dimension step (empty for the per-vector scheme).
     step: Vec<f32>,
-    /// `Σ wq[i]·c[i]` for the i8-quantized query weights (VNNI on CPUs that have it).
-    kernel: fn(&QueryI8, &[u8]) -> i32,
+    /// 8-bit codes: `Σ w[i]·c[i]` with f32 query weights.
+    dot_u8: fn(&[f32], &[u8]) -> f32,
+    /// 4-bit codes: `Σ wq[i]·c[i]` with i8-quantized query weights (VNNI where the CPU has it).
+    dot_i8_u4: fn(&QueryI8, &[u8]) -> i32,
 }
 
-/// A query prepared for one codec: `distance = c0 + p0·c1 + p1·(w·codes) + p2`, with `w` held
-/// as i8 weights times a scale (`w ≈ scale · wq`), so the dot product runs on integers.
+/// A query prepared for one codec: `distance = c0 + p0·c1 + p1·(w·codes) + p2`.
+///
+/// For 8-bit codes `w` stays f32 (rounding it to i8 would add an error as large as the codes'
+/// own and cost recall without reranking: measured in `docs/quantization.md`). For 4-bit codes,
+/// whose 16 levels dominate the error, `w` is rounded to i8 (`w ≈ scale · wq`) and the dot product
+/// runs on integers, about 3× faster.
 pub(crate) struct PreparedQuery {
-    pub w: QueryI8,
+    w: Vec<f32>,
+    wq: Option<QueryI8>,
     pub c0: f32,
     pub c1: f32,
 }
@@ -195,7 +202,8 @@ impl Codec {
             },
             offset,
             step,
-            kernel: if bits == 8 { k.dot_i8_u8 } else { k.dot_i8_u4 },
+            dot_u8: k.dot_u8,
+            dot_i8_u4: k.dot_i8_u4,
         })
     }
 
@@ -266,7 +274,8 @@ impl Codec {
     pub(crate) fn prepare(&self, q: &[f32]) -> PreparedQuery {
         let (w, c0, c1) = self.prepare_f32(q);
         PreparedQuery {
-            w: quantize_query(&w, self.bits),
+            wq: (self.bits == 4).then(|| quantize_query(&w, 4)),
+            w,
             c0,
             c1,
         }
@@ -317,7 +326,11 @@ impl Codec {
     #[inline(always)]
     pub(crate) fn distance(&self, p: &PreparedQuery, row: &[u8]) -> f32 {
         let param = |i: usize| f32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]);
-        let dot = p.w.scale * (self.kernel)(&p.w, &row[PARAMS..]) as f32;
+        let codes = &row[PARAMS..];
+        let dot = match &p.wq {
+            Some(wq) => wq.scale * (self.dot_i8_u4)(wq, codes) as f32,
+            None => (self.dot_u8)(&p.w, codes),
+        };
         p.c0 + param(0) * p.c1 + param(4) * dot + param(8)
     }
 
@@ -401,7 +414,8 @@ mod tests {
                                 c as f32
                             })
                             .sum();
-                        let bound = p1 * p.w.scale / 2.0 * codes + 1e-3 * want.abs().max(1.0);
+                        let scale = p.wq.as_ref().map_or(0.0, |q| q.scale);
+                        let bound = p1 * scale / 2.0 * codes + 1e-3 * want.abs().max(1.0);
                         assert!(
                             (want - got).abs() <= bound,
                             "{quant} {scheme:?} {metric}: {want} vs {got} (bound {bound})"
