@@ -38,8 +38,8 @@ pub mod rerank;
 pub use distance::Metric;
 pub use error::{Error, Result};
 pub use hnsw::{
-    Index, IndexOptions, MemoryUsage, Neighbor, SearchParams, DEFAULT_EF_CONSTRUCTION,
-    DEFAULT_EF_SEARCH, DEFAULT_M,
+    Index, IndexOptions, MemoryUsage, Neighbor, SearchCounts, SearchParams, SearchStats,
+    DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M,
 };
 pub use quant::{QuantScheme, Quantization};
 pub use rerank::Rerank;

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use super::{
     ground_truth, recall_at_k, BenchConfig, BenchReport, BenchResult, DatasetInfo, LatencyRecorder,
-    MachineInfo, MemoryBreakdown,
+    MachineInfo, MemoryBreakdown, WorkPerQuery,
 };
 use crate::data::{Dataset, Matrix};
 use crate::error::{Error, Result};
 use crate::{
-    Index, IndexOptions, Metric, QuantScheme, Quantization, Rerank, SearchParams,
+    Index, IndexOptions, Metric, QuantScheme, Quantization, Rerank, SearchParams, SearchStats,
     DEFAULT_EF_CONSTRUCTION, DEFAULT_M,
 };
 
@@ -197,6 +197,7 @@ fn measure(
     ef: usize,
     oversample: Option<usize>,
 ) -> Result<BenchResult> {
+    let stats = SearchStats::new();
     let params = SearchParams::new(spec.k).ef(ef);
     let params = match oversample {
         Some(o) => params.oversample(o).rerank(Rerank::Exact),
@@ -216,7 +217,11 @@ fn measure(
             let chunk_started = Instant::now();
             for (j, q) in rows.chunks_exact(queries.dim()).enumerate() {
                 let t = Instant::now();
-                let hits = index.search_with(q, &params)?;
+                let hits = if pass == 0 {
+                    index.search_with(q, &params.stats(&stats))?
+                } else {
+                    index.search_with(q, &params)?
+                };
                 let i = c * chunk + j;
                 best_latency[i] = best_latency[i].min(t.elapsed());
                 if pass == 0 {
@@ -244,8 +249,17 @@ fn measure(
         oversample,
         layout: oversample.map(|_| "compact".into()),
     };
-    Ok(BenchResult::new(config, recall, &single, 0.0, 0)
-        .with_all_threads(all_threads_qps, rayon::current_num_threads()))
+    let counts = stats.counts();
+    let per_query = |x: u64| x as f64 / counts.queries.max(1) as f64;
+    let mut result = BenchResult::new(config, recall, &single, 0.0, 0)
+        .with_all_threads(all_threads_qps, rayon::current_num_threads());
+    result.work = Some(WorkPerQuery {
+        nodes_expanded: per_query(counts.nodes_expanded),
+        distances: per_query(counts.distances),
+        reranked: per_query(counts.reranked),
+        ns_per_expanded_node: single.mean_us * 1e3 / per_query(counts.nodes_expanded).max(1.0),
+    });
+    Ok(result)
 }
 
 /// Resident memory of this process in bytes (Linux `VmRSS`); `None` elsewhere.

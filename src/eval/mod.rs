@@ -29,7 +29,7 @@ pub use latency::{LatencyRecorder, LatencyStats};
 pub use recall::{recall_at_k, recall_per_query};
 pub use report::{
     render_table, BenchConfig, BenchReport, BenchResult, DatasetInfo, LatencyPercentiles,
-    MachineInfo, MemoryBreakdown, TableStyle,
+    MachineInfo, MemoryBreakdown, TableStyle, WorkPerQuery,
 };
 
 /// The QPS a recall-vs-QPS sweep reaches at recall `target`, by linear interpolation.

@@ -166,6 +166,22 @@ pub struct BenchResult {
     /// The index's memory by part.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemoryBreakdown>,
+    /// Work per query of the single-thread pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work: Option<WorkPerQuery>,
+}
+
+/// Mean work per query (JSON `work`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkPerQuery {
+    /// Level-0 nodes whose links were read (visited nodes).
+    pub nodes_expanded: f64,
+    /// Distances computed by the walk (on codes for a quantized index).
+    pub distances: f64,
+    /// Exact distances computed by reranking.
+    pub reranked: f64,
+    /// Single-thread mean latency divided by visited nodes, in nanoseconds.
+    pub ns_per_expanded_node: f64,
 }
 
 /// An index's memory by part (JSON `memory`).
@@ -204,6 +220,7 @@ impl BenchResult {
             resident_bytes_after_open: None,
             resident_bytes_after_queries: None,
             memory: None,
+            work: None,
         }
     }
 

@@ -126,6 +126,7 @@ impl<'a> Graph<'a> {
             if let Some(Reverse(next)) = s.candidates.peek() {
                 self.st.prefetch_links(level, next.id);
             }
+            s.expanded += 1;
             // Pass 1: collect the unvisited neighbours and start fetching their vectors.
             let row = self.st.links(level, c.id);
             let count = link_count(row);
@@ -138,6 +139,7 @@ impl<'a> Graph<'a> {
                     n_fresh += 1;
                 }
             }
+            s.scored += n_fresh as u64;
             // Pass 2: score them.
             for &n in &fresh[..n_fresh] {
                 let d = q.score(n);
@@ -321,6 +323,7 @@ impl<'a> Graph<'a> {
             if !filter.is_none_or(|f| f(self.st.label(node))) {
                 continue;
             }
+            s.scored += 1;
             let d = q.score(node);
             if s.results.len() < k {
                 s.results.push(Scored { dist: d, id: node });

@@ -62,6 +62,55 @@ impl IndexOptions {
     }
 }
 
+/// Work counters of searches, summed over every search that was given them (any thread).
+///
+/// Pass `&SearchStats` in [`SearchParams::stats`]; read the sums with [`SearchStats::counts`].
+/// The cost is two atomic additions per search.
+#[derive(Debug, Default)]
+pub struct SearchStats {
+    queries: std::sync::atomic::AtomicU64,
+    expanded: std::sync::atomic::AtomicU64,
+    scored: std::sync::atomic::AtomicU64,
+    reranked: std::sync::atomic::AtomicU64,
+}
+
+/// A reading of [`SearchStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchCounts {
+    /// Searches counted.
+    pub queries: u64,
+    /// Level-0 nodes whose links were read (visited nodes).
+    pub nodes_expanded: u64,
+    /// Distances computed by the level-0 walk and exact scans (codes for a quantized index).
+    pub distances: u64,
+    /// Exact distances computed by reranking.
+    pub reranked: u64,
+}
+
+impl SearchStats {
+    /// Zeroed counters.
+    pub fn new() -> Self {
+        SearchStats::default()
+    }
+
+    /// The sums so far.
+    pub fn counts(&self) -> SearchCounts {
+        SearchCounts {
+            queries: self.queries.load(Ordering::Relaxed),
+            nodes_expanded: self.expanded.load(Ordering::Relaxed),
+            distances: self.scored.load(Ordering::Relaxed),
+            reranked: self.reranked.load(Ordering::Relaxed),
+        }
+    }
+
+    fn add(&self, expanded: u64, scored: u64, reranked: u64) {
+        self.queries.fetch_add(1, Ordering::Relaxed);
+        self.expanded.fetch_add(expanded, Ordering::Relaxed);
+        self.scored.fetch_add(scored, Ordering::Relaxed);
+        self.reranked.fetch_add(reranked, Ordering::Relaxed);
+    }
+}
+
 /// Memory held by an index, by part.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryUsage {
@@ -110,6 +159,8 @@ pub struct SearchParams<'a> {
     /// Candidates reranked per result: `k × oversample` (default
     /// [`Quantization::default_oversample`]; the beam is widened to hold them).
     pub oversample: Option<usize>,
+    /// Counters to add this search's work to.
+    pub stats: Option<&'a SearchStats>,
 }
 
 impl<'a> SearchParams<'a> {
@@ -121,6 +172,7 @@ impl<'a> SearchParams<'a> {
             filter: None,
             rerank: Rerank::Auto,
             oversample: None,
+            stats: None,
         }
     }
 
@@ -139,6 +191,12 @@ impl<'a> SearchParams<'a> {
     /// Sets the reranking.
     pub fn rerank(mut self, rerank: Rerank<'a>) -> Self {
         self.rerank = rerank;
+        self
+    }
+
+    /// Counts this search's work in `stats`.
+    pub fn stats(mut self, stats: &'a SearchStats) -> Self {
+        self.stats = Some(stats);
         self
     }
 
@@ -536,6 +594,9 @@ impl Index {
                 }
                 None => collect(graph, exact, ef, k, params.filter, s),
             }
+            if let Some(stats) = params.stats {
+                stats.add(s.expanded, s.scored, 0);
+            }
             let mut hits: Vec<Scored> = s.results.drain().collect();
             hits.sort_unstable();
             hits.truncate(pool);
@@ -549,6 +610,11 @@ impl Index {
                     if codec.is_some() {
                         hits.iter_mut().for_each(|h| h.dist = exact.score(h.id));
                         hits.sort_unstable();
+                        if let Some(stats) = params.stats {
+                            stats
+                                .reranked
+                                .fetch_add(hits.len() as u64, Ordering::Relaxed);
+                        }
                     }
                     hits.iter().take(k).map(neighbor).collect()
                 }
@@ -623,6 +689,8 @@ impl Index {
         with_scratch(|s| {
             prepare_query(&mut s.query, query, &self.options, st.stride())?;
             let q = std::mem::take(&mut s.query);
+            s.expanded = 0;
+            s.scored = 0;
             let graph = Graph {
                 st,
                 kernel: self.kernel,

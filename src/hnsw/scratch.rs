@@ -77,6 +77,10 @@ pub(crate) struct Scratch {
     pub results: BinaryHeap<Scored>,
     /// The query, padded to the index's stride (and normalised for cosine).
     pub query: Vec<f32>,
+    /// Nodes whose links were read in this search.
+    pub expanded: u64,
+    /// Distances computed in this search (traversal and exact scans).
+    pub scored: u64,
 }
 
 impl Scratch {
@@ -86,6 +90,8 @@ impl Scratch {
             candidates: BinaryHeap::new(),
             results: BinaryHeap::new(),
             query: Vec::new(),
+            expanded: 0,
+            scored: 0,
         }
     }
 }

@@ -404,3 +404,27 @@ fn a_custom_reranker_decides_the_final_order() {
         })
     ));
 }
+
+#[test]
+fn search_stats_count_the_work() {
+    let (index, data) = build_quantized(1000, 16, Quantization::Sq4);
+    let stats = SearchStats::new();
+    let p = SearchParams::new(10).ef(40).stats(&stats);
+    for q in data.chunks_exact(16).take(7) {
+        index.search_with(q, &p).unwrap();
+    }
+    let c = stats.counts();
+    assert_eq!(c.queries, 7);
+    assert!(c.nodes_expanded >= 7 * 10 && c.distances > c.nodes_expanded);
+    // Exact reranking of k × 3 candidates per query.
+    assert_eq!(c.reranked, 7 * 30);
+    let exact = SearchStats::new();
+    index
+        .search_exact(&data[..16], &SearchParams::new(3).stats(&exact))
+        .unwrap();
+    assert_eq!(
+        exact.counts().queries,
+        0,
+        "search_exact does not count (no walk)"
+    );
+}
