@@ -62,9 +62,6 @@ pub fn interpolate_qps_at_recall(points: &[(f64, f64)], target: f64) -> Option<f
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Matrix;
-    use crate::Metric;
-    use std::path::{Path, PathBuf};
 
     #[test]
     fn interpolation() {
@@ -90,78 +87,26 @@ mod tests {
         assert!(close(interpolate_qps_at_recall(&flat, 0.85), 400.0));
     }
 
-    // --- Real datasets: a tiny TEXMEX reader, so these tests do not depend on `data`. ---
-
-    /// `$STRATAVEC_DATASETS`, else the first `shared/datasets` folder beside the crate or one of its
-    /// ancestors (`../shared/datasets` in the main checkout, `../../shared/datasets` in a worktree).
-    fn datasets_dir() -> Option<PathBuf> {
-        let dir = match std::env::var_os("STRATAVEC_DATASETS") {
-            Some(dir) => Some(PathBuf::from(dir)),
-            None => Path::new(env!("CARGO_MANIFEST_DIR"))
-                .ancestors()
-                .skip(1)
-                .map(|a| a.join("shared/datasets"))
-                .find(|d| d.is_dir()),
-        };
-        match dir {
-            Some(dir) if dir.is_dir() => Some(dir),
-            _ => {
-                println!("skipping: datasets folder not found (set STRATAVEC_DATASETS)");
-                None
-            }
-        }
-    }
-
-    /// Rows of a `.fvecs`/`.ivecs` file as raw little-endian 4-byte words, and the dimension.
-    fn read_vecs(path: &Path) -> (usize, Vec<[u8; 4]>) {
-        let bytes = std::fs::read(path).unwrap();
-        let words: Vec<[u8; 4]> = bytes
-            .chunks_exact(4)
-            .map(|w| w.try_into().unwrap())
-            .collect();
-        let dim = i32::from_le_bytes(words[0]) as usize;
-        assert_eq!(words.len() % (dim + 1), 0, "{}", path.display());
-        let mut data = Vec::with_capacity(words.len() / (dim + 1) * dim);
-        for row in words.chunks_exact(dim + 1) {
-            assert_eq!(i32::from_le_bytes(row[0]) as usize, dim);
-            data.extend_from_slice(&row[1..]);
-        }
-        (dim, data)
-    }
-
-    fn read_fvecs(path: &Path) -> (usize, Vec<f32>) {
-        let (dim, w) = read_vecs(path);
-        (dim, w.into_iter().map(f32::from_le_bytes).collect())
-    }
-
-    fn read_ivecs(path: &Path) -> Matrix<u32> {
-        let (dim, w) = read_vecs(path);
-        let ids = w
-            .into_iter()
-            .map(|x| i32::from_le_bytes(x) as u32)
-            .collect();
-        Matrix::from_vec(dim, ids).unwrap()
-    }
+    // --- Real datasets. ---
 
     /// Our ground truth against the shipped one: same ids, or (for ties in the data) the same
     /// distance at that rank.
     fn check_dataset(name: &str, k: usize) {
-        let Some(root) = datasets_dir() else { return };
-        let dir = root.join(name);
-        if !dir.is_dir() {
-            println!("skipping: {} not found", dir.display());
+        let dir = crate::data::datasets_dir().join(name);
+        if !dir.join("base.fvecs").is_file() {
+            println!(
+                "skipping: dataset {} not found (set STRATAVEC_DATASETS)",
+                dir.display()
+            );
             return;
         }
-        let metric: Metric = std::fs::read_to_string(dir.join("METRIC"))
-            .unwrap()
-            .parse()
-            .unwrap();
-        let (dim, base) = read_fvecs(&dir.join("base.fvecs"));
-        let (qdim, queries) = read_fvecs(&dir.join("query.fvecs"));
-        assert_eq!(dim, qdim);
-        let shipped = read_ivecs(&dir.join("groundtruth.ivecs"));
+        let data = crate::data::Dataset::load_texmex(&dir).unwrap();
+        let metric = data.metric.unwrap();
+        let dim = data.dim();
+        let (base, queries) = (data.base.as_slice(), data.queries.as_slice());
+        let shipped = data.ground_truth.unwrap();
         let start = std::time::Instant::now();
-        let ours = ground_truth(&base, &queries, dim, k, metric).unwrap();
+        let ours = ground_truth(base, queries, dim, k, metric).unwrap();
         println!(
             "{name}: ground truth of {} × {dim} base, {} queries, k = {k}, {metric}: {:.3} s on {} threads",
             base.len() / dim,
