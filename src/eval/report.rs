@@ -244,6 +244,48 @@ impl BenchReport {
     }
 }
 
+impl BenchReport {
+    /// The results as CSV: a header line, then one line per result with the dataset, the
+    /// configuration, recall, throughput, latency percentiles, build time and memory.
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from(
+            "dataset,metric,quant,oversample,m,ef_construction,ef,k,recall_at_k,\
+             qps_single_thread,qps_all_threads,threads,p50_us,p90_us,p99_us,p999_us,\
+             build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes\n",
+        );
+        let opt = |v: Option<String>| v.unwrap_or_default();
+        for r in &self.results {
+            let c = &r.config;
+            let _ = writeln!(
+                out,
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                self.dataset.name,
+                self.dataset.metric,
+                c.quant,
+                opt(c.oversample.map(|o| o.to_string())),
+                c.m,
+                c.ef_construction,
+                c.ef,
+                c.k,
+                r.recall_at_k,
+                r.qps_single_thread,
+                opt(r.qps_all_threads.map(|q| q.to_string())),
+                opt(r.threads.map(|t| t.to_string())),
+                r.latency_us.p50,
+                r.latency_us.p90,
+                r.latency_us.p99,
+                r.latency_us.p999,
+                r.build_seconds,
+                r.index_bytes,
+                opt(r.memory.map(|m| m.codes_bytes.to_string())),
+                opt(r.memory.map(|m| m.originals_bytes.to_string())),
+                opt(r.memory.map(|m| m.graph_bytes.to_string())),
+            );
+        }
+        out
+    }
+}
+
 /// How [`render_table`] draws a table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TableStyle {

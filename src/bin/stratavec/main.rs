@@ -95,6 +95,12 @@ struct BenchArgs {
     /// Write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write the results as CSV to this file.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    /// Write the results as a Markdown table to this file.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -191,9 +197,16 @@ fn bench(args: BenchArgs) -> CliResult<()> {
     bar.finish_and_clear();
 
     print!("{}", report.to_text_table());
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
-        eprintln!("wrote {}", path.display());
+    let outputs = [
+        (&args.json, serde_json::to_string_pretty(&report)?),
+        (&args.csv, report.to_csv()),
+        (&args.markdown, report.to_markdown()),
+    ];
+    for (path, text) in outputs {
+        if let Some(path) = path {
+            std::fs::write(path, text).map_err(|e| stratavec::Error::io(path.clone(), e))?;
+            eprintln!("wrote {}", path.display());
+        }
     }
     Ok(())
 }
