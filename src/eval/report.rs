@@ -242,9 +242,7 @@ impl BenchReport {
     pub fn to_markdown(&self) -> String {
         render_table(&self.results, TableStyle::Markdown)
     }
-}
 
-impl BenchReport {
     /// The results as CSV: a header line, then one line per result with the dataset, the
     /// configuration, recall, throughput, latency percentiles, build time and memory.
     pub fn to_csv(&self) -> String {

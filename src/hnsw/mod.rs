@@ -276,10 +276,7 @@ impl Index {
             storage: RwLock::new(Arc::new(Storage::new(
                 options.dim,
                 options.m,
-                options
-                    .quantization
-                    .bits()
-                    .map_or(0, |b| Codec::row_bytes(b, options.dim)),
+                code_row_bytes(&options),
                 0,
             ))),
             codec: std::sync::OnceLock::new(),
@@ -343,8 +340,8 @@ impl Index {
 
     /// Bytes of memory held by vectors, links and id maps (an estimate of the heap the index uses).
     pub fn memory_bytes(&self) -> usize {
-        let ids = self.ids.read().capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
-        self.snapshot().bytes() + ids
+        let m = self.memory();
+        m.codes_bytes + m.originals_bytes + m.graph_bytes + m.ids_bytes
     }
 
     fn snapshot(&self) -> Arc<Storage> {
@@ -429,11 +426,7 @@ impl Index {
             }
         }
         let codec = self.codec.get();
-        let code_bytes = self
-            .options
-            .quantization
-            .bits()
-            .map_or(0, |b| Codec::row_bytes(b, dim));
+        let code_bytes = code_row_bytes(&self.options);
         rows.par_chunks(dim)
             .zip(ids.par_iter())
             .enumerate()
@@ -719,6 +712,14 @@ impl Index {
         }
         Ok(params.ef.unwrap_or(DEFAULT_EF_SEARCH).max(params.k))
     }
+}
+
+/// Bytes of one code row for these options; 0 for an f32 index.
+fn code_row_bytes(options: &IndexOptions) -> usize {
+    options
+        .quantization
+        .bits()
+        .map_or(0, |b| Codec::row_bytes(b, options.dim))
 }
 
 /// Runs the traversal (or, for a very selective filter, the exact scan) with `scorer`, leaving the

@@ -58,13 +58,25 @@ impl Storage {
     /// Empty storage for `capacity` nodes; `code_bytes` is the width of a code row, 0 for none.
     pub(crate) fn new(dim: usize, m: usize, code_bytes: usize, capacity: usize) -> Self {
         let stride = dim.div_ceil(LINE_FLOATS) * LINE_FLOATS;
+        Storage::with_rows(
+            dim,
+            m,
+            Rows::zeroed(capacity, stride * 4),
+            (code_bytes > 0).then(|| Rows::zeroed(capacity, code_bytes)),
+        )
+    }
+
+    /// Storage around vector and code rows (their capacity is the storage's), links empty.
+    fn with_rows(dim: usize, m: usize, rows: Rows<CacheLine>, codes: Option<Rows<Line16>>) -> Self {
+        let capacity = rows.capacity();
         let m0 = 2 * m;
+        let prefetch_lines = (rows.stride() / LINE_FLOATS).min(MAX_PREFETCH_LINES);
         Storage {
             dim,
             m,
             m0,
-            rows: Rows::zeroed(capacity, stride * 4),
-            codes: (code_bytes > 0).then(|| Rows::zeroed(capacity, code_bytes)),
+            rows,
+            codes,
             labels: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
             levels: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
             level0: atomics_u32(capacity * (1 + m0)),
@@ -72,7 +84,7 @@ impl Storage {
             locks: (0..capacity).map(|_| Mutex::new(())).collect(),
             len: AtomicUsize::new(0),
             entry: AtomicU64::new(NO_ENTRY),
-            prefetch_lines: (stride / LINE_FLOATS).min(MAX_PREFETCH_LINES),
+            prefetch_lines,
         }
     }
 
@@ -80,13 +92,12 @@ impl Storage {
     /// nothing changes `self` while it is copied.
     pub(crate) fn grown(&self, capacity: usize) -> Self {
         let len = self.len();
-        let code_bytes = self.codes.as_ref().map_or(0, |c| c.row_bytes());
-        let new = Storage::new(self.dim, self.m, code_bytes, capacity);
-        let new = Storage {
-            rows: self.rows.grown(capacity, len),
-            codes: self.codes.as_ref().map(|c| c.grown(capacity, len)),
-            ..new
-        };
+        let new = Storage::with_rows(
+            self.dim,
+            self.m,
+            self.rows.grown(capacity, len),
+            self.codes.as_ref().map(|c| c.grown(capacity, len)),
+        );
         let w0 = 1 + self.m0;
         for i in 0..len {
             new.labels[i].store(self.labels[i].load(Ordering::Relaxed), Ordering::Relaxed);
@@ -183,11 +194,10 @@ impl Storage {
 
     /// Bytes of the code rows, vector rows and links (allocated capacity included).
     pub(crate) fn memory(&self) -> (usize, usize, usize) {
-        let codes = self.codes.as_ref().map_or(0, |c| c.allocated_bytes());
         (
-            codes,
+            self.codes.as_ref().map_or(0, |c| c.allocated_bytes()),
             self.rows.allocated_bytes(),
-            self.bytes() - codes - self.rows.allocated_bytes(),
+            self.graph_bytes(),
         )
     }
 
@@ -286,16 +296,14 @@ impl Storage {
         row[0].store(n as u32, Ordering::Release);
     }
 
-    /// Bytes held: vectors, links, labels, levels, locks.
-    pub(crate) fn bytes(&self) -> usize {
-        let len = self.len();
-        let upper: usize = (0..len)
+    /// Bytes of the links (level 0 and upper levels) and per-node bookkeeping (labels, levels,
+    /// locks), allocated capacity included.
+    fn graph_bytes(&self) -> usize {
+        let upper: usize = (0..self.len())
             .filter_map(|i| self.upper[i].get())
             .map(|u| u.len() * 4)
             .sum();
-        self.rows.allocated_bytes()
-            + self.codes.as_ref().map_or(0, |c| c.allocated_bytes())
-            + self.level0.len() * 4
+        self.level0.len() * 4
             + upper
             + self.upper.len() * std::mem::size_of::<OnceLock<Box<[AtomicU32]>>>()
             + self.labels.len() * 8

@@ -10,8 +10,8 @@
 //!
 //! Either way the distance from a query to `x̂` is `c0 + p0·c1 + p1·(w·c) + p2`, where `w`, `c0`,
 //! `c1` depend only on the query (prepared once per search) and `p0`, `p1`, `p2` are three floats
-//! stored in front of each vector's codes. So the hot loop is one kernel call (`dot_u8` or `dot_u4`)
-//! and three multiply-adds.
+//! stored in front of each vector's codes. So the hot loop is one kernel call (`dot_u8` with f32
+//! weights for 8-bit codes, `dot_i8_u4` with i8 weights for 4-bit codes) and three multiply-adds.
 //!
 //! A code row is `[p0: f32 LE][p1: f32 LE][p2: f32 LE][codes]`, codes one byte each (8-bit) or two
 //! per byte, low nibble first (4-bit).

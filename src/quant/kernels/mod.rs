@@ -30,6 +30,11 @@ pub(crate) use scalar::{pack_u4, packed_u4_len};
 pub(crate) use scalar::{quantize_query, QueryI8};
 
 /// The quantized-code kernels of one instruction set, as plain function pointers.
+///
+/// The codec scores with `dot_u8` (8-bit codes) and `dot_i8_u4` (4-bit codes). `dot_u4` and
+/// `dot_i8_u8` are the measured alternatives (f32 weights on 4-bit codes: ~4× slower; i8 weights on
+/// 8-bit codes: costs recall without reranking, `docs/quantization.md`); they stay, tested against
+/// their scalar twins, as the baselines `benches/quant.rs` compares the chosen kernels with.
 #[derive(Debug)]
 pub(crate) struct QuantKernels {
     /// The instruction set: `avx512+vnni`, `avx512`, `avx2+fma` or `scalar`.
