@@ -74,6 +74,42 @@ pub enum Error {
         source: crate::rerank::RerankError,
     },
 
+    /// A stratavec file (segment, write-ahead log, manifest) fails a check: bad magic, a checksum
+    /// mismatch, a size or offset out of bounds, a link to a node that does not exist.
+    #[error("corrupt file {path}: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What check failed, with the byte offset or section where it helps.
+        reason: String,
+    },
+
+    /// A stratavec file was written in a format version this build cannot read.
+    #[error("unsupported format version {found} in {path} (this build reads version {supported})")]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version the file declares.
+        found: u32,
+        /// The version this build reads and writes.
+        supported: u32,
+    },
+
+    /// Another writer (this process or another) holds the collection's lock.
+    #[error("collection {path} is locked by another writer")]
+    Locked {
+        /// The collection's directory.
+        path: PathBuf,
+    },
+
+    /// A write was asked of something opened read-only (a memory-mapped index, a read-only
+    /// collection).
+    #[error("read-only: {what}")]
+    ReadOnly {
+        /// What was refused and why, e.g. "a memory-mapped index cannot be added to".
+        what: String,
+    },
+
     /// An operating-system I/O error, with the file it concerns where known.
     #[error("I/O error on {path}: {source}")]
     Io {
@@ -91,6 +127,14 @@ impl Error {
         Error::Io {
             path: path.into(),
             source,
+        }
+    }
+
+    #[allow(dead_code)] // used by segment/ and collection/, landing next
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
         }
     }
 
