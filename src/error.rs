@@ -130,7 +130,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)] // used by segment/ and collection/, landing next
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Corrupt {
             path: path.into(),
