@@ -27,7 +27,7 @@
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 // Pieces used by the segment and collection modules, which land next.
-#![cfg_attr(not(test), allow(dead_code))]
+#![allow(dead_code)]
 
 pub mod data;
 pub mod distance;
