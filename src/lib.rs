@@ -37,6 +37,7 @@ mod format;
 mod hnsw;
 mod quant;
 pub mod rerank;
+mod segment;
 
 pub use distance::Metric;
 pub use error::{Error, Result};

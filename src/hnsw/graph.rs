@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use parking_lot::Mutex;
 
 use super::scratch::{with_scratch, Scored, Scratch};
-use super::storage::{link_count, EntryPoint, Storage};
+use super::storage::Storage;
+use super::view::{link_count, link_ids, Accept, EntryPoint, GraphView, LinkCell};
 use crate::distance::DistanceFn;
 use crate::quant::{Codec, PreparedQuery};
 
@@ -30,14 +31,14 @@ pub(crate) trait Scorer {
 }
 
 /// Exact distances on the stored f32 vectors.
-pub(crate) struct FloatScorer<'a> {
+pub(crate) struct FloatScorer<'a, G = Storage> {
     /// The query, padded to the storage's stride.
     pub q: &'a [f32],
-    pub st: &'a Storage,
+    pub st: &'a G,
     pub kernel: DistanceFn,
 }
 
-impl Scorer for FloatScorer<'_> {
+impl<G: GraphView> Scorer for FloatScorer<'_, G> {
     #[inline(always)]
     fn score(&self, node: u32) -> f32 {
         (self.kernel)(self.q, self.st.vector(node))
@@ -50,13 +51,13 @@ impl Scorer for FloatScorer<'_> {
 }
 
 /// Approximate distances on the stored codes.
-pub(crate) struct CodeScorer<'a> {
+pub(crate) struct CodeScorer<'a, G> {
     pub query: &'a PreparedQuery,
     pub codec: &'a Codec,
-    pub st: &'a Storage,
+    pub st: &'a G,
 }
 
-impl Scorer for CodeScorer<'_> {
+impl<G: GraphView> Scorer for CodeScorer<'_, G> {
     #[inline(always)]
     fn score(&self, node: u32) -> f32 {
         self.codec.distance(self.query, self.st.code(node))
@@ -70,25 +71,20 @@ impl Scorer for CodeScorer<'_> {
 
 /// The storage and the distance kernel, everything the algorithms need.
 #[derive(Clone, Copy)]
-pub(crate) struct Graph<'a> {
-    pub st: &'a Storage,
+pub(crate) struct Graph<'a, G = Storage> {
+    pub st: &'a G,
     pub kernel: DistanceFn,
 }
 
-impl<'a> Graph<'a> {
-    #[inline(always)]
-    fn dist_between(&self, a: u32, b: u32) -> f32 {
-        (self.kernel)(self.st.vector(a), self.st.vector(b))
-    }
-
+impl<G: GraphView> Graph<'_, G> {
     /// Walks `level` greedily from `cur` to a local minimum.
     pub(crate) fn greedy<S: Scorer>(&self, q: &S, mut cur: Scored, level: usize) -> Scored {
-        let cap = self.st.capacity() as u32;
+        let cap = self.st.node_bound() as u32;
         loop {
             let mut changed = false;
             let row = self.st.links(level, cur.id);
-            for link in &row[1..1 + link_count(row)] {
-                let n = link.load(Ordering::Acquire);
+            for link in link_ids(row) {
+                let n = link.get();
                 if n >= cap {
                     continue;
                 }
@@ -105,21 +101,22 @@ impl<'a> Graph<'a> {
     }
 
     /// Beam search on `level`. The caller has reset `s.visited` and pushed the entry points into
-    /// `s.candidates` (and those that pass the filter into `s.results`). On return `s.results`
-    /// holds the best `ef` nodes that pass `filter`.
+    /// `s.candidates` (and those `accept` takes into `s.results`). On return `s.results`
+    /// holds the best `ef` nodes that `accept` takes.
     pub(crate) fn search_layer<S: Scorer>(
         &self,
         q: &S,
         level: usize,
         ef: usize,
         s: &mut Scratch,
-        filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
+        accept: &Accept<'_>,
     ) {
-        let cap = self.st.capacity() as u32;
+        let cap = self.st.node_bound() as u32;
+        let all = accept.all();
         let mut bound = s.results.peek().map_or(f32::INFINITY, |w| w.dist);
         let mut fresh = [0u32; MAX_LINKS];
         while let Some(Reverse(c)) = s.candidates.pop() {
-            if c.dist > bound && (s.results.len() >= ef || filter.is_none()) {
+            if c.dist > bound && (s.results.len() >= ef || all) {
                 break;
             }
             // The next candidate's links will be read soon: start fetching them.
@@ -128,11 +125,9 @@ impl<'a> Graph<'a> {
             }
             s.expanded += 1;
             // Pass 1: collect the unvisited neighbours and start fetching their vectors.
-            let row = self.st.links(level, c.id);
-            let count = link_count(row);
             let mut n_fresh = 0;
-            for link in &row[1..1 + count] {
-                let n = link.load(Ordering::Acquire);
+            for link in link_ids(self.st.links(level, c.id)) {
+                let n = link.get();
                 if n < cap && s.visited.insert(n) {
                     q.prefetch(n);
                     fresh[n_fresh] = n;
@@ -145,7 +140,7 @@ impl<'a> Graph<'a> {
                 let d = q.score(n);
                 if s.results.len() < ef || d < bound {
                     s.candidates.push(Reverse(Scored { dist: d, id: n }));
-                    if filter.is_none_or(|f| f(self.st.label(n))) {
+                    if all || accept.accepts(self.st, n) {
                         s.results.push(Scored { dist: d, id: n });
                         if s.results.len() > ef {
                             s.results.pop();
@@ -160,14 +155,8 @@ impl<'a> Graph<'a> {
     }
 
     /// The `ef`-beam search for `q` from the entry point down to level 0; leaves the best `ef`
-    /// matches in `s.results`.
-    pub(crate) fn search<S: Scorer>(
-        &self,
-        q: &S,
-        ef: usize,
-        s: &mut Scratch,
-        filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
-    ) {
+    /// accepted nodes in `s.results`.
+    pub(crate) fn search<S: Scorer>(&self, q: &S, ef: usize, s: &mut Scratch, accept: &Accept<'_>) {
         s.candidates.clear();
         s.results.clear();
         let Some(ep) = self.st.entry() else { return };
@@ -178,13 +167,38 @@ impl<'a> Graph<'a> {
         for level in (1..=ep.level).rev() {
             cur = self.greedy(q, cur, level);
         }
-        s.visited.reset(self.st.capacity());
+        s.visited.reset(self.st.node_bound());
         s.visited.insert(cur.id);
         s.candidates.push(Reverse(cur));
-        if filter.is_none_or(|f| f(self.st.label(cur.id))) {
+        if accept.accepts(self.st, cur.id) {
             s.results.push(cur);
         }
-        self.search_layer(q, 0, ef, s, filter);
+        self.search_layer(q, 0, ef, s, accept);
+    }
+
+    /// Exact search over every node `accept` takes: the best `k` into `s.results`.
+    pub(crate) fn exact<S: Scorer>(&self, q: &S, k: usize, s: &mut Scratch, accept: &Accept<'_>) {
+        s.results.clear();
+        for node in 0..self.st.len() as u32 {
+            if !accept.accepts(self.st, node) {
+                continue;
+            }
+            s.scored += 1;
+            let d = q.score(node);
+            if s.results.len() < k {
+                s.results.push(Scored { dist: d, id: node });
+            } else if s.results.peek().is_some_and(|w| d < w.dist) {
+                s.results.pop();
+                s.results.push(Scored { dist: d, id: node });
+            }
+        }
+    }
+}
+
+impl Graph<'_, Storage> {
+    #[inline(always)]
+    fn dist_between(&self, a: u32, b: u32) -> f32 {
+        (self.kernel)(self.st.vector(a), self.st.vector(b))
     }
 
     /// The heuristic selection: from `sorted` (nearest first), keep a candidate only when it is
@@ -249,7 +263,7 @@ impl<'a> Graph<'a> {
                 s.results.clear();
                 s.candidates.push(Reverse(cur));
                 s.results.push(cur);
-                self.search_layer(q, l, ef_construction, s, None);
+                self.search_layer(q, l, ef_construction, s, &Accept::default());
                 let mut found: Vec<Scored> = s.results.drain().filter(|c| c.id != slot).collect();
                 found.sort_unstable();
                 if let Some(&nearest) = found.first() {
@@ -308,29 +322,5 @@ impl<'a> Graph<'a> {
         cands.sort_unstable();
         let kept = self.select_neighbors(&cands, max);
         self.st.write_links(row, kept.iter().map(|c| c.id));
-    }
-
-    /// Exact search over every stored node that passes `filter`: the best `k` into `s.results`.
-    pub(crate) fn exact<S: Scorer>(
-        &self,
-        q: &S,
-        k: usize,
-        s: &mut Scratch,
-        filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
-    ) {
-        s.results.clear();
-        for node in 0..self.st.len() as u32 {
-            if !filter.is_none_or(|f| f(self.st.label(node))) {
-                continue;
-            }
-            s.scored += 1;
-            let d = q.score(node);
-            if s.results.len() < k {
-                s.results.push(Scored { dist: d, id: node });
-            } else if s.results.peek().is_some_and(|w| d < w.dist) {
-                s.results.pop();
-                s.results.push(Scored { dist: d, id: node });
-            }
-        }
     }
 }

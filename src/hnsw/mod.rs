@@ -3,9 +3,11 @@
 mod graph;
 mod rows;
 mod scratch;
-mod storage;
+pub(crate) mod storage;
+pub(crate) mod view;
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -15,10 +17,13 @@ use rayon::prelude::*;
 use self::graph::{CodeScorer, FloatScorer, Graph, Scorer, MAX_LINKS};
 use self::scratch::{with_scratch, Scored};
 use self::storage::Storage;
+pub(crate) use self::storage::{prefetch, MAX_PREFETCH_LINES};
+use self::view::{Accept, GraphView};
 use crate::distance::{self, DistanceFn, Metric};
 use crate::error::{Error, Result};
 use crate::quant::{Codec, QuantScheme, Quantization};
 use crate::rerank::{Candidate, Rerank};
+use crate::segment::{self, Segment};
 
 /// Default number of links per node on the upper levels (level 0 keeps up to `2·m`).
 pub const DEFAULT_M: usize = 16;
@@ -214,23 +219,38 @@ pub const MAX_M: usize = MAX_LINKS / 2;
 const MIN_CAPACITY: usize = 1024;
 
 /// Highest level a node can draw (the expected top level of 4 billion nodes at m = 2 is 32).
-const MAX_LEVEL: usize = 32;
+pub(crate) const MAX_LEVEL: usize = 32;
 
-/// An HNSW index held in memory.
+/// An HNSW index: built in memory, or opened from a segment file.
 ///
 /// All methods take `&self`: one `Index` can be shared by many threads (`Arc<Index>`) that search
 /// while others add. Adds are serialised among themselves (each [`Index::add_batch`] is parallel
 /// inside); searches never wait for them — they run on the storage as it is when they start.
 ///
 /// Adding an id that is already present is an error ([`Error::DuplicateId`]); ids are never
-/// silently replaced. (The durable collection adds upsert semantics on top.)
+/// silently replaced: [`Index::delete`] it first. (The durable `Collection` offers upserts.)
+///
+/// [`Index::save`] writes a segment file; [`Index::open`] maps one and searches it in place
+/// (read-only), [`Index::load`] reads one into memory.
 pub struct Index {
     options: IndexOptions,
     kernel: DistanceFn,
-    level_mult: f64,
+    body: Body,
+}
+
+/// Where an index's data lives.
+enum Body {
+    /// Built in this process; can grow.
+    Memory(Memory),
+    /// A segment file (mapped or read into memory); read-only.
+    Segment(Box<Segment>),
+}
+
+/// The state of an index built in memory.
+struct Memory {
     /// The current storage. Replaced (never mutated in place) when it grows.
     storage: RwLock<Arc<Storage>>,
-    /// Serialises adds.
+    /// Serialises adds, deletes and saves.
     writer: Mutex<()>,
     /// Serialises changes of the entry point.
     entry_lock: Mutex<()>,
@@ -241,10 +261,12 @@ pub struct Index {
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Index")
-            .field("options", &self.options)
-            .field("len", &self.len())
-            .finish()
+        let mut d = f.debug_struct("Index");
+        d.field("options", &self.options).field("len", &self.len());
+        if let Body::Segment(seg) = &self.body {
+            d.field("segment", &seg.path());
+        }
+        d.finish()
     }
 }
 
@@ -272,19 +294,108 @@ impl Index {
         }
         Ok(Index {
             kernel: options.metric.kernel(),
-            level_mult: 1.0 / (options.m as f64).ln(),
-            storage: RwLock::new(Arc::new(Storage::new(
-                options.dim,
-                options.m,
-                code_row_bytes(&options),
-                0,
-            ))),
-            codec: std::sync::OnceLock::new(),
-            writer: Mutex::new(()),
-            entry_lock: Mutex::new(()),
-            ids: RwLock::new(HashMap::new()),
+            body: Body::Memory(Memory {
+                storage: RwLock::new(Arc::new(Storage::new(
+                    options.dim,
+                    options.m,
+                    code_row_bytes(&options),
+                    0,
+                ))),
+                codec: std::sync::OnceLock::new(),
+                writer: Mutex::new(()),
+                entry_lock: Mutex::new(()),
+                ids: RwLock::new(HashMap::new()),
+            }),
             options,
         })
+    }
+
+    /// An index over an opened segment.
+    fn from_segment(segment: Segment) -> Index {
+        let options = segment.options().clone();
+        Index {
+            kernel: options.metric.kernel(),
+            options,
+            body: Body::Segment(Box::new(segment)),
+        }
+    }
+
+    /// Opens the segment file at `path` by mapping it into memory: no copy and no pass over the
+    /// data (the cost does not grow with the file), so RAM holds only the pages queries touch.
+    /// The index is read-only: [`Index::add`] and [`Index::delete`] return [`Error::ReadOnly`].
+    ///
+    /// The header, section table and metadata are checked; [`Index::verify`] checks the rest.
+    /// Nothing in a damaged file can make a search read out of bounds. Segment files must not be
+    /// modified while mapped (stratavec never does; another program truncating one can make reads
+    /// fault, as with any memory-mapped database).
+    ///
+    /// # Errors
+    /// [`Error::Io`], [`Error::Corrupt`], [`Error::UnsupportedVersion`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Index> {
+        Segment::open(path.as_ref()).map(Index::from_segment)
+    }
+
+    /// Reads the segment file at `path` into memory and checks it as [`Index::open`] does. The
+    /// index is read-only, like a mapped one.
+    ///
+    /// # Errors
+    /// As [`Index::open`].
+    pub fn load(path: impl AsRef<Path>) -> Result<Index> {
+        Segment::load(path.as_ref()).map(Index::from_segment)
+    }
+
+    /// An index over the bytes of a segment file already in memory (for example received over
+    /// the network or embedded in a binary). The bytes must start on an 8-byte boundary.
+    ///
+    /// # Errors
+    /// As [`Index::open`]; [`Error::InvalidParameter`] when the bytes are misaligned.
+    pub fn from_bytes(bytes: impl AsRef<[u8]> + Send + Sync + 'static) -> Result<Index> {
+        Segment::from_bytes("<bytes>".into(), Box::new(bytes)).map(Index::from_segment)
+    }
+
+    /// Writes the index to `path` as a segment file, atomically: a temporary file in the same
+    /// directory, fsync, rename, fsync of the directory. Adds wait while it runs; searches don't.
+    /// Returns the file's size in bytes.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<u64> {
+        let path = path.as_ref();
+        match &self.body {
+            Body::Memory(mem) => {
+                let _writer = mem.writer.lock();
+                let st = mem.snapshot();
+                let ids: Vec<(u64, u32)> = mem.ids.read().iter().map(|(&k, &v)| (k, v)).collect();
+                segment::write_segment(
+                    path,
+                    &segment::SegmentSource {
+                        options: &self.options,
+                        codec: mem.codec.get(),
+                        storage: &st,
+                        nodes: st.len(),
+                        ids,
+                    },
+                )
+            }
+            Body::Segment(seg) => segment::write_bytes(path, seg.bytes()),
+        }
+    }
+
+    /// Checks an opened segment completely: every checksum, every link, the id index (reads the
+    /// whole file). An index built in memory has nothing to check and returns `Ok`.
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the first problem found.
+    pub fn verify(&self) -> Result<()> {
+        match &self.body {
+            Body::Memory(_) => Ok(()),
+            Body::Segment(seg) => seg.verify(),
+        }
+    }
+
+    /// Whether the index is read-only (opened from a segment file).
+    pub fn is_read_only(&self) -> bool {
+        matches!(self.body, Body::Segment(_))
     }
 
     /// The options it was built with.
@@ -302,9 +413,12 @@ impl Index {
         self.options.metric
     }
 
-    /// Number of vectors.
+    /// Number of vectors (deleted ones not counted).
     pub fn len(&self) -> usize {
-        self.ids.read().len()
+        match &self.body {
+            Body::Memory(mem) => mem.ids.read().len(),
+            Body::Segment(seg) => seg.meta().live,
+        }
     }
 
     /// Whether the index holds no vector.
@@ -314,7 +428,18 @@ impl Index {
 
     /// Whether `id` is in the index.
     pub fn contains(&self, id: u64) -> bool {
-        self.ids.read().contains_key(&id)
+        match &self.body {
+            Body::Memory(mem) => mem.ids.read().contains_key(&id),
+            Body::Segment(seg) => seg.slot_of(id).is_some(),
+        }
+    }
+
+    /// The user ids in the index, in no particular order.
+    pub fn ids(&self) -> Vec<u64> {
+        match &self.body {
+            Body::Memory(mem) => mem.ids.read().keys().copied().collect(),
+            Body::Segment(seg) => seg.ids().to_vec(),
+        }
     }
 
     /// The stored vector of `id` (unit length under cosine, since vectors are normalised on add).
@@ -322,19 +447,43 @@ impl Index {
     /// # Errors
     /// [`Error::UnknownId`] when the id is not in the index.
     pub fn get(&self, id: u64) -> Result<Vec<f32>> {
-        let slot = *self.ids.read().get(&id).ok_or(Error::UnknownId { id })?;
-        Ok(self.snapshot().vector_unpadded(slot).to_vec())
+        let unknown = Error::UnknownId { id };
+        match &self.body {
+            Body::Memory(mem) => {
+                let slot = *mem.ids.read().get(&id).ok_or(unknown)?;
+                Ok(mem.snapshot().vector_unpadded(slot).to_vec())
+            }
+            Body::Segment(seg) => {
+                let slot = seg.slot_of(id).ok_or(unknown)?;
+                Ok(seg.vector(slot)[..self.options.dim].to_vec())
+            }
+        }
     }
 
-    /// Bytes of memory by part (allocated capacity included).
+    /// Bytes by part: allocated memory (capacity included) for an index built in memory, the
+    /// sections' sizes for an opened segment (mapped bytes, of which only the pages queries touch
+    /// are resident).
     pub fn memory(&self) -> MemoryUsage {
-        let (codes_bytes, originals_bytes, graph_bytes) = self.snapshot().memory();
-        let ids_bytes = self.ids.read().capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
-        MemoryUsage {
-            codes_bytes,
-            originals_bytes,
-            graph_bytes,
-            ids_bytes,
+        match &self.body {
+            Body::Memory(mem) => {
+                let (codes_bytes, originals_bytes, graph_bytes) = mem.snapshot().memory();
+                let ids_bytes = mem.ids.read().capacity() * (std::mem::size_of::<(u64, u32)>() + 1);
+                MemoryUsage {
+                    codes_bytes,
+                    originals_bytes,
+                    graph_bytes,
+                    ids_bytes,
+                }
+            }
+            Body::Segment(seg) => {
+                let (codes_bytes, originals_bytes, graph_bytes) = seg.memory();
+                MemoryUsage {
+                    codes_bytes,
+                    originals_bytes,
+                    graph_bytes,
+                    ids_bytes: seg.id_index_bytes(),
+                }
+            }
         }
     }
 
@@ -344,15 +493,25 @@ impl Index {
         m.codes_bytes + m.originals_bytes + m.graph_bytes + m.ids_bytes
     }
 
-    fn snapshot(&self) -> Arc<Storage> {
-        self.storage.read().clone()
+    /// The in-memory state, or [`Error::ReadOnly`] for an opened segment.
+    fn writable(&self, what: &str) -> Result<&Memory> {
+        match &self.body {
+            Body::Memory(mem) => Ok(mem),
+            Body::Segment(seg) => Err(Error::ReadOnly {
+                what: format!(
+                    "cannot {what}: the index was opened from segment {} (use a Collection to \
+                     write, or build a new Index)",
+                    seg.path().display()
+                ),
+            }),
+        }
     }
 
     /// Adds one vector.
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] (NaN, infinity, or a zero vector under
-    /// cosine), [`Error::DuplicateId`], [`Error::CapacityExceeded`].
+    /// cosine), [`Error::DuplicateId`], [`Error::CapacityExceeded`], [`Error::ReadOnly`].
     pub fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
         self.add_batch(&[id], vector)
     }
@@ -379,6 +538,7 @@ impl Index {
         vectors: &[f32],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<()> {
+        let mem = self.writable("add vectors")?;
         let dim = self.options.dim;
         if vectors.len() != ids.len() * dim {
             if ids.len() == 1 {
@@ -401,9 +561,9 @@ impl Index {
             return Ok(());
         }
         let prepared = self.prepare_vectors(vectors)?;
-        let _writer = self.writer.lock();
+        let _writer = mem.writer.lock();
         {
-            let map = self.ids.read();
+            let map = mem.ids.read();
             let mut seen = HashSet::with_capacity(ids.len());
             for &id in ids {
                 if map.contains_key(&id) || !seen.insert(id) {
@@ -411,10 +571,10 @@ impl Index {
                 }
             }
         }
-        let st = self.reserve(ids.len())?;
+        let st = mem.reserve(ids.len())?;
         let start = st.len();
         let rows = prepared.as_deref().unwrap_or(vectors);
-        if self.codec.get().is_none() {
+        if mem.codec.get().is_none() {
             if let Some(codec) = Codec::train(
                 self.options.quantization,
                 self.options.quant_scheme,
@@ -422,10 +582,10 @@ impl Index {
                 dim,
                 rows,
             ) {
-                let _ = self.codec.set(codec);
+                let _ = mem.codec.set(codec);
             }
         }
-        let codec = self.codec.get();
+        let codec = mem.codec.get();
         let code_bytes = code_row_bytes(&self.options);
         rows.par_chunks(dim)
             .zip(ids.par_iter())
@@ -443,7 +603,7 @@ impl Index {
             );
         st.publish_len(start + ids.len());
         {
-            let mut map = self.ids.write();
+            let mut map = mem.ids.write();
             map.reserve(ids.len());
             for (i, &id) in ids.iter().enumerate() {
                 map.insert(id, (start + i) as u32);
@@ -451,7 +611,7 @@ impl Index {
         }
 
         let graph = Graph {
-            st: &st,
+            st: &*st,
             kernel: self.kernel,
         };
         let ef_c = self.options.ef_construction;
@@ -459,18 +619,31 @@ impl Index {
         let done = AtomicUsize::new(0);
         let mut first = start;
         if st.entry().is_none() {
-            graph.insert(start as u32, ef_c, &self.entry_lock);
+            graph.insert(start as u32, ef_c, &mem.entry_lock);
             first += 1;
             done.store(1, Ordering::Relaxed);
         }
         (first..start + total).into_par_iter().for_each(|slot| {
-            graph.insert(slot as u32, ef_c, &self.entry_lock);
+            graph.insert(slot as u32, ef_c, &mem.entry_lock);
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             if d.is_multiple_of(256) {
                 progress(d, total);
             }
         });
         progress(total, total);
+        Ok(())
+    }
+
+    /// Deletes `id`: searches stop returning it at once (its node stays in the graph as a waypoint
+    /// until the index is rebuilt), and the id can be added again with a new vector.
+    ///
+    /// # Errors
+    /// [`Error::UnknownId`]; [`Error::ReadOnly`] for an opened segment.
+    pub fn delete(&self, id: u64) -> Result<()> {
+        let mem = self.writable("delete")?;
+        let _writer = mem.writer.lock();
+        let slot = mem.ids.write().remove(&id).ok_or(Error::UnknownId { id })?;
+        mem.snapshot().delete(slot);
         Ok(())
     }
 
@@ -502,33 +675,13 @@ impl Index {
         Ok(Some(copy))
     }
 
-    /// Makes room for `extra` more nodes, growing (copying) the storage when needed. Called with
-    /// the writer lock held.
-    fn reserve(&self, extra: usize) -> Result<Arc<Storage>> {
-        let st = self.snapshot();
-        let needed = st.len() + extra;
-        let max = u32::MAX as usize;
-        if needed > max {
-            return Err(Error::CapacityExceeded { max });
-        }
-        if needed <= st.capacity() {
-            return Ok(st);
-        }
-        let capacity = needed
-            .max(st.capacity().saturating_mul(2))
-            .max(MIN_CAPACITY)
-            .min(max);
-        let grown = Arc::new(st.grown(capacity));
-        *self.storage.write() = grown.clone();
-        Ok(grown)
-    }
-
     /// The level of the node in `slot`: `⌊−ln(u)·mL⌋` with `u` uniform in (0, 1] drawn from a hash
     /// of the seed and the slot, so levels do not depend on thread scheduling.
     fn draw_level(&self, slot: usize) -> usize {
         let h = splitmix64(self.options.seed ^ splitmix64(slot as u64));
         let u = ((h >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
-        ((-u.ln() * self.level_mult) as usize).min(MAX_LEVEL)
+        let level_mult = 1.0 / (self.options.m as f64).ln();
+        ((-u.ln() * level_mult) as usize).min(MAX_LEVEL)
     }
 
     /// The `k` nearest neighbours of `query`, nearest first, with the default beam.
@@ -552,9 +705,35 @@ impl Index {
     /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] (NaN, infinity, zero under cosine),
     /// [`Error::InvalidParameter`] when `k` or `ef` is 0.
     pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
+        self.search_masked(query, params, None)
+    }
+
+    /// [`Index::search_with`] that also skips the slots set in `dead` (a bitmap over internal
+    /// slots: a collection's deletes in a sealed segment).
+    pub(crate) fn search_masked(
+        &self,
+        query: &[f32],
+        params: &SearchParams<'_>,
+        dead: Option<&[u64]>,
+    ) -> Result<Vec<Neighbor>> {
+        match &self.body {
+            Body::Memory(mem) => {
+                let st = mem.snapshot();
+                self.search_view(&*st, mem.codec.get(), query, params, dead)
+            }
+            Body::Segment(seg) => self.search_view(&**seg, seg.codec(), query, params, dead),
+        }
+    }
+
+    fn search_view<G: GraphView>(
+        &self,
+        st: &G,
+        codec: Option<&Codec>,
+        query: &[f32],
+        params: &SearchParams<'_>,
+        dead: Option<&[u64]>,
+    ) -> Result<Vec<Neighbor>> {
         let ef = self.check_params(params)?;
-        let st = self.snapshot();
-        let codec = self.codec.get();
         let k = params.k;
         let rerank = match params.rerank {
             Rerank::Auto if codec.is_some() => Rerank::Exact,
@@ -570,7 +749,12 @@ impl Index {
             ),
         };
         let ef = ef.max(pool);
-        self.run_query(&st, query, |graph, exact, s| {
+        let accept = Accept {
+            filter: params.filter,
+            dead,
+            view_has_deletes: st.has_deletes(),
+        };
+        self.run_query(st, query, |graph, exact, s| {
             if st.len() == 0 {
                 return Ok(Vec::new());
             }
@@ -581,11 +765,11 @@ impl Index {
                     let scorer = CodeScorer {
                         query: &prepared,
                         codec,
-                        st: &st,
+                        st,
                     };
-                    collect(graph, &scorer, ef, k, params.filter, s);
+                    collect(graph, &scorer, ef, k, &accept, s);
                 }
-                None => collect(graph, exact, ef, k, params.filter, s),
+                None => collect(graph, exact, ef, k, &accept, s),
             }
             if let Some(stats) = params.stats {
                 stats.add(s.expanded, s.scored, 0);
@@ -612,9 +796,10 @@ impl Index {
                     hits.iter().take(k).map(neighbor).collect()
                 }
                 Rerank::Custom(reranker) => {
+                    let dim = self.options.dim;
                     let candidates: Vec<Candidate<'_>> = hits
                         .iter()
-                        .map(|h| Candidate::new(st.label(h.id), h.dist, st.vector_unpadded(h.id)))
+                        .map(|h| Candidate::new(st.label(h.id), h.dist, &st.vector(h.id)[..dim]))
                         .collect();
                     let mut out = reranker
                         .rerank(query, &candidates)
@@ -656,9 +841,25 @@ impl Index {
     /// As [`Index::search_with`].
     pub fn search_exact(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
         self.check_params(params)?;
-        let st = self.snapshot();
-        self.run_query(&st, query, |graph, exact, s| {
-            graph.exact(exact, params.k, s, params.filter);
+        match &self.body {
+            Body::Memory(mem) => self.exact_view(&*mem.snapshot(), query, params),
+            Body::Segment(seg) => self.exact_view(&**seg, query, params),
+        }
+    }
+
+    fn exact_view<G: GraphView>(
+        &self,
+        st: &G,
+        query: &[f32],
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<Neighbor>> {
+        let accept = Accept {
+            filter: params.filter,
+            dead: None,
+            view_has_deletes: st.has_deletes(),
+        };
+        self.run_query(st, query, |graph, exact, s| {
+            graph.exact(exact, params.k, s, &accept);
             let mut hits: Vec<Scored> = s.results.drain().collect();
             hits.sort_unstable();
             Ok(hits
@@ -673,11 +874,11 @@ impl Index {
 
     /// Prepares `query` (checked, normalised under cosine, padded) in this thread's scratch and
     /// runs `f` with the graph, an exact scorer for the query, and the scratch.
-    fn run_query<R>(
+    fn run_query<G: GraphView, R>(
         &self,
-        st: &Storage,
+        st: &G,
         query: &[f32],
-        f: impl FnOnce(Graph<'_>, &FloatScorer<'_>, &mut self::scratch::Scratch) -> Result<R>,
+        f: impl FnOnce(Graph<'_, G>, &FloatScorer<'_, G>, &mut self::scratch::Scratch) -> Result<R>,
     ) -> Result<R> {
         with_scratch(|s| {
             prepare_query(&mut s.query, query, &self.options, st.stride())?;
@@ -714,6 +915,33 @@ impl Index {
     }
 }
 
+impl Memory {
+    fn snapshot(&self) -> Arc<Storage> {
+        self.storage.read().clone()
+    }
+
+    /// Makes room for `extra` more nodes, growing (copying) the storage when needed. Called with
+    /// the writer lock held.
+    fn reserve(&self, extra: usize) -> Result<Arc<Storage>> {
+        let st = self.snapshot();
+        let needed = st.len() + extra;
+        let max = u32::MAX as usize;
+        if needed > max {
+            return Err(Error::CapacityExceeded { max });
+        }
+        if needed <= st.capacity() {
+            return Ok(st);
+        }
+        let capacity = needed
+            .max(st.capacity().saturating_mul(2))
+            .max(MIN_CAPACITY)
+            .min(max);
+        let grown = Arc::new(st.grown(capacity));
+        *self.storage.write() = grown.clone();
+        Ok(grown)
+    }
+}
+
 /// Bytes of one code row for these options; 0 for an f32 index.
 fn code_row_bytes(options: &IndexOptions) -> usize {
     options
@@ -724,23 +952,23 @@ fn code_row_bytes(options: &IndexOptions) -> usize {
 
 /// Runs the traversal (or, for a very selective filter, the exact scan) with `scorer`, leaving the
 /// best candidates in `s.results`.
-fn collect<S: Scorer>(
-    graph: &Graph<'_>,
+fn collect<G: GraphView, S: Scorer>(
+    graph: &Graph<'_, G>,
     scorer: &S,
     ef: usize,
     k: usize,
-    filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
+    accept: &Accept<'_>,
     s: &mut self::scratch::Scratch,
 ) {
-    match filter {
-        None => graph.search(scorer, ef, s, None),
+    match accept.filter {
+        None => graph.search(scorer, ef, s, accept),
         Some(filter) => {
             if prefer_exact(graph.st, filter, ef) {
-                graph.exact(scorer, ef, s, Some(filter));
+                graph.exact(scorer, ef, s, accept);
             } else {
-                graph.search(scorer, ef, s, Some(filter));
+                graph.search(scorer, ef, s, accept);
                 if s.results.len() < k.min(graph.st.len()) {
-                    graph.exact(scorer, ef, s, Some(filter));
+                    graph.exact(scorer, ef, s, accept);
                 }
             }
         }
@@ -781,7 +1009,7 @@ fn prepare_query(
 /// The filter's selectivity `s` is estimated on an even sample of up to 1,024 nodes. The graph walk
 /// must expand about `ef / s` nodes, scoring up to `m` fresh neighbours each; the exact scan calls
 /// the filter `n` times (counted as 1/8 of a distance) and scores `s·n` vectors.
-fn prefer_exact(st: &Storage, filter: &(dyn Fn(u64) -> bool + Sync), ef: usize) -> bool {
+fn prefer_exact<G: GraphView>(st: &G, filter: &(dyn Fn(u64) -> bool + Sync), ef: usize) -> bool {
     let n = st.len();
     let sample = n.min(1024);
     let step = n / sample;
@@ -792,7 +1020,7 @@ fn prefer_exact(st: &Storage, filter: &(dyn Fn(u64) -> bool + Sync), ef: usize) 
         return true;
     }
     let s = matches as f64 / sample as f64;
-    let walk = ef as f64 / s * st.m as f64;
+    let walk = ef as f64 / s * st.m() as f64;
     let scan = n as f64 / 8.0 + s * n as f64;
     scan <= walk
 }

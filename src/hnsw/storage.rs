@@ -16,20 +16,14 @@ use std::sync::OnceLock;
 use parking_lot::Mutex;
 
 use super::rows::{CacheLine, Line16, Rows, LINE_FLOATS};
+use super::view::{atomic_bit, EntryPoint, GraphView};
 
 const NO_ENTRY: u64 = u64::MAX;
 
 /// Cache lines of a vector prefetched before it is scored. Measured (in-process A/B, best of 7
 /// passes): on mnist-784 (49 lines a vector) and wordllama-256 (16) 4–8 lines beat 1 line by
 /// 3–5% and all lines by 4–8%; more lines than that fill the CPU's miss buffers.
-const MAX_PREFETCH_LINES: usize = 8;
-
-/// Where searches start: the node on the highest level.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct EntryPoint {
-    pub node: u32,
-    pub level: usize,
-}
+pub(crate) const MAX_PREFETCH_LINES: usize = 8;
 
 pub(crate) struct Storage {
     pub dim: usize,
@@ -43,6 +37,10 @@ pub(crate) struct Storage {
     level0: Box<[AtomicU32]>,
     upper: Box<[OnceLock<Box<[AtomicU32]>>]>,
     locks: Box<[Mutex<()>]>,
+    /// Deleted slots, one bit each: walked through, never returned.
+    deleted: Box<[AtomicU64]>,
+    /// Number of deleted slots.
+    deleted_count: AtomicUsize,
     /// Slots whose vector, label and level are written.
     len: AtomicUsize,
     entry: AtomicU64,
@@ -82,6 +80,10 @@ impl Storage {
             level0: atomics_u32(capacity * (1 + m0)),
             upper: (0..capacity).map(|_| OnceLock::new()).collect(),
             locks: (0..capacity).map(|_| Mutex::new(())).collect(),
+            deleted: (0..capacity.div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            deleted_count: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             entry: AtomicU64::new(NO_ENTRY),
             prefetch_lines,
@@ -116,6 +118,11 @@ impl Storage {
                 let _ = new.upper[i].set(copy);
             }
         }
+        for (to, from) in new.deleted.iter().zip(self.deleted.iter()) {
+            to.store(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        new.deleted_count
+            .store(self.deleted_count(), Ordering::Relaxed);
         new.len.store(len, Ordering::Release);
         new.entry
             .store(self.entry.load(Ordering::Acquire), Ordering::Release);
@@ -127,69 +134,9 @@ impl Storage {
         self.labels.len()
     }
 
-    /// Slots written so far (nodes may still be linking).
-    #[inline(always)]
-    pub(crate) fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
-    }
-
-    /// The padded vector of a node (length: the stride, a multiple of 16).
-    #[inline(always)]
-    pub(crate) fn vector(&self, node: u32) -> &[f32] {
-        self.rows.row(node as usize)
-    }
-
     /// The first `dim` components of a node's vector.
     pub(crate) fn vector_unpadded(&self, node: u32) -> &[f32] {
         &self.rows.row(node as usize)[..self.dim]
-    }
-
-    #[inline(always)]
-    pub(crate) fn stride(&self) -> usize {
-        self.rows.stride()
-    }
-
-    #[inline(always)]
-    pub(crate) fn prefetch_vector(&self, node: u32) {
-        let row = self.rows.row_ptr(node as usize);
-        for line in 0..self.prefetch_lines {
-            prefetch(row.wrapping_add(line * 64));
-        }
-    }
-
-    /// Starts fetching the level-`level` link row of `node` (level 0 only; upper levels are few).
-    #[inline(always)]
-    pub(crate) fn prefetch_links(&self, level: usize, node: u32) {
-        if level == 0 {
-            let w = 1 + self.m0;
-            let row = self
-                .level0
-                .as_ptr()
-                .wrapping_add(node as usize * w)
-                .cast::<u8>();
-            prefetch(row);
-            prefetch(row.wrapping_add(w * 4 - 1));
-        }
-    }
-
-    /// The code row of a node (quantized indexes only; empty otherwise).
-    #[inline(always)]
-    pub(crate) fn code(&self, node: u32) -> &[u8] {
-        match &self.codes {
-            Some(codes) => codes.bytes(node as usize),
-            None => &[],
-        }
-    }
-
-    /// Starts fetching a node's code row.
-    #[inline(always)]
-    pub(crate) fn prefetch_code(&self, node: u32) {
-        if let Some(codes) = &self.codes {
-            let row = codes.row_ptr(node as usize);
-            for line in 0..codes.row_bytes().div_ceil(64).min(MAX_PREFETCH_LINES) {
-                prefetch(row.wrapping_add(line * 64));
-            }
-        }
     }
 
     /// Bytes of the code rows, vector rows and links (allocated capacity included).
@@ -201,28 +148,8 @@ impl Storage {
         )
     }
 
-    #[inline(always)]
-    pub(crate) fn label(&self, node: u32) -> u64 {
-        self.labels[node as usize].load(Ordering::Relaxed)
-    }
-
     pub(crate) fn level(&self, node: u32) -> usize {
         self.levels[node as usize].load(Ordering::Relaxed) as usize
-    }
-
-    /// The link row of `node` on `level`: `[count, ids…]`. Empty when the node has no such level.
-    #[inline(always)]
-    pub(crate) fn links(&self, level: usize, node: u32) -> &[AtomicU32] {
-        if level == 0 {
-            let w = 1 + self.m0;
-            &self.level0[node as usize * w..(node as usize + 1) * w]
-        } else {
-            let w = 1 + self.m;
-            match self.upper[node as usize].get() {
-                Some(up) if up.len() >= level * w => &up[(level - 1) * w..level * w],
-                _ => &[],
-            }
-        }
     }
 
     /// Maximum links on `level`.
@@ -267,16 +194,32 @@ impl Storage {
         }
     }
 
-    pub(crate) fn publish_len(&self, len: usize) {
-        self.len.store(len, Ordering::Release);
+    /// Marks `slot` deleted; returns `false` when it already was.
+    pub(crate) fn delete(&self, slot: u32) -> bool {
+        let bit = 1u64 << (slot % 64);
+        let old = self.deleted[slot as usize / 64].fetch_or(bit, Ordering::Relaxed);
+        let fresh = old & bit == 0;
+        if fresh {
+            self.deleted_count.fetch_add(1, Ordering::Relaxed);
+        }
+        fresh
     }
 
-    pub(crate) fn entry(&self) -> Option<EntryPoint> {
-        let e = self.entry.load(Ordering::Acquire);
-        (e != NO_ENTRY).then_some(EntryPoint {
-            node: e as u32,
-            level: (e >> 32) as usize,
-        })
+    /// Number of deleted slots.
+    pub(crate) fn deleted_count(&self) -> usize {
+        self.deleted_count.load(Ordering::Relaxed)
+    }
+
+    /// The deletion bitmap's words, for slots `0..len` (bits past `len` are zero).
+    pub(crate) fn deleted_words(&self, len: usize) -> Vec<u64> {
+        self.deleted[..len.div_ceil(64)]
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .collect()
+    }
+
+    pub(crate) fn publish_len(&self, len: usize) {
+        self.len.store(len, Ordering::Release);
     }
 
     pub(crate) fn set_entry(&self, entry: EntryPoint) {
@@ -312,13 +255,114 @@ impl Storage {
     }
 }
 
-/// Number of ids in a link row (clamped to the row's room, so a torn or hostile count can't send a
-/// reader out of bounds).
-#[inline(always)]
-pub(crate) fn link_count(row: &[AtomicU32]) -> usize {
-    match row.first() {
-        Some(c) => (c.load(Ordering::Acquire) as usize).min(row.len() - 1),
-        None => 0,
+impl GraphView for Storage {
+    type Link = AtomicU32;
+
+    /// Slots written so far (nodes may still be linking).
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.len.load(Ordering::Acquire)
+    }
+
+    /// The padded vector of a node (length: the stride, a multiple of 16).
+    #[inline(always)]
+    fn vector(&self, node: u32) -> &[f32] {
+        self.rows.row(node as usize)
+    }
+
+    #[inline(always)]
+    fn stride(&self) -> usize {
+        self.rows.stride()
+    }
+
+    #[inline(always)]
+    fn prefetch_vector(&self, node: u32) {
+        let row = self.rows.row_ptr(node as usize);
+        for line in 0..self.prefetch_lines {
+            prefetch(row.wrapping_add(line * 64));
+        }
+    }
+
+    /// Starts fetching the level-`level` link row of `node` (level 0 only; upper levels are few).
+    #[inline(always)]
+    fn prefetch_links(&self, level: usize, node: u32) {
+        if level == 0 {
+            let w = 1 + self.m0;
+            let row = self
+                .level0
+                .as_ptr()
+                .wrapping_add(node as usize * w)
+                .cast::<u8>();
+            prefetch(row);
+            prefetch(row.wrapping_add(w * 4 - 1));
+        }
+    }
+
+    /// The code row of a node (quantized indexes only; empty otherwise).
+    #[inline(always)]
+    fn code(&self, node: u32) -> &[u8] {
+        match &self.codes {
+            Some(codes) => codes.bytes(node as usize),
+            None => &[],
+        }
+    }
+
+    /// Starts fetching a node's code row.
+    #[inline(always)]
+    fn prefetch_code(&self, node: u32) {
+        if let Some(codes) = &self.codes {
+            let row = codes.row_ptr(node as usize);
+            for line in 0..codes.row_bytes().div_ceil(64).min(MAX_PREFETCH_LINES) {
+                prefetch(row.wrapping_add(line * 64));
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn label(&self, node: u32) -> u64 {
+        self.labels[node as usize].load(Ordering::Relaxed)
+    }
+
+    /// The link row of `node` on `level`: `[count, ids…]`. Empty when the node has no such level.
+    #[inline(always)]
+    fn links(&self, level: usize, node: u32) -> &[AtomicU32] {
+        if level == 0 {
+            let w = 1 + self.m0;
+            &self.level0[node as usize * w..(node as usize + 1) * w]
+        } else {
+            let w = 1 + self.m;
+            match self.upper[node as usize].get() {
+                Some(up) if up.len() >= level * w => &up[(level - 1) * w..level * w],
+                _ => &[],
+            }
+        }
+    }
+
+    fn entry(&self) -> Option<EntryPoint> {
+        let e = self.entry.load(Ordering::Acquire);
+        (e != NO_ENTRY).then_some(EntryPoint {
+            node: e as u32,
+            level: (e >> 32) as usize,
+        })
+    }
+
+    #[inline(always)]
+    fn node_bound(&self) -> usize {
+        self.capacity()
+    }
+
+    #[inline(always)]
+    fn m(&self) -> usize {
+        self.m
+    }
+
+    #[inline(always)]
+    fn is_deleted(&self, node: u32) -> bool {
+        atomic_bit(&self.deleted, node)
+    }
+
+    fn has_deletes(&self) -> bool {
+        self.deleted_count() > 0
     }
 }
 

@@ -24,6 +24,8 @@ use serde::{Deserialize, Serialize};
 use super::kernels::{self, quantize_query, QueryI8};
 use crate::distance::Metric;
 use crate::error::{Error, Result};
+use crate::format::{scheme_from_tag, scheme_tag, ByteReader, ByteWriter};
+use crate::hnsw::IndexOptions;
 
 /// How vectors are stored for the graph traversal.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -190,8 +192,20 @@ impl Codec {
                 (mean, Vec::new())
             }
         };
+        Some(Codec::with_params(bits, dim, scheme, metric, offset, step))
+    }
+
+    /// A codec from trained parameters, with the CPU's best kernels.
+    fn with_params(
+        bits: u32,
+        dim: usize,
+        scheme: QuantScheme,
+        metric: Metric,
+        offset: Vec<f32>,
+        step: Vec<f32>,
+    ) -> Codec {
         let k = kernels::active();
-        Some(Codec {
+        Codec {
             bits,
             dim,
             scheme,
@@ -204,7 +218,46 @@ impl Codec {
             step,
             dot_u8: k.dot_u8,
             dot_i8_u4: k.dot_i8_u4,
-        })
+        }
+    }
+
+    /// Writes the trained parameters: bits u8, scheme tag u8, offsets (f32 array), steps (f32
+    /// array). The metric and dimension come from the index options stored beside them.
+    pub(crate) fn write_params(&self, w: &mut ByteWriter) {
+        w.u8(self.bits as u8)
+            .u8(scheme_tag(self.scheme))
+            .f32s(&self.offset)
+            .f32s(&self.step);
+    }
+
+    /// Reads parameters written by [`Codec::write_params`] for an index with these options;
+    /// `None` when they do not fit the options (bits, dimension, non-finite values).
+    pub(crate) fn read_params(r: &mut ByteReader<'_>, options: &IndexOptions) -> Option<Codec> {
+        let bits = r.u8()? as u32;
+        let scheme = scheme_from_tag(r.u8()?)?;
+        let offset = r.f32s()?;
+        let step = r.f32s()?;
+        let dim = options.dim;
+        let step_len = match scheme {
+            QuantScheme::PerDimension => dim,
+            QuantScheme::PerVector => 0,
+        };
+        if options.quantization.bits() != Some(bits)
+            || scheme != options.quant_scheme
+            || offset.len() != dim
+            || step.len() != step_len
+            || !offset.iter().chain(&step).all(|x| x.is_finite())
+        {
+            return None;
+        }
+        Some(Codec::with_params(
+            bits,
+            dim,
+            scheme,
+            options.metric,
+            offset,
+            step,
+        ))
     }
 
     fn levels(&self) -> f32 {

@@ -1,0 +1,224 @@
+//! Segment round trips, and hostile files: every truncation and every flipped byte.
+
+use std::path::Path;
+
+use crate::data::synthetic::ClusteredSpec;
+use crate::hnsw::{Index, IndexOptions, SearchParams};
+use crate::{Error, Metric, Quantization};
+
+fn build(n: usize, dim: usize, metric: Metric, quant: Quantization, m: usize) -> (Index, Vec<f32>) {
+    let (base, queries) = ClusteredSpec::new(n, dim)
+        .generate_with_queries(20)
+        .unwrap();
+    let mut o = IndexOptions::new(dim, metric);
+    o.quantization = quant;
+    o.m = m;
+    o.ef_construction = 40;
+    let index = Index::new(o).unwrap();
+    let ids: Vec<u64> = (0..n as u64).map(|i| i * 7 + 3).collect();
+    index.add_batch(&ids, base.as_slice()).unwrap();
+    (index, queries.as_slice().to_vec())
+}
+
+fn same_results(a: &Index, b: &Index, queries: &[f32]) {
+    for q in queries.chunks_exact(a.dim()) {
+        for params in [SearchParams::new(10).ef(32), SearchParams::new(3)] {
+            assert_eq!(
+                a.search_with(q, &params).unwrap(),
+                b.search_with(q, &params).unwrap()
+            );
+        }
+        assert_eq!(
+            a.search_exact(q, &SearchParams::new(5)).unwrap(),
+            b.search_exact(q, &SearchParams::new(5)).unwrap()
+        );
+    }
+}
+
+#[test]
+fn saved_indexes_search_exactly_like_the_original_every_way_they_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        for quant in [Quantization::None, Quantization::Sq8, Quantization::Sq4] {
+            let (index, queries) = build(700, 19, metric, quant, 6);
+            let path = dir.path().join(format!("{metric}-{quant}.svs"));
+            let size = index.save(&path).unwrap();
+            assert_eq!(size, std::fs::metadata(&path).unwrap().len());
+            let bytes = std::fs::read(&path).unwrap();
+            for read in [
+                Index::open(&path).unwrap(),
+                Index::load(&path).unwrap(),
+                Index::from_bytes(super::AlignedBytes::copy(&bytes)).unwrap(),
+            ] {
+                read.verify().unwrap();
+                assert!(read.is_read_only());
+                assert_eq!(read.options(), index.options());
+                assert_eq!(read.len(), index.len());
+                same_results(&index, &read, &queries);
+                for id in [3, 10, 7 * 699 + 3] {
+                    assert_eq!(read.get(id).unwrap(), index.get(id).unwrap());
+                    assert!(read.contains(id));
+                }
+                assert!(!read.contains(4));
+                assert!(matches!(read.get(4), Err(Error::UnknownId { id: 4 })));
+                let mut ids = read.ids();
+                ids.sort_unstable();
+                let mut want = index.ids();
+                want.sort_unstable();
+                assert_eq!(ids, want);
+                // Saving an opened index copies it.
+                let again = dir.path().join("again.svs");
+                read.save(&again).unwrap();
+                assert_eq!(std::fs::read(&again).unwrap(), bytes);
+            }
+        }
+    }
+}
+
+#[test]
+fn opened_indexes_refuse_writes_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, _) = build(50, 4, Metric::L2, Quantization::None, 4);
+    let path = dir.path().join("x.svs");
+    index.save(&path).unwrap();
+    let read = Index::open(&path).unwrap();
+    let err = read.add(1_000, &[0.0; 4]).unwrap_err();
+    assert!(matches!(err, Error::ReadOnly { .. }), "{err}");
+    assert!(err.to_string().contains("x.svs"), "{err}");
+    assert!(matches!(read.delete(3), Err(Error::ReadOnly { .. })));
+}
+
+#[test]
+fn deletes_survive_a_round_trip_and_are_never_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (index, queries) = build(600, 12, Metric::L2, Quantization::Sq8, 8);
+    let deleted: Vec<u64> = (0..600u64).step_by(3).map(|i| i * 7 + 3).collect();
+    for &id in &deleted {
+        index.delete(id).unwrap();
+    }
+    assert!(matches!(
+        index.delete(deleted[0]),
+        Err(Error::UnknownId { .. })
+    ));
+    assert_eq!(index.len(), 400);
+    let path = dir.path().join("d.svs");
+    index.save(&path).unwrap();
+    let read = Index::open(&path).unwrap();
+    read.verify().unwrap();
+    assert_eq!(read.len(), 400);
+    same_results(&index, &read, &queries);
+    for q in queries.chunks_exact(12) {
+        for hit in read.search_with(q, &SearchParams::new(20)).unwrap() {
+            assert!(!deleted.contains(&hit.id));
+        }
+        assert_eq!(read.search(q, 20).unwrap().len(), 20);
+    }
+    assert!(matches!(read.get(deleted[1]), Err(Error::UnknownId { .. })));
+    // A deleted id can be added again to the in-memory index.
+    index.add(deleted[0], &[0.5; 12]).unwrap();
+    assert_eq!(index.search(&[0.5; 12], 1).unwrap()[0].id, deleted[0]);
+}
+
+#[test]
+fn an_empty_index_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let index = Index::new(IndexOptions::new(3, Metric::Cosine)).unwrap();
+    let path = dir.path().join("empty.svs");
+    index.save(&path).unwrap();
+    let read = Index::open(&path).unwrap();
+    read.verify().unwrap();
+    assert!(read.is_empty());
+    assert!(read.search(&[1.0, 0.0, 0.0], 3).unwrap().is_empty());
+}
+
+/// A small segment whose every byte the tests below damage.
+fn small_segment(dir: &Path) -> Vec<u8> {
+    let (index, _) = build(40, 3, Metric::L2, Quantization::Sq4, 2);
+    index.delete(10).unwrap();
+    let path = dir.join("small.svs");
+    index.save(&path).unwrap();
+    std::fs::read(&path).unwrap()
+}
+
+/// Opens `bytes`; when that succeeds, searches it (must not panic) and returns what verify says.
+fn open_and_verify(bytes: &[u8]) -> crate::Result<()> {
+    let index = Index::from_bytes(super::AlignedBytes::copy(bytes))?;
+    for q in [[0.0f32, 0.0, 0.0], [1.0, -1.0, 3.0]] {
+        let _ = index.search_with(&q, &SearchParams::new(5).ef(20));
+        let _ = index.search_exact(&q, &SearchParams::new(5));
+    }
+    let _ = index.get(3);
+    index.verify()
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = small_segment(dir.path());
+    open_and_verify(&bytes).unwrap();
+    for cut in 0..bytes.len() {
+        let err = open_and_verify(&bytes[..cut]).expect_err("a truncated file was accepted");
+        assert!(matches!(err, Error::Corrupt { .. }), "cut {cut}: {err}");
+    }
+}
+
+#[test]
+fn every_flipped_byte_is_caught_by_open_or_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = small_segment(dir.path());
+    for at in 0..bytes.len() {
+        for mask in [0x01u8, 0x80, 0xFF] {
+            let mut bad = bytes.clone();
+            bad[at] ^= mask;
+            let result = open_and_verify(&bad);
+            assert!(
+                matches!(
+                    result,
+                    Err(Error::Corrupt { .. } | Error::UnsupportedVersion { .. })
+                ),
+                "byte {at} ^ {mask:#x} gave {result:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_future_version_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = small_segment(dir.path());
+    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let table_end = super::HEADER_BYTES + 10 * super::ENTRY_BYTES;
+    let crc = super::header_checksum(&bytes[..table_end]);
+    bytes[24..28].copy_from_slice(&crc.to_le_bytes());
+    let err = open_and_verify(&bytes).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::UnsupportedVersion {
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let err = Index::open(dir.path().join("missing.svs")).unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err}");
+}
+
+#[test]
+fn misaligned_bytes_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = small_segment(dir.path());
+    let mut shifted = vec![0u8; bytes.len() + 1];
+    shifted[1..].copy_from_slice(&bytes);
+    // A Vec's buffer is at least 8-aligned, so starting one byte in is misaligned.
+    struct Offset(Vec<u8>);
+    impl AsRef<[u8]> for Offset {
+        fn as_ref(&self) -> &[u8] {
+            &self.0[1..]
+        }
+    }
+    let err = Index::from_bytes(Offset(shifted)).unwrap_err();
+    assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");
+}

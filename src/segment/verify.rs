@@ -1,0 +1,102 @@
+//! The full check of a segment: every checksum, every byte of padding, every link, the id index.
+
+use super::{Kind, Segment, ALIGN, ENTRY_BYTES, HEADER_BYTES};
+use crate::error::Result;
+use crate::format::checksum;
+use crate::hnsw::view::{bit, GraphView};
+
+impl Segment {
+    /// Checks the whole file: section checksums, zero padding, link counts and targets, upper-level
+    /// offsets, the id index against the labels and tombstones. Reads every byte once.
+    pub(crate) fn verify(&self) -> Result<()> {
+        let data = self.bytes();
+        for kind in Kind::ALL {
+            if let Some(s) = self.sections[kind.slot()] {
+                if checksum(&data[s.offset..s.offset + s.len]) != s.crc {
+                    return Err(self.corrupt(format!("{kind:?} section checksum mismatch")));
+                }
+            }
+        }
+        // Every byte outside the header, the table and the sections is zero padding.
+        let count = self.sections.iter().flatten().count();
+        let mut covered: Vec<(usize, usize)> = self
+            .sections
+            .iter()
+            .flatten()
+            .map(|s| (s.offset, s.offset + s.len))
+            .collect();
+        covered.push((0, HEADER_BYTES + count * ENTRY_BYTES));
+        covered.sort_unstable();
+        let mut at = 0;
+        for (start, end) in covered.into_iter().chain([(data.len(), data.len())]) {
+            if start > at && (start - at >= ALIGN || data[at..start].iter().any(|&b| b != 0)) {
+                return Err(self.corrupt(format!("bytes {at}..{start} are not zero padding")));
+            }
+            at = at.max(end);
+        }
+
+        let n = self.meta.nodes;
+        let m = self.meta.options.m;
+        for node in 0..n as u32 {
+            self.check_row(0, node, 2 * m)?;
+        }
+        let off = self.slice(self.upper_offsets);
+        if off.first() != Some(&0) || off.last() != Some(&(self.meta.upper_rows as u64)) {
+            return Err(self.corrupt("upper-level offsets do not span the upper rows"));
+        }
+        for node in 0..n {
+            if off[node] > off[node + 1] {
+                return Err(self.corrupt(format!("upper-level offsets decrease at node {node}")));
+            }
+            let levels = (off[node + 1] - off[node]) as usize;
+            if levels > crate::hnsw::MAX_LEVEL {
+                return Err(self.corrupt(format!("node {node} has {levels} levels")));
+            }
+            for level in 1..=levels {
+                self.check_row(level, node as u32, m)?;
+            }
+        }
+
+        let keys = self.ids();
+        let slots = self.slice(self.id_slots);
+        let labels = self.slice(self.labels);
+        let dead = self.slice(self.tombstones);
+        if keys.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(self.corrupt("id index is not strictly ascending"));
+        }
+        for (&key, &slot) in keys.iter().zip(slots) {
+            if slot as usize >= n || labels[slot as usize] != key || bit(dead, slot) {
+                return Err(self.corrupt(format!(
+                    "id index maps {key} to slot {slot}, which does not hold it"
+                )));
+            }
+        }
+        let deleted: usize = dead.iter().map(|w| w.count_ones() as usize).sum();
+        if deleted != self.meta.deleted
+            || (!n.is_multiple_of(64) && dead.last().is_some_and(|w| w >> (n % 64) != 0))
+        {
+            return Err(self.corrupt("tombstone bitmap does not match the deleted count"));
+        }
+        Ok(())
+    }
+
+    /// Checks one link row: count within `max`, every id a node.
+    fn check_row(&self, level: usize, node: u32, max: usize) -> Result<()> {
+        let row = self.links(level, node);
+        let count = row.first().copied().unwrap_or(0) as usize;
+        if row.len() != max + 1 || count > max {
+            return Err(self.corrupt(format!(
+                "node {node} level {level}: {count} links in a row of {max}"
+            )));
+        }
+        if let Some(&bad) = row[1..1 + count]
+            .iter()
+            .find(|&&id| id as usize >= self.meta.nodes)
+        {
+            return Err(self.corrupt(format!(
+                "node {node} level {level} links to {bad}, past the last node"
+            )));
+        }
+        Ok(())
+    }
+}
