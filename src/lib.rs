@@ -47,6 +47,7 @@ pub use hnsw::{
 };
 pub use quant::{QuantScheme, Quantization};
 pub use rerank::Rerank;
+pub use segment::{SectionInfo, SegmentInfo};
 
 #[doc(hidden)]
 pub use quant::kernels::bench_api as __quant_bench;

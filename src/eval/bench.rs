@@ -151,27 +151,12 @@ pub fn run_bench(
         let build_seconds = started.elapsed().as_secs_f64();
         let build_peak_bytes = peak_resident_bytes();
         let index_bytes = index.memory_bytes() as u64;
-        let memory = index.memory();
-        let oversamples: Vec<Option<usize>> = match quant {
-            Quantization::None => vec![None],
-            _ if spec.oversamples.is_empty() => vec![Some(quant.default_oversample())],
-            _ => spec.oversamples.iter().map(|&o| Some(o)).collect(),
-        };
-        for &ef in &spec.efs {
-            for &oversample in &oversamples {
-                progress(BenchProgress::Search { ef });
-                let mut result = measure(&index, &data.queries, &truth, spec, ef, oversample)?;
-                result.build_seconds = build_seconds;
-                result.index_bytes = index_bytes;
-                result.build_peak_bytes = build_peak_bytes;
-                result.resident_bytes_after_queries = resident_bytes();
-                result.memory = Some(MemoryBreakdown {
-                    codes_bytes: memory.codes_bytes as u64,
-                    originals_bytes: memory.originals_bytes as u64,
-                    graph_bytes: (memory.graph_bytes + memory.ids_bytes) as u64,
-                });
-                results.push(result);
-            }
+        for (mut result, found) in sweep(&index, &data.queries, spec, progress)? {
+            result.recall_at_k = recall_at_k(&found, &truth, spec.k)?;
+            result.build_seconds = build_seconds;
+            result.index_bytes = index_bytes;
+            result.build_peak_bytes = build_peak_bytes;
+            results.push(result);
         }
     }
     Ok(BenchReport {
@@ -187,16 +172,99 @@ pub fn run_bench(
     })
 }
 
+/// Runs every `ef` (and oversampling factor) of `spec` on `index`; returns each result (recall
+/// left at 0) with the ids found per query, for the caller to score against its ground truth.
+fn sweep(
+    index: &Index,
+    queries: &Matrix<f32>,
+    spec: &BenchSpec,
+    progress: &(dyn Fn(BenchProgress) + Sync),
+) -> Result<Vec<(BenchResult, Vec<Vec<u64>>)>> {
+    let quant = index.options().quantization;
+    let oversamples: Vec<Option<usize>> = match quant {
+        Quantization::None => vec![None],
+        _ if spec.oversamples.is_empty() => vec![Some(quant.default_oversample())],
+        _ => spec.oversamples.iter().map(|&o| Some(o)).collect(),
+    };
+    let memory = index.memory();
+    let mut out = Vec::new();
+    for &ef in &spec.efs {
+        for &oversample in &oversamples {
+            progress(BenchProgress::Search { ef });
+            let (mut result, found) = measure(index, queries, spec, ef, oversample)?;
+            result.resident_bytes_after_queries = resident_bytes();
+            result.memory = Some(MemoryBreakdown {
+                codes_bytes: memory.codes_bytes as u64,
+                originals_bytes: memory.originals_bytes as u64,
+                graph_bytes: (memory.graph_bytes + memory.ids_bytes) as u64,
+            });
+            out.push((result, found));
+        }
+    }
+    Ok(out)
+}
+
+/// How an index under [`bench_opened_index`] was opened.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct OpenInfo {
+    /// Milliseconds [`Index::open`] took.
+    pub open_ms: f64,
+    /// Resident bytes of the process right after the open.
+    pub resident_bytes_after_open: Option<u64>,
+    /// Bytes of the segment file.
+    pub file_bytes: u64,
+}
+
+/// Measures an index opened from a segment file (`stratavec bench --index`): every `ef` of
+/// `spec` on `queries`, then recall against `truth()` — called only after the queries ran, so that
+/// loading or computing the ground truth does not count in the resident memory measured after
+/// them. `spec.m`, `spec.ef_construction` and `spec.quants` are taken from the index.
+///
+/// # Errors
+/// [`Error::DimensionMismatch`] when the queries' dimension is not the index's; errors of the
+/// searches and of `truth`.
+pub fn bench_opened_index(
+    index: &Index,
+    queries: &Matrix<f32>,
+    truth: impl FnOnce() -> Result<Matrix<u32>>,
+    spec: &BenchSpec,
+    opened: OpenInfo,
+    progress: &(dyn Fn(BenchProgress) + Sync),
+) -> Result<Vec<BenchResult>> {
+    if queries.dim() != index.dim() {
+        return Err(Error::DimensionMismatch {
+            expected: index.dim(),
+            got: queries.dim(),
+        });
+    }
+    let spec = BenchSpec {
+        m: index.options().m,
+        ef_construction: index.options().ef_construction,
+        ..spec.clone()
+    };
+    let swept = sweep(index, queries, &spec, progress)?;
+    let truth = truth()?;
+    swept
+        .into_iter()
+        .map(|(mut result, found)| {
+            result.recall_at_k = recall_at_k(&found, &truth, spec.k)?;
+            result.index_bytes = opened.file_bytes;
+            result.open_ms = Some(opened.open_ms);
+            result.resident_bytes_after_open = opened.resident_bytes_after_open;
+            Ok(result)
+        })
+        .collect()
+}
+
 /// Measures one `ef`: a warm-up, the single-thread pass (latencies and recall), and the
 /// all-threads pass.
 fn measure(
     index: &Index,
     queries: &Matrix<f32>,
-    truth: &Matrix<u32>,
     spec: &BenchSpec,
     ef: usize,
     oversample: Option<usize>,
-) -> Result<BenchResult> {
+) -> Result<(BenchResult, Vec<Vec<u64>>)> {
     let stats = SearchStats::new();
     let params = SearchParams::new(spec.k).ef(ef);
     let params = match oversample {
@@ -234,7 +302,6 @@ fn measure(
     let mut latencies = LatencyRecorder::new();
     best_latency.iter().for_each(|&d| latencies.record(d));
     let single = latencies.finish(best_chunk.iter().sum());
-    let recall = recall_at_k(&found, truth, spec.k)?;
 
     let t = Instant::now();
     let batch = index.search_batch(queries.as_slice(), &params)?;
@@ -251,7 +318,7 @@ fn measure(
     };
     let counts = stats.counts();
     let per_query = |x: u64| x as f64 / counts.queries.max(1) as f64;
-    let mut result = BenchResult::new(config, recall, &single, 0.0, 0)
+    let mut result = BenchResult::new(config, 0.0, &single, 0.0, 0)
         .with_all_threads(all_threads_qps, rayon::current_num_threads());
     result.work = Some(WorkPerQuery {
         nodes_expanded: per_query(counts.nodes_expanded),
@@ -259,7 +326,7 @@ fn measure(
         reranked: per_query(counts.reranked),
         ns_per_expanded_node: single.mean_us * 1e3 / per_query(counts.nodes_expanded).max(1.0),
     });
-    Ok(result)
+    Ok((result, found))
 }
 
 /// Resident memory of this process in bytes (Linux `VmRSS`); `None` elsewhere.

@@ -22,7 +22,8 @@ mod recall;
 mod report;
 
 pub use bench::{
-    peak_resident_bytes, resident_bytes, run_bench, BenchProgress, BenchSpec, DEFAULT_EFS,
+    bench_opened_index, peak_resident_bytes, resident_bytes, run_bench, BenchProgress, BenchSpec,
+    OpenInfo, DEFAULT_EFS,
 };
 pub use ground_truth::{ground_truth, ground_truth_filtered};
 pub use latency::{LatencyRecorder, LatencyStats};

@@ -157,7 +157,10 @@ pub struct BenchResult {
     /// Peak resident memory during the build, in bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_peak_bytes: Option<u64>,
-    /// Resident bytes after opening the index.
+    /// Milliseconds to open the index from its segment file (`stratavec bench --index`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_ms: Option<f64>,
+    /// Resident bytes after opening the index (`stratavec bench --index`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resident_bytes_after_open: Option<u64>,
     /// Resident bytes after running the queries.
@@ -217,6 +220,7 @@ impl BenchResult {
             mean_us: Some(single.mean_us),
             max_us: Some(single.max_us),
             build_peak_bytes: None,
+            open_ms: None,
             resident_bytes_after_open: None,
             resident_bytes_after_queries: None,
             memory: None,

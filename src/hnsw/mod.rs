@@ -23,7 +23,7 @@ use crate::distance::{self, DistanceFn, Metric};
 use crate::error::{Error, Result};
 use crate::quant::{Codec, QuantScheme, Quantization};
 use crate::rerank::{Candidate, Rerank};
-use crate::segment::{self, Segment};
+use crate::segment::{self, Segment, SegmentInfo};
 
 /// Default number of links per node on the upper levels (level 0 keeps up to `2·m`).
 pub const DEFAULT_M: usize = 16;
@@ -390,6 +390,14 @@ impl Index {
         match &self.body {
             Body::Memory(_) => Ok(()),
             Body::Segment(seg) => seg.verify(),
+        }
+    }
+
+    /// What the segment file behind an opened index holds; `None` for an index built in memory.
+    pub fn segment_info(&self) -> Option<SegmentInfo> {
+        match &self.body {
+            Body::Memory(_) => None,
+            Body::Segment(seg) => Some(seg.info()),
         }
     }
 

@@ -79,6 +79,21 @@ impl Kind {
     fn slot(self) -> usize {
         self as usize - 1
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Meta => "meta",
+            Kind::Vectors => "vectors",
+            Kind::Codes => "codes",
+            Kind::Level0 => "level0",
+            Kind::UpperOffsets => "upper_offsets",
+            Kind::UpperLinks => "upper_links",
+            Kind::Labels => "labels",
+            Kind::IdKeys => "id_keys",
+            Kind::IdSlots => "id_slots",
+            Kind::Tombstones => "tombstones",
+        }
+    }
 }
 
 /// One entry of the section table.
@@ -129,6 +144,41 @@ impl<T> Raw<T> {
         ptr: std::ptr::NonNull::dangling().as_ptr(),
         len: 0,
     };
+}
+
+/// What a segment file holds, for `stratavec info` and diagnostics ([`crate::Index::segment_info`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SegmentInfo {
+    /// The file (or `<bytes>` for an index made with [`crate::Index::from_bytes`]).
+    pub path: PathBuf,
+    /// The format version of the file.
+    pub format_version: u32,
+    /// Bytes of the file.
+    pub file_bytes: u64,
+    /// Nodes in the graph, deleted ones included.
+    pub nodes: usize,
+    /// Live vectors (nodes not deleted).
+    pub live: usize,
+    /// Deleted nodes (tombstones).
+    pub deleted: usize,
+    /// The top level of the graph (0 for an empty index).
+    pub max_level: usize,
+    /// Each section: its name, offset and length in bytes.
+    pub sections: Vec<SectionInfo>,
+}
+
+/// One section of a segment file.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct SectionInfo {
+    /// What it holds: `meta`, `vectors`, `codes`, `level0`, `upper_offsets`, `upper_links`,
+    /// `labels`, `id_keys`, `id_slots`, `tombstones`.
+    pub name: &'static str,
+    /// Byte offset in the file (a multiple of 64).
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// CRC-32C of the section.
+    pub crc32c: u32,
 }
 
 /// An open segment: its bytes, the parsed metadata and typed views of its sections.
@@ -440,6 +490,32 @@ impl Segment {
         .map(len)
         .sum();
         (len(Kind::Codes), len(Kind::Vectors), graph)
+    }
+
+    /// A description of the file.
+    pub(crate) fn info(&self) -> SegmentInfo {
+        let mut sections: Vec<SectionInfo> = Kind::ALL
+            .into_iter()
+            .filter_map(|k| {
+                self.sections[k.slot()].map(|s| SectionInfo {
+                    name: k.name(),
+                    offset: s.offset as u64,
+                    len: s.len as u64,
+                    crc32c: s.crc,
+                })
+            })
+            .collect();
+        sections.sort_by_key(|s| s.offset);
+        SegmentInfo {
+            path: self.path.clone(),
+            format_version: VERSION,
+            file_bytes: self.bytes().len() as u64,
+            nodes: self.meta.nodes,
+            live: self.meta.live,
+            deleted: self.meta.deleted,
+            max_level: self.meta.entry.map_or(0, |e| e.level),
+            sections,
+        }
     }
 
     /// Bytes of the sorted id index.

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod segment_cmds;
+
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use stratavec::data::synthetic::ClusteredSpec;
@@ -34,7 +36,14 @@ enum Command {
     /// Build an index and sweep ef: Recall@K, QPS, latency percentiles, build time, memory.
     ///
     /// Without --dataset it runs on built-in synthetic clustered data (500,000 × 128, L2).
+    /// With --index it measures an existing segment file instead of building one.
     Bench(BenchArgs),
+    /// Build an index and write it as a segment file.
+    Build(segment_cmds::BuildArgs),
+    /// Describe a segment file: options, counts, sections.
+    Info(segment_cmds::InfoArgs),
+    /// Check a segment file completely (checksums, links, id index); exit 0 when intact.
+    Verify(segment_cmds::VerifyArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -43,14 +52,46 @@ enum SchemeArg {
     PerDimension,
 }
 
+impl SchemeArg {
+    fn scheme(self) -> QuantScheme {
+        match self {
+            SchemeArg::PerVector => QuantScheme::PerVector,
+            SchemeArg::PerDimension => QuantScheme::PerDimension,
+        }
+    }
+}
+
+/// Where the vectors come from (shared by `bench` and `build`).
 #[derive(Args)]
-struct BenchArgs {
+struct DataArgs {
     /// A TEXMEX folder: base.fvecs, query.fvecs, optional groundtruth.ivecs and METRIC.
     #[arg(long)]
     dataset: Option<PathBuf>,
     /// Metric (l2, ip, cosine); default: the dataset's METRIC file, else l2.
     #[arg(long)]
     metric: Option<Metric>,
+    /// Use only the first N queries.
+    #[arg(long)]
+    queries: Option<usize>,
+    /// Use only the first N base vectors (the ground truth is then recomputed).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Synthetic data: number of vectors.
+    #[arg(long, default_value_t = DEFAULT_SYNTHETIC_N)]
+    synthetic_n: usize,
+    /// Synthetic data: dimension.
+    #[arg(long, default_value_t = DEFAULT_SYNTHETIC_DIM)]
+    synthetic_dim: usize,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    /// Measure this segment file (made by `stratavec build`) instead of building an index; the
+    /// queries and ground truth come from --dataset (or the synthetic data it was built from).
+    #[arg(long)]
+    index: Option<PathBuf>,
     /// Neighbours per query (the K of Recall@K).
     #[arg(long, default_value_t = 10)]
     k: usize,
@@ -76,18 +117,6 @@ struct BenchArgs {
     /// Threads for the build and the all-threads QPS (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
-    /// Use only the first N queries.
-    #[arg(long)]
-    queries: Option<usize>,
-    /// Use only the first N base vectors (the ground truth is then recomputed).
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Synthetic data: number of vectors.
-    #[arg(long, default_value_t = DEFAULT_SYNTHETIC_N)]
-    synthetic_n: usize,
-    /// Synthetic data: dimension.
-    #[arg(long, default_value_t = DEFAULT_SYNTHETIC_DIM)]
-    synthetic_dim: usize,
     /// Single-thread passes per ef; each chunk of 25 queries counts its fastest pass (robust
     /// against other processes on a shared machine).
     #[arg(long, default_value_t = 1)]
@@ -106,7 +135,13 @@ struct BenchArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Bench(args) => bench(args),
+        Command::Bench(args) => match &args.index {
+            Some(path) => segment_cmds::bench_index(path, &args),
+            None => bench(args),
+        },
+        Command::Build(args) => segment_cmds::build(args),
+        Command::Info(args) => segment_cmds::info(args),
+        Command::Verify(args) => segment_cmds::verify(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -119,7 +154,7 @@ fn main() -> ExitCode {
 
 type CliResult<T> = Result<T, Box<dyn std::error::Error>>;
 
-fn load(args: &BenchArgs) -> CliResult<Dataset> {
+fn load(args: &DataArgs) -> CliResult<Dataset> {
     let mut data = match &args.dataset {
         Some(dir) => Dataset::load_texmex(dir)?,
         None => {
@@ -148,28 +183,52 @@ fn load(args: &BenchArgs) -> CliResult<Dataset> {
     Ok(data)
 }
 
-fn bench(args: BenchArgs) -> CliResult<()> {
-    let data = load(&args)?;
-    let metric = args.metric.or(data.metric).unwrap_or(Metric::L2);
-    let spec = BenchSpec {
+/// The bench spec the flags describe.
+fn bench_spec(args: &BenchArgs) -> BenchSpec {
+    BenchSpec {
         m: args.m,
         ef_construction: args.ef_construction,
         efs: args.ef.clone(),
         quants: args.quant.clone(),
         oversamples: args.oversample.clone(),
-        quant_scheme: match args.quant_scheme {
-            SchemeArg::PerVector => QuantScheme::PerVector,
-            SchemeArg::PerDimension => QuantScheme::PerDimension,
-        },
+        quant_scheme: args.quant_scheme.scheme(),
         k: args.k,
         repeats: args.repeats,
         ..BenchSpec::default()
-    };
+    }
+}
+
+/// A rayon pool with `threads` threads (default: all cores).
+fn thread_pool(threads: Option<usize>) -> CliResult<rayon::ThreadPool> {
     let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(t) = args.threads {
+    if let Some(t) = threads {
         pool = pool.num_threads(t);
     }
-    let pool = pool.build()?;
+    Ok(pool.build()?)
+}
+
+/// Prints the report's table and writes the files the flags ask for.
+fn write_outputs(report: &BenchReport, args: &BenchArgs) -> CliResult<()> {
+    print!("{}", report.to_text_table());
+    let outputs = [
+        (&args.json, serde_json::to_string_pretty(report)?),
+        (&args.csv, report.to_csv()),
+        (&args.markdown, report.to_markdown()),
+    ];
+    for (path, text) in outputs {
+        if let Some(path) = path {
+            std::fs::write(path, text).map_err(|e| stratavec::Error::io(path.clone(), e))?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+fn bench(args: BenchArgs) -> CliResult<()> {
+    let data = load(&args.data)?;
+    let metric = args.data.metric.or(data.metric).unwrap_or(Metric::L2);
+    let spec = bench_spec(&args);
+    let pool = thread_pool(args.threads)?;
     eprintln!(
         "dataset {}: {} × {} base, {} queries, metric {metric}; M {} efC {}; {} threads",
         data.name,
@@ -196,17 +255,5 @@ fn bench(args: BenchArgs) -> CliResult<()> {
     let report: BenchReport = pool.install(|| run_bench(&data, metric, &spec, &on_progress))?;
     bar.finish_and_clear();
 
-    print!("{}", report.to_text_table());
-    let outputs = [
-        (&args.json, serde_json::to_string_pretty(&report)?),
-        (&args.csv, report.to_csv()),
-        (&args.markdown, report.to_markdown()),
-    ];
-    for (path, text) in outputs {
-        if let Some(path) = path {
-            std::fs::write(path, text).map_err(|e| stratavec::Error::io(path.clone(), e))?;
-            eprintln!("wrote {}", path.display());
-        }
-    }
-    Ok(())
+    write_outputs(&report, &args)
 }
