@@ -360,25 +360,70 @@ impl Index {
     /// # Errors
     /// [`Error::Io`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<u64> {
-        let path = path.as_ref();
-        match &self.body {
-            Body::Memory(mem) => {
-                let _writer = mem.writer.lock();
-                let st = mem.snapshot();
-                let ids: Vec<(u64, u32)> = mem.ids.read().iter().map(|(&k, &v)| (k, v)).collect();
-                segment::write_segment(
-                    path,
-                    &segment::SegmentSource {
-                        options: &self.options,
-                        codec: mem.codec.get(),
-                        storage: &st,
-                        nodes: st.len(),
-                        ids,
-                    },
-                )
+        self.save_quantized(path.as_ref(), self.options.quantization)
+    }
+
+    /// Writes an index built in memory with f32 vectors as a segment whose traversal uses
+    /// `quantization`: a codec is trained on (a sample of up to 100,000 of) its vectors and every
+    /// vector encoded, the graph kept as it is (it was built on the f32 vectors, as it would have
+    /// been with codes). How a collection seals its in-memory segment.
+    pub(crate) fn save_quantized(&self, path: &Path, quantization: Quantization) -> Result<u64> {
+        let mem = match &self.body {
+            Body::Memory(mem) => mem,
+            Body::Segment(seg) if quantization == self.options.quantization => {
+                return segment::write_bytes(path, seg.bytes())
             }
-            Body::Segment(seg) => segment::write_bytes(path, seg.bytes()),
-        }
+            Body::Segment(_) => {
+                return Err(Error::invalid_parameter(
+                    "quantization",
+                    "an opened segment can only be saved as it is",
+                ))
+            }
+        };
+        let _writer = mem.writer.lock();
+        let st = mem.snapshot();
+        let ids: Vec<(u64, u32)> = mem.ids.read().iter().map(|(&k, &v)| (k, v)).collect();
+        let options = IndexOptions {
+            quantization,
+            ..self.options.clone()
+        };
+        let trained;
+        let codec = match mem.codec.get() {
+            Some(codec) if quantization == self.options.quantization => Some(codec),
+            Some(_) => {
+                return Err(Error::invalid_parameter(
+                    "quantization",
+                    "a quantized index can only be saved with its own codec",
+                ))
+            }
+            None => {
+                // An f32 index (or a quantized one still empty): train on a sample of its vectors.
+                let step = ids.len().div_ceil(100_000).max(1);
+                let sample: Vec<f32> = ids
+                    .iter()
+                    .step_by(step)
+                    .flat_map(|&(_, slot)| st.vector_unpadded(slot).iter().copied())
+                    .collect();
+                trained = Codec::train(
+                    quantization,
+                    options.quant_scheme,
+                    options.metric,
+                    options.dim,
+                    &sample,
+                );
+                trained.as_ref()
+            }
+        };
+        segment::write_segment(
+            path,
+            &segment::SegmentSource {
+                options: &options,
+                codec,
+                storage: &st,
+                nodes: st.len(),
+                ids,
+            },
+        )
     }
 
     /// Checks an opened segment completely: every checksum, every link, the id index (reads the
@@ -722,7 +767,7 @@ impl Index {
         &self,
         query: &[f32],
         params: &SearchParams<'_>,
-        dead: Option<&[u64]>,
+        dead: Option<&[std::sync::atomic::AtomicU64]>,
     ) -> Result<Vec<Neighbor>> {
         match &self.body {
             Body::Memory(mem) => {
@@ -739,7 +784,7 @@ impl Index {
         codec: Option<&Codec>,
         query: &[f32],
         params: &SearchParams<'_>,
-        dead: Option<&[u64]>,
+        dead: Option<&[std::sync::atomic::AtomicU64]>,
     ) -> Result<Vec<Neighbor>> {
         let ef = self.check_params(params)?;
         let k = params.k;

@@ -116,7 +116,7 @@ pub(crate) struct Accept<'a> {
     /// The user's filter on user ids.
     pub filter: Option<&'a (dyn Fn(u64) -> bool + Sync)>,
     /// Extra deleted slots (a collection's deletes in a sealed segment), as bitmap words.
-    pub dead: Option<&'a [u64]>,
+    pub dead: Option<&'a [AtomicU64]>,
     /// Whether the view has deleted nodes at all (skips the check when not).
     pub view_has_deletes: bool,
 }
@@ -133,7 +133,7 @@ impl Accept<'_> {
         if self.view_has_deletes && view.is_deleted(node) {
             return false;
         }
-        if self.dead.is_some_and(|d| bit(d, node)) {
+        if self.dead.is_some_and(|d| atomic_bit(d, node)) {
             return false;
         }
         self.filter.is_none_or(|f| f(view.label(node)))

@@ -222,3 +222,36 @@ fn misaligned_bytes_are_refused() {
     let err = Index::from_bytes(Offset(shifted)).unwrap_err();
     assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");
 }
+
+#[test]
+fn an_f32_index_saved_with_codes_searches_on_them_and_keeps_its_recall() {
+    let dir = tempfile::tempdir().unwrap();
+    for quant in [Quantization::Sq8, Quantization::Sq4] {
+        let (index, queries) = build(2000, 24, Metric::InnerProduct, Quantization::None, 8);
+        let path = dir.path().join("q.svs");
+        index.save_quantized(&path, quant).unwrap();
+        let read = Index::open(&path).unwrap();
+        read.verify().unwrap();
+        assert_eq!(read.options().quantization, quant);
+        assert!(read.memory().codes_bytes > 0);
+        let (mut hits, mut total) = (0, 0);
+        for q in queries.chunks_exact(24) {
+            let exact = index.search_exact(q, &SearchParams::new(10)).unwrap();
+            let got = read.search_with(q, &SearchParams::new(10).ef(64)).unwrap();
+            hits += got
+                .iter()
+                .filter(|g| exact.iter().any(|e| e.id == g.id))
+                .count();
+            total += exact.len();
+        }
+        let recall = hits as f64 / total as f64;
+        assert!(recall > 0.9, "{quant}: recall {recall}");
+    }
+    // An empty quantized index has no codec yet; it still saves and opens.
+    let mut o = IndexOptions::new(5, Metric::L2);
+    o.quantization = Quantization::Sq4;
+    let empty = Index::new(o).unwrap();
+    let path = dir.path().join("e.svs");
+    empty.save(&path).unwrap();
+    Index::open(&path).unwrap().verify().unwrap();
+}

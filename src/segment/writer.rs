@@ -107,11 +107,11 @@ fn write_to(tmp: &Path, src: &SegmentSource<'_>) -> Result<u64> {
     let n = src.nodes;
     let m = o.m;
     let stride = st.stride();
-    let code_row = if src.codec.is_some() {
-        st.code(0).len()
-    } else {
-        0
-    };
+    let dim = o.dim;
+    let code_row = o
+        .quantization
+        .bits()
+        .map_or(0, |b| Codec::row_bytes(b, dim).next_multiple_of(16));
     let levels: Vec<usize> = (0..n as u32).map(|i| st.level(i)).collect();
     let upper_rows: usize = levels.iter().sum();
     let mut ids = src.ids.clone();
@@ -169,7 +169,19 @@ fn write_to(tmp: &Path, src: &SegmentSource<'_>) -> Result<u64> {
         match kind {
             Kind::Meta => out.put(&meta.buf),
             Kind::Vectors => (0..n as u32).try_for_each(|i| out.put(f32_bytes(st.vector(i)))),
-            Kind::Codes => (0..n as u32).try_for_each(|i| out.put(st.code(i))),
+            Kind::Codes => {
+                // Codes stored with the graph are written as they are; an f32 index saved with a
+                // codec (a collection sealing its in-memory segment) is encoded here.
+                let mut row = vec![0u8; code_row];
+                (0..n as u32).try_for_each(|i| match (st.code(i), src.codec) {
+                    (stored, _) if stored.len() == code_row => out.put(stored),
+                    (_, Some(codec)) => {
+                        codec.encode(&st.vector(i)[..dim], &mut row);
+                        out.put(&row)
+                    }
+                    (_, None) => unreachable!("a codes section is written only with a codec"),
+                })
+            }
             Kind::Level0 => (0..n as u32).try_for_each(|i| {
                 words.clear();
                 st.links(0, i)

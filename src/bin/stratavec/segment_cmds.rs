@@ -11,9 +11,7 @@ use stratavec::eval::{
     bench_opened_index, ground_truth, resident_bytes, BenchProgress, BenchReport, DatasetInfo,
     MachineInfo, OpenInfo,
 };
-use stratavec::{
-    Index, IndexOptions, Metric, Quantization, DEFAULT_EF_CONSTRUCTION, DEFAULT_M,
-};
+use stratavec::{Index, IndexOptions, Metric, Quantization, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
 
 use super::{
     bench_spec, load, thread_pool, write_outputs, BenchArgs, CliResult, DataArgs, SchemeArg,
