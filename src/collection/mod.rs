@@ -15,3 +15,4 @@
 
 pub(crate) mod fsutil;
 pub(crate) mod lock;
+pub(crate) mod wal;
