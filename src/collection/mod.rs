@@ -15,4 +15,5 @@
 
 pub(crate) mod fsutil;
 pub(crate) mod lock;
+pub(crate) mod manifest;
 pub(crate) mod wal;
