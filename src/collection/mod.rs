@@ -16,4 +16,5 @@
 pub(crate) mod fsutil;
 pub(crate) mod lock;
 pub(crate) mod manifest;
+pub(crate) mod tombstones;
 pub(crate) mod wal;
