@@ -29,6 +29,7 @@
 // Pieces used by the segment and collection modules, which land next.
 #![allow(dead_code)]
 
+mod collection;
 pub mod data;
 pub mod distance;
 mod error;
