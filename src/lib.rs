@@ -35,6 +35,7 @@ pub mod distance;
 mod error;
 pub mod eval;
 mod format;
+mod fsutil;
 mod hnsw;
 mod quant;
 pub mod rerank;

@@ -17,9 +17,9 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::fsutil::{is_plain_file_name, read_optional, write_atomic};
 use crate::error::{Error, Result};
 use crate::format::{checksum, ByteReader, ByteWriter};
+use crate::fsutil::{is_plain_file_name, read_optional, write_atomic};
 use crate::hnsw::IndexOptions;
 
 /// The manifest's file name inside a collection directory.

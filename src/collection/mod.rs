@@ -3,7 +3,7 @@
 //!
 //! The building blocks, each in its own file:
 //!
-//! - [`fsutil`]: atomic file replacement (`write_atomic`), directory fsync, plain file names.
+//! - [`crate::fsutil`]: atomic file replacement (`write_atomic`), directory fsync, plain file names.
 //! - [`lock`]: the writer lock, `dir/LOCK`, one writer across threads and processes.
 //! - [`wal`]: the write-ahead log, checksummed frames with increasing lsns, torn tails cut on open,
 //!   reset after a checkpoint; [`wal::Durability`] chooses when appends are fsynced.
@@ -13,7 +13,6 @@
 //!
 //! The byte layouts of the files are in `docs/file-format.md`.
 
-pub(crate) mod fsutil;
 pub(crate) mod lock;
 pub(crate) mod manifest;
 pub(crate) mod tombstones;

@@ -16,9 +16,9 @@
 
 use std::path::Path;
 
-use super::fsutil::write_atomic;
 use crate::error::{Error, Result};
 use crate::format::{checksum, ByteReader, ByteWriter};
+use crate::fsutil::write_atomic;
 
 /// The first 8 bytes of every deletion bitmap file (the same in every format version).
 pub(crate) const TOMBSTONES_MAGIC: [u8; 8] = *b"SVDEL\0\0\x01";

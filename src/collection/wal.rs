@@ -36,9 +36,9 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::fsutil::write_atomic;
 use crate::error::{Error, Result};
 use crate::format::{checksum, ByteReader, ByteWriter};
+use crate::fsutil::write_atomic;
 
 /// The log's file name inside a collection directory.
 pub(crate) const WAL_FILE: &str = "WAL";

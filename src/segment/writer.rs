@@ -7,6 +7,7 @@ use std::path::Path;
 use super::{header_checksum, Kind, ALIGN, ENTRY_BYTES, HEADER_BYTES, MAGIC, VERSION};
 use crate::error::{Error, Result};
 use crate::format::ByteWriter;
+use crate::fsutil::{replace_with, write_atomic};
 use crate::hnsw::storage::Storage;
 use crate::hnsw::view::GraphView;
 use crate::hnsw::IndexOptions;
@@ -24,13 +25,13 @@ pub(crate) struct SegmentSource<'a> {
 }
 
 /// Streams bytes to a file, counting them and computing the CRC-32C of the current section.
-struct Out {
-    w: BufWriter<File>,
+struct Out<'f> {
+    w: BufWriter<&'f mut File>,
     pos: usize,
     crc: u32,
 }
 
-impl Out {
+impl Out<'_> {
     fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         self.crc = crc32c::crc32c_append(self.crc, bytes);
         self.pos += bytes.len();
@@ -45,62 +46,18 @@ impl Out {
     }
 }
 
-/// Writes `src` to `path` atomically (see [`replace_atomically`]). Returns the file's size.
+/// Writes `src` to `path` atomically ([`replace_with`]). Returns the file's size.
 pub(crate) fn write_segment(path: &Path, src: &SegmentSource<'_>) -> Result<u64> {
-    replace_atomically(path, |tmp| write_to(tmp, src))
+    replace_with(path, |file, tmp| write_to(file, tmp, src))
 }
 
 /// Writes the bytes of a segment to `path` atomically. Returns their length.
 pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<u64> {
-    replace_atomically(path, |tmp| {
-        let io = |e| Error::io(tmp, e);
-        let mut file = File::create(tmp).map_err(io)?;
-        file.write_all(bytes).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        Ok(bytes.len() as u64)
-    })
+    write_atomic(path, bytes)?;
+    Ok(bytes.len() as u64)
 }
 
-/// Runs `write` on a fresh temporary file beside `path` (it must fsync it), renames it over
-/// `path`, and fsyncs the directory; removes the temporary file on failure.
-fn replace_atomically(path: &Path, write: impl FnOnce(&Path) -> Result<u64>) -> Result<u64> {
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::invalid_parameter("path", "names a directory, not a file"))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let result = write(&tmp).and_then(|len| {
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
-        sync_dir(dir)?;
-        Ok(len)
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Fsyncs a directory so a rename inside it is durable.
-pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
-    #[cfg(unix)]
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, e))?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-fn write_to(tmp: &Path, src: &SegmentSource<'_>) -> Result<u64> {
+fn write_to(file: &mut File, tmp: &Path, src: &SegmentSource<'_>) -> Result<u64> {
     let io = |e| Error::io(tmp, e);
     let st = src.storage;
     let o = src.options;
@@ -154,7 +111,6 @@ fn write_to(tmp: &Path, src: &SegmentSource<'_>) -> Result<u64> {
     let table_end = HEADER_BYTES + kinds.len() * ENTRY_BYTES;
     let first = table_end.next_multiple_of(ALIGN);
 
-    let file = File::create(tmp).map_err(io)?;
     let mut out = Out {
         w: BufWriter::with_capacity(1 << 20, file),
         pos: first,
@@ -245,10 +201,9 @@ fn write_to(tmp: &Path, src: &SegmentSource<'_>) -> Result<u64> {
     let crc = header_checksum(&head.buf);
     head.buf[24..28].copy_from_slice(&crc.to_le_bytes());
     head.buf.resize(first, 0);
-    let mut file = out.w.into_inner().map_err(|e| io(e.into_error()))?;
+    let file = out.w.into_inner().map_err(|e| io(e.into_error()))?;
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     file.write_all(&head.buf).map_err(io)?;
-    file.sync_all().map_err(io)?;
     Ok(file_len as u64)
 }
 

@@ -30,6 +30,21 @@ pub(crate) const MAX_FILE_NAME_LEN: usize = 255;
 /// [`Error::Io`] for any failure (the temporary file is removed on a failure before the rename);
 /// [`Error::InvalidParameter`] when `path` has no file name.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    replace_with(path, |file, tmp| {
+        file.write_all(bytes).map_err(|e| Error::io(tmp, e))
+    })
+}
+
+/// [`write_atomic`] for content that is streamed: `write` fills the fresh temporary file (given
+/// with its path, for errors); then it is synced, renamed over `path`, and the directory synced.
+///
+/// # Errors
+///
+/// As [`write_atomic`], and whatever `write` returns.
+pub(crate) fn replace_with<T>(
+    path: &Path,
+    write: impl FnOnce(&mut File, &Path) -> Result<T>,
+) -> Result<T> {
     let name = path.file_name().ok_or_else(|| {
         Error::invalid_parameter("path", format!("{} has no file name", path.display()))
     })?;
@@ -44,17 +59,19 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, e))?;
-        file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+        let out = write(&mut file, &tmp)?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
         drop(file);
-        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+        Ok(out)
     })();
     if written.is_err() {
         // Best effort: the error that matters is the one being returned.
         let _ = fs::remove_file(&tmp);
     }
-    written?;
-    sync_dir(dir)
+    let out = written?;
+    sync_dir(dir)?;
+    Ok(out)
 }
 
 /// Makes the directory's entries (creations, renames, removals) durable: fsync of the directory.
