@@ -26,8 +26,6 @@
 //! Recall@K, latency statistics, benchmark reports).
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
-// Pieces used by the segment and collection modules, which land next.
-#![allow(dead_code)]
 
 mod collection;
 pub mod data;
@@ -41,6 +39,7 @@ mod quant;
 pub mod rerank;
 mod segment;
 
+pub use collection::{merge_top_k, Collection, CollectionOptions, CollectionStats, Durability};
 pub use distance::Metric;
 pub use error::{Error, Result};
 pub use hnsw::{

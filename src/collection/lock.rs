@@ -25,6 +25,7 @@ pub(crate) const LOCK_FILE: &str = "LOCK";
 #[derive(Debug)]
 pub(crate) struct WriterLock {
     file: File,
+    #[cfg_attr(not(test), allow(dead_code))]
     dir: PathBuf,
 }
 
@@ -67,6 +68,7 @@ impl WriterLock {
     }
 
     /// The collection directory this lock guards.
+    #[cfg(test)]
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }

@@ -17,3 +17,825 @@ pub(crate) mod lock;
 pub(crate) mod manifest;
 pub(crate) mod tombstones;
 pub(crate) mod wal;
+
+mod merge;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+
+use self::lock::WriterLock;
+use self::manifest::{segment_file_name, tombstones_file_name, Manifest, SegmentEntry};
+use self::tombstones::{read_tombstones, write_tombstones};
+use self::wal::{Wal, WalRecord, WAL_FILE};
+use crate::error::{Error, Result};
+use crate::fsutil::remove_temp_files;
+use crate::hnsw::{Index, IndexOptions, Neighbor, SearchParams};
+use crate::{Metric, Quantization};
+
+pub use self::merge::merge_top_k;
+pub use self::wal::Durability;
+
+/// Rows of the in-memory segment at which it is sealed into a segment file by default.
+pub const DEFAULT_SEAL_ROWS: usize = 100_000;
+/// Fraction of deleted rows in sealed segments past which a flush compacts by default.
+pub const DEFAULT_COMPACT_DELETED_FRACTION: f64 = 0.2;
+
+/// How a [`Collection`] is created and run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CollectionOptions {
+    /// The index options of the collection's segments. Stored in the manifest when the
+    /// collection is created; when it is opened again, `dim` and `metric` must match and the
+    /// stored options are used.
+    pub index: IndexOptions,
+    /// When writes reach the disk (default [`Durability::Sync`]).
+    pub durability: Durability,
+    /// Rows of the in-memory segment that trigger sealing it into a segment file.
+    pub seal_rows: usize,
+    /// Fraction of deleted (or superseded) rows in the sealed segments past which
+    /// [`Collection::flush`] compacts; `None` never compacts on its own.
+    pub compact_deleted_fraction: Option<f64>,
+}
+
+impl CollectionOptions {
+    /// Defaults for everything but the dimension and the metric.
+    pub fn new(dim: usize, metric: Metric) -> Self {
+        CollectionOptions {
+            index: IndexOptions::new(dim, metric),
+            durability: Durability::default(),
+            seal_rows: DEFAULT_SEAL_ROWS,
+            compact_deleted_fraction: Some(DEFAULT_COMPACT_DELETED_FRACTION),
+        }
+    }
+}
+
+/// Counts and sizes of a collection ([`Collection::stats`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct CollectionStats {
+    /// Live vectors (what searches can return).
+    pub live: usize,
+    /// Rows deleted or superseded but still stored (until compaction).
+    pub deleted: usize,
+    /// Sealed segment files.
+    pub segments: usize,
+    /// Live vectors in the in-memory segment (not yet sealed; in the write-ahead log).
+    pub unsealed: usize,
+    /// Bytes of the segment files.
+    pub segment_bytes: u64,
+    /// Bytes of the write-ahead log (0 for a read-only open).
+    pub wal_bytes: u64,
+    /// The manifest's generation (it grows with every flush and compaction).
+    pub generation: u64,
+}
+
+/// One sealed segment: the mapped index and the collection's deletes in it.
+struct Sealed {
+    entry: SegmentEntry,
+    index: Index,
+    /// Slots deleted or superseded since the segment was sealed (the file's own tombstones are
+    /// in the segment).
+    dead: Box<[AtomicU64]>,
+    dead_count: AtomicUsize,
+    /// Whether `dead` changed since its bitmap was last written.
+    dirty: AtomicBool,
+}
+
+impl Sealed {
+    fn open(dir: &Path, entry: SegmentEntry) -> Result<Sealed> {
+        let index = Index::open(dir.join(&entry.file))?;
+        let rows = index.segment_info().map_or(0, |i| i.nodes) as u64;
+        if rows != entry.rows {
+            return Err(Error::corrupt(
+                dir.join(&entry.file),
+                format!("the manifest says {} rows, the file has {rows}", entry.rows),
+            ));
+        }
+        let words = match &entry.tombstones {
+            Some(name) => read_tombstones(&dir.join(name), rows)?,
+            None => vec![0; rows.div_ceil(64) as usize],
+        };
+        let count = words.iter().map(|w| w.count_ones() as usize).sum();
+        Ok(Sealed {
+            dead: words.into_iter().map(AtomicU64::new).collect(),
+            dead_count: AtomicUsize::new(count),
+            dirty: AtomicBool::new(false),
+            entry,
+            index,
+        })
+    }
+
+    /// The slot of `id` when it is live here.
+    fn live_slot(&self, id: u64) -> Option<u32> {
+        self.index
+            .slot_of(id)
+            .filter(|&s| self.dead[s as usize / 64].load(Ordering::Relaxed) >> (s % 64) & 1 == 0)
+    }
+
+    /// Marks `id` dead here; `true` when it was live.
+    fn kill(&self, id: u64) -> bool {
+        let Some(slot) = self.live_slot(id) else {
+            return false;
+        };
+        self.dead[slot as usize / 64].fetch_or(1 << (slot % 64), Ordering::Relaxed);
+        self.dead_count.fetch_add(1, Ordering::Relaxed);
+        self.dirty.store(true, Ordering::Relaxed);
+        true
+    }
+
+    fn live(&self) -> usize {
+        self.index.len() - self.dead_count.load(Ordering::Relaxed)
+    }
+
+    fn words(&self) -> Vec<u64> {
+        self.dead
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// What readers search: the in-memory segment and the sealed ones. Replaced, never changed in
+/// place, when segments come and go; deletes change `dead` bits and the in-memory index in place.
+struct State {
+    unsealed: Arc<Index>,
+    sealed: Vec<Arc<Sealed>>,
+}
+
+/// The writer's side: the lock, the log and the manifest last committed.
+struct Writer {
+    _lock: WriterLock,
+    wal: Wal,
+    manifest: Manifest,
+}
+
+/// A durable collection of vectors in a directory: upserts and deletes go to a write-ahead log
+/// and an in-memory segment, which is sealed into immutable segment files; a manifest, replaced
+/// atomically, names the live files. Searches run on a snapshot and never wait for writes.
+///
+/// One process (one `Collection`) writes at a time: a second writer gets [`Error::Locked`].
+/// [`Collection::open_read_only`] opens beside a writer and sees the last flushed state.
+///
+/// ```
+/// use stratavec::{Collection, CollectionOptions, Metric, SearchParams};
+///
+/// let dir = tempfile::tempdir()?;
+/// let col = Collection::open(dir.path(), CollectionOptions::new(2, Metric::L2))?;
+/// col.upsert(1, &[0.0, 1.0])?;
+/// col.upsert(2, &[1.0, 0.0])?;
+/// col.upsert(1, &[0.9, 0.1])?; // replaces id 1
+/// col.delete(2)?;
+/// let hits = col.search(&[1.0, 0.0], 5)?;
+/// assert_eq!(hits.len(), 1);
+/// assert_eq!(hits[0].id, 1);
+/// col.flush()?; // seal into a segment file
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Collection {
+    dir: PathBuf,
+    options: CollectionOptions,
+    state: RwLock<Arc<State>>,
+    /// `None` for a read-only open.
+    writer: Option<Mutex<Writer>>,
+}
+
+impl std::fmt::Debug for Collection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Collection")
+            .field("dir", &self.dir)
+            .field("read_only", &self.writer.is_none())
+            .finish()
+    }
+}
+
+impl Collection {
+    /// Opens the collection in `dir` for writing, creating the directory and the collection when
+    /// absent. Replays the write-ahead log: every acknowledged write is back, a torn last record
+    /// is cut.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when another writer holds it; [`Error::InvalidParameter`] when `dim` or
+    /// `metric` differ from the stored collection's, or for bad options; [`Error::Corrupt`],
+    /// [`Error::UnsupportedVersion`], [`Error::Io`] for damaged or unreadable files.
+    pub fn open(dir: impl AsRef<Path>, options: CollectionOptions) -> Result<Collection> {
+        let dir = dir.as_ref().to_path_buf();
+        if options.seal_rows == 0 {
+            return Err(Error::invalid_parameter("seal_rows", "must be at least 1"));
+        }
+        Index::new(options.index.clone())?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let lock = WriterLock::acquire(&dir)?;
+        remove_temp_files(&dir)?;
+        let manifest = match Manifest::read(&dir)? {
+            Some(m) => {
+                if m.options.dim != options.index.dim || m.options.metric != options.index.metric {
+                    return Err(Error::invalid_parameter(
+                        "options",
+                        format!(
+                            "the collection in {} has dim {} and metric {}, not {} and {}",
+                            dir.display(),
+                            m.options.dim,
+                            m.options.metric,
+                            options.index.dim,
+                            options.index.metric
+                        ),
+                    ));
+                }
+                m
+            }
+            None => {
+                let m = Manifest::new(options.index.clone());
+                m.write(&dir)?;
+                m
+            }
+        };
+        let options = CollectionOptions {
+            index: manifest.options.clone(),
+            ..options
+        };
+        remove_unnamed_files(&dir, &manifest)?;
+        let sealed = open_segments(&dir, &manifest)?;
+        let (mut wal, records) = Wal::open(
+            &dir.join(WAL_FILE),
+            manifest.options.dim,
+            options.durability,
+        )?;
+        if wal.next_lsn() <= manifest.flushed_lsn {
+            wal.reset(manifest.flushed_lsn + 1)?;
+        }
+        let collection = Collection {
+            state: RwLock::new(Arc::new(State {
+                unsealed: Arc::new(new_unsealed(&options.index)?),
+                sealed,
+            })),
+            writer: Some(Mutex::new(Writer {
+                _lock: lock,
+                wal,
+                manifest,
+            })),
+            dir,
+            options,
+        };
+        let flushed = collection.writer()?.lock().manifest.flushed_lsn;
+        for (lsn, record) in records {
+            if lsn > flushed {
+                collection.apply(&record)?;
+            }
+        }
+        Ok(collection)
+    }
+
+    /// Opens the collection in `dir` for reading only, beside a writer if there is one: it sees
+    /// the state of the last flush (not the writer's unsealed rows); [`Collection::refresh`]
+    /// catches up with later flushes.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when there is no collection in `dir`; as [`Collection::open`] for damaged
+    /// files.
+    pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Collection> {
+        let dir = dir.as_ref().to_path_buf();
+        let (manifest, sealed) = read_flushed_state(&dir)?;
+        let mut options = CollectionOptions::new(manifest.options.dim, manifest.options.metric);
+        options.index = manifest.options.clone();
+        Ok(Collection {
+            state: RwLock::new(Arc::new(State {
+                unsealed: Arc::new(new_unsealed(&options.index)?),
+                sealed,
+            })),
+            writer: None,
+            dir,
+            options,
+        })
+    }
+
+    /// For a read-only collection: reloads the segments when a writer flushed since the open.
+    /// (For a writer it does nothing.)
+    ///
+    /// # Errors
+    /// As [`Collection::open_read_only`].
+    pub fn refresh(&self) -> Result<()> {
+        if self.writer.is_some() {
+            return Ok(());
+        }
+        let (_, sealed) = read_flushed_state(&self.dir)?;
+        let mut state = self.state.write();
+        *state = Arc::new(State {
+            unsealed: state.unsealed.clone(),
+            sealed,
+        });
+        Ok(())
+    }
+
+    /// The collection's directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The options in force (the index options are the stored ones).
+    pub fn options(&self) -> &CollectionOptions {
+        &self.options
+    }
+
+    /// Whether this handle was opened read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.writer.is_none()
+    }
+
+    fn writer(&self) -> Result<&Mutex<Writer>> {
+        self.writer.as_ref().ok_or_else(|| Error::ReadOnly {
+            what: format!(
+                "the collection in {} was opened read-only",
+                self.dir.display()
+            ),
+        })
+    }
+
+    fn snapshot(&self) -> Arc<State> {
+        self.state.read().clone()
+    }
+
+    /// Makes every acknowledged write durable now (an fsync of the log): for
+    /// [`Durability::Buffered`] collections that want a durable point without a flush.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], [`Error::Io`].
+    pub fn sync(&self) -> Result<()> {
+        self.writer()?.lock().wal.sync()
+    }
+
+    /// Inserts or replaces one vector.
+    ///
+    /// # Errors
+    /// As [`Collection::upsert_batch`].
+    pub fn upsert(&self, id: u64, vector: &[f32]) -> Result<()> {
+        self.upsert_batch(&[id], vector)
+    }
+
+    /// Inserts or replaces `ids.len()` vectors (`vectors` row after row), atomically: after a
+    /// crash either the whole batch is back or none of it. When an id appears twice in the
+    /// batch, the last row wins. The write is in the log (fsynced under [`Durability::Sync`])
+    /// when this returns.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`], [`Error::InvalidVector`], [`Error::InvalidParameter`] (shape),
+    /// [`Error::ReadOnly`], [`Error::Io`]. Nothing is written on an error.
+    pub fn upsert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        let writer = self.writer()?;
+        self.snapshot().unsealed.check_batch(ids, vectors)?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut w = writer.lock();
+        w.wal.append_upsert(ids, vectors)?;
+        let record = WalRecord::Upsert {
+            ids: ids.to_vec(),
+            vectors: vectors.to_vec(),
+        };
+        self.apply(&record)?;
+        let full = self.snapshot().unsealed.len() >= self.options.seal_rows;
+        drop(w);
+        if full {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Deletes `id`; returns whether it was present. The delete is in the log when this returns.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], [`Error::Io`].
+    pub fn delete(&self, id: u64) -> Result<bool> {
+        Ok(self.delete_batch(&[id])? == 1)
+    }
+
+    /// Deletes `ids`; returns how many were present.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], [`Error::Io`].
+    pub fn delete_batch(&self, ids: &[u64]) -> Result<usize> {
+        let writer = self.writer()?;
+        let mut w = writer.lock();
+        let state = self.snapshot();
+        let present: Vec<u64> = ids
+            .iter()
+            .copied()
+            .filter(|&id| locate(&state, id).is_some())
+            .collect();
+        if present.is_empty() {
+            return Ok(0);
+        }
+        w.wal.append_delete(&present)?;
+        self.apply(&WalRecord::Delete {
+            ids: present.clone(),
+        })?;
+        Ok(present.len())
+    }
+
+    /// Applies a logged write to the in-memory state. The caller holds the writer lock (or is
+    /// replaying the log in `open`, before anyone else can see the collection).
+    fn apply(&self, record: &WalRecord) -> Result<()> {
+        let state = self.snapshot();
+        match record {
+            WalRecord::Upsert { ids, vectors } => {
+                let dim = self.options.index.dim;
+                // The last row of an id wins; earlier versions (here or sealed) die first, so a
+                // search never sees two versions of an id.
+                let mut last = std::collections::HashMap::with_capacity(ids.len());
+                for (row, &id) in ids.iter().enumerate() {
+                    last.insert(id, row);
+                }
+                let mut keep_ids = Vec::with_capacity(last.len());
+                let mut keep_rows = Vec::with_capacity(last.len() * dim);
+                for (row, &id) in ids.iter().enumerate() {
+                    if last[&id] == row {
+                        kill(&state, id);
+                        keep_ids.push(id);
+                        keep_rows.extend_from_slice(&vectors[row * dim..(row + 1) * dim]);
+                    }
+                }
+                state.unsealed.add_batch(&keep_ids, &keep_rows)
+            }
+            WalRecord::Delete { ids } => {
+                for &id in ids {
+                    kill(&state, id);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The stored vector of `id` (unit length under cosine).
+    ///
+    /// # Errors
+    /// [`Error::UnknownId`] when it is absent (or deleted).
+    pub fn get(&self, id: u64) -> Result<Vec<f32>> {
+        let state = self.snapshot();
+        match locate(&state, id) {
+            Some(Place::Unsealed) => state.unsealed.get(id),
+            Some(Place::Sealed(i)) => state.sealed[i].index.get(id),
+            None => Err(Error::UnknownId { id }),
+        }
+    }
+
+    /// Whether `id` is present.
+    pub fn contains(&self, id: u64) -> bool {
+        locate(&self.snapshot(), id).is_some()
+    }
+
+    /// Number of live vectors.
+    pub fn len(&self) -> usize {
+        let state = self.snapshot();
+        state.unsealed.len() + state.sealed.iter().map(|s| s.live()).sum::<usize>()
+    }
+
+    /// Whether the collection holds no vector.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `k` nearest neighbours of `query` with default parameters.
+    ///
+    /// # Errors
+    /// As [`Collection::search_with`].
+    pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbor>> {
+        self.search_with(query, &SearchParams::new(k))
+    }
+
+    /// The nearest neighbours of `query` across every segment, merged: each segment is searched
+    /// with `params` (deleted and superseded rows never come back) and the per-segment results
+    /// are merged into the best `k` ([`merge_top_k`]). Runs on a snapshot; never waits for a
+    /// writer.
+    ///
+    /// # Errors
+    /// As [`Index::search_with`].
+    pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
+        let state = self.snapshot();
+        let mut lists = Vec::with_capacity(state.sealed.len() + 1);
+        lists.push(state.unsealed.search_with(query, params)?);
+        for s in &state.sealed {
+            lists.push(s.index.search_masked(query, params, Some(&s.dead))?);
+        }
+        Ok(merge_top_k(lists, params.k))
+    }
+
+    /// Searches `queries` (row after row) in parallel; one result list per query.
+    ///
+    /// # Errors
+    /// As [`Collection::search_with`]; [`Error::InvalidParameter`] when `queries.len()` is not a
+    /// multiple of the dimension.
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<Vec<Neighbor>>> {
+        use rayon::prelude::*;
+        let dim = self.options.index.dim;
+        if !queries.len().is_multiple_of(dim) {
+            return Err(Error::invalid_parameter(
+                "queries",
+                format!("length {} is not a multiple of dim {dim}", queries.len()),
+            ));
+        }
+        queries
+            .par_chunks(dim)
+            .map(|q| self.search_with(q, params))
+            .collect()
+    }
+
+    /// Seals the in-memory segment into a segment file, writes the deletion bitmaps that changed,
+    /// commits a new manifest and empties the log. Then compacts if the deleted fraction passed
+    /// [`CollectionOptions::compact_deleted_fraction`].
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], [`Error::Io`]. On an error the collection stays as it was: the log
+    /// still holds every write.
+    pub fn flush(&self) -> Result<()> {
+        let writer = self.writer()?;
+        let mut w = writer.lock();
+        self.seal(&mut w)?;
+        if let Some(limit) = self.options.compact_deleted_fraction {
+            let stats = self.stats();
+            let stored = stats.live + stats.deleted;
+            if stored > 0 && stats.deleted as f64 > limit * stored as f64 {
+                self.compact_locked(&mut w)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn seal(&self, w: &mut Writer) -> Result<()> {
+        let state = self.snapshot();
+        let dirty: Vec<&Arc<Sealed>> = state
+            .sealed
+            .iter()
+            .filter(|s| s.dirty.load(Ordering::Relaxed))
+            .collect();
+        let unsealed_rows = state.unsealed.segment_rows();
+        if unsealed_rows == 0 && dirty.is_empty() && w.wal.is_empty() {
+            return Ok(());
+        }
+        let mut next = w.manifest.clone();
+        next.generation += 1;
+        next.flushed_lsn = w.wal.last_lsn().max(next.flushed_lsn);
+        let mut created = Vec::new();
+        let mut replaced = Vec::new();
+        let result = (|| {
+            for s in &dirty {
+                let name = tombstones_file_name(s.entry.id, next.generation);
+                let words = s.words();
+                write_tombstones(&self.dir.join(&name), &words, s.entry.rows)?;
+                created.push(name.clone());
+                let e = next
+                    .segments
+                    .iter_mut()
+                    .find(|e| e.id == s.entry.id)
+                    .expect("a sealed segment is in the manifest");
+                replaced.extend(e.tombstones.replace(name));
+                e.deleted = s.dead_count.load(Ordering::Relaxed) as u64;
+            }
+            let mut new_segment = None;
+            if !state.unsealed.is_empty() {
+                let id = next.next_segment_id;
+                next.next_segment_id += 1;
+                let file = segment_file_name(id);
+                let path = self.dir.join(&file);
+                let bytes = state
+                    .unsealed
+                    .save_quantized(&path, self.options.index.quantization)?;
+                created.push(file.clone());
+                let entry = SegmentEntry {
+                    id,
+                    file,
+                    rows: unsealed_rows as u64,
+                    bytes,
+                    tombstones: None,
+                    deleted: 0,
+                };
+                next.segments.push(entry.clone());
+                new_segment = Some(Arc::new(Sealed::open(&self.dir, entry)?));
+            }
+            next.write(&self.dir)?;
+            Ok(new_segment)
+        })();
+        let new_segment = match result {
+            Ok(s) => s,
+            Err(e) => {
+                for name in created {
+                    let _ = std::fs::remove_file(self.dir.join(name));
+                }
+                return Err(e);
+            }
+        };
+        // Committed. Publish the new state, then clear the log and the old bitmaps.
+        for s in &dirty {
+            s.dirty.store(false, Ordering::Relaxed);
+        }
+        let mut sealed = state.sealed.clone();
+        sealed.extend(new_segment);
+        let fresh = Arc::new(new_unsealed(&self.options.index)?);
+        *self.state.write() = Arc::new(State {
+            unsealed: fresh,
+            sealed,
+        });
+        w.manifest = next;
+        let next_lsn = w.wal.next_lsn();
+        w.wal.reset(next_lsn)?;
+        remove_files(&self.dir, &replaced);
+        Ok(())
+    }
+
+    /// Rewrites every segment into one: seals first, then rebuilds the graph over the live rows
+    /// only, so deleted and superseded rows stop costing memory, disk and search time. Writes wait
+    /// while it runs; searches don't.
+    ///
+    /// # Errors
+    /// [`Error::ReadOnly`], [`Error::Io`]; on an error the collection stays as it was.
+    pub fn compact(&self) -> Result<()> {
+        let writer = self.writer()?;
+        let mut w = writer.lock();
+        self.compact_locked(&mut w)
+    }
+
+    fn compact_locked(&self, w: &mut Writer) -> Result<()> {
+        self.seal(w)?;
+        let state = self.snapshot();
+        if state.sealed.len() <= 1
+            && state
+                .sealed
+                .iter()
+                .all(|s| s.dead_count.load(Ordering::Relaxed) == 0 && !s.index.has_deletes())
+        {
+            return Ok(());
+        }
+        let dim = self.options.index.dim;
+        let mut ids = Vec::new();
+        let mut rows = Vec::new();
+        for s in &state.sealed {
+            for id in s.index.ids() {
+                if s.live_slot(id).is_some() {
+                    ids.push(id);
+                    rows.extend_from_slice(&s.index.get(id)?);
+                }
+            }
+        }
+        debug_assert_eq!(rows.len(), ids.len() * dim);
+        let rebuilt = new_unsealed(&self.options.index)?;
+        rebuilt.add_batch(&ids, &rows)?;
+        drop(rows);
+        let mut next = w.manifest.clone();
+        next.generation += 1;
+        let id = next.next_segment_id;
+        next.next_segment_id += 1;
+        let file = segment_file_name(id);
+        let path = self.dir.join(&file);
+        let bytes = rebuilt.save_quantized(&path, self.options.index.quantization)?;
+        let old: Vec<String> = next.file_names().map(str::to_owned).collect();
+        let entry = SegmentEntry {
+            id,
+            file,
+            rows: rebuilt.segment_rows() as u64,
+            bytes,
+            tombstones: None,
+            deleted: 0,
+        };
+        next.segments = vec![entry.clone()];
+        let opened = Sealed::open(&self.dir, entry).and_then(|s| {
+            next.write(&self.dir)?;
+            Ok(s)
+        });
+        let sealed = match opened {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        *self.state.write() = Arc::new(State {
+            unsealed: state.unsealed.clone(),
+            sealed: vec![sealed],
+        });
+        w.manifest = next;
+        // Mapped segments stay readable after their files are removed (the mapping holds them),
+        // so searches running on the old state finish normally.
+        remove_files(&self.dir, &old);
+        Ok(())
+    }
+
+    /// Counts and sizes.
+    pub fn stats(&self) -> CollectionStats {
+        let state = self.snapshot();
+        let mut stats = CollectionStats {
+            live: state.unsealed.len(),
+            deleted: state.unsealed.segment_rows() - state.unsealed.len(),
+            unsealed: state.unsealed.len(),
+            segments: state.sealed.len(),
+            ..CollectionStats::default()
+        };
+        for s in &state.sealed {
+            stats.live += s.live();
+            stats.deleted += s.entry.rows as usize - s.live();
+            stats.segment_bytes += s.entry.bytes;
+        }
+        if let Some(w) = &self.writer {
+            let w = w.lock();
+            stats.wal_bytes = w.wal.len_bytes();
+            stats.generation = w.manifest.generation;
+        }
+        stats
+    }
+}
+
+/// Where an id's live version is.
+enum Place {
+    Unsealed,
+    Sealed(usize),
+}
+
+fn locate(state: &State, id: u64) -> Option<Place> {
+    if state.unsealed.contains(id) {
+        return Some(Place::Unsealed);
+    }
+    (0..state.sealed.len())
+        .rev()
+        .find(|&i| state.sealed[i].live_slot(id).is_some())
+        .map(Place::Sealed)
+}
+
+/// Makes every live version of `id` dead (there is at most one).
+fn kill(state: &State, id: u64) {
+    match locate(state, id) {
+        Some(Place::Unsealed) => {
+            let _ = state.unsealed.delete(id);
+        }
+        Some(Place::Sealed(i)) => {
+            state.sealed[i].kill(id);
+        }
+        None => {}
+    }
+}
+
+/// The in-memory segment: always f32 (codes are trained when it is sealed, on all its rows).
+fn new_unsealed(options: &IndexOptions) -> Result<Index> {
+    Index::new(IndexOptions {
+        quantization: Quantization::None,
+        ..options.clone()
+    })
+}
+
+fn open_segments(dir: &Path, manifest: &Manifest) -> Result<Vec<Arc<Sealed>>> {
+    manifest
+        .segments
+        .iter()
+        .map(|e| Sealed::open(dir, e.clone()).map(Arc::new))
+        .collect()
+}
+
+/// The manifest and segments as last flushed. A writer may replace files between reading the
+/// manifest and opening them; then the manifest is read again (a few times).
+fn read_flushed_state(dir: &Path) -> Result<(Manifest, Vec<Arc<Sealed>>)> {
+    let mut attempt = 0;
+    loop {
+        let manifest = Manifest::read(dir)?.ok_or_else(|| {
+            Error::io(
+                dir.join(manifest::MANIFEST_FILE),
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no collection here"),
+            )
+        })?;
+        match open_segments(dir, &manifest) {
+            Ok(sealed) => return Ok((manifest, sealed)),
+            Err(Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound && attempt < 5 =>
+            {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Removes segment and bitmap files the manifest does not name (left by a flush or compaction
+/// that crashed before its commit). Only the writer calls it.
+fn remove_unnamed_files(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let named: std::collections::HashSet<&str> = manifest.file_names().collect();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name.starts_with("seg-") && (name.ends_with(".svs") || name.ends_with(".del"));
+        if ours && !named.contains(name) {
+            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes files no manifest names any more (best effort: a leftover is removed at the next open).
+fn remove_files(dir: &Path, names: &[String]) {
+    for name in names {
+        let _ = std::fs::remove_file(dir.join(name));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -116,6 +116,7 @@ pub(crate) struct Wal {
     /// The end of the last complete frame, which is the file's length.
     len: u64,
     /// Bytes cut from the tail when the log was opened.
+    #[cfg_attr(not(test), allow(dead_code))]
     cut: u64,
     /// Set after an I/O error that leaves the file's durable state unknown; every later write
     /// fails until a successful [`Wal::reset`] (or reopening the log).
@@ -212,6 +213,7 @@ impl Wal {
     /// # Errors
     ///
     /// As [`Wal::open`]; a missing file is [`Error::Io`] (`NotFound`).
+    #[cfg(test)]
     pub(crate) fn read_records(path: &Path, dim: usize) -> Result<Vec<(u64, WalRecord)>> {
         check_dim(dim)?;
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -227,6 +229,7 @@ impl Wal {
     /// record does not fit one frame (split the batch); nothing is written then.
     /// [`Error::Io`] when writing or syncing fails: the record may or may not be in the log, and
     /// the log refuses further writes until it is reset or reopened.
+    #[cfg(test)]
     pub(crate) fn append(&mut self, record: &WalRecord) -> Result<u64> {
         match record {
             WalRecord::Upsert { ids, vectors } => self.append_upsert(ids, vectors),
@@ -396,6 +399,7 @@ impl Wal {
     }
 
     /// The base lsn in the header: the lowest lsn this file can hold.
+    #[cfg(test)]
     pub(crate) fn base_lsn(&self) -> u64 {
         self.base_lsn
     }
@@ -412,27 +416,32 @@ impl Wal {
     }
 
     /// How many bytes of a torn or corrupt tail [`Wal::open`] cut off (0 after a clean shutdown).
+    #[cfg(test)]
     pub(crate) fn cut_bytes(&self) -> u64 {
         self.cut
     }
 
     /// The log's dimension.
+    #[cfg(test)]
     pub(crate) fn dim(&self) -> usize {
         self.dim
     }
 
     /// The log's file.
+    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The durability of appends.
+    #[cfg(test)]
     pub(crate) fn durability(&self) -> Durability {
         self.durability
     }
 
     /// Changes the durability of later appends; switching to [`Durability::Sync`] does not sync
     /// what is already written (call [`Wal::sync`]).
+    #[cfg(test)]
     pub(crate) fn set_durability(&mut self, durability: Durability) {
         self.durability = durability;
     }

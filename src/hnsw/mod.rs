@@ -487,6 +487,75 @@ impl Index {
         }
     }
 
+    /// Rows stored, deleted ones included (the slots of the graph).
+    pub(crate) fn segment_rows(&self) -> usize {
+        match &self.body {
+            Body::Memory(mem) => mem.snapshot().len(),
+            Body::Segment(seg) => seg.meta().nodes,
+        }
+    }
+
+    /// Whether any stored row is deleted.
+    pub(crate) fn has_deletes(&self) -> bool {
+        match &self.body {
+            Body::Memory(mem) => mem.snapshot().has_deletes(),
+            Body::Segment(seg) => seg.has_deletes(),
+        }
+    }
+
+    /// The internal slot of a live id.
+    pub(crate) fn slot_of(&self, id: u64) -> Option<u32> {
+        match &self.body {
+            Body::Memory(mem) => mem.ids.read().get(&id).copied(),
+            Body::Segment(seg) => seg.slot_of(id),
+        }
+    }
+
+    /// Checks a batch as [`Index::add_batch`] would (shape, finite components, non-zero under
+    /// cosine) without adding it.
+    pub(crate) fn check_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        let dim = self.options.dim;
+        if vectors.len() != ids.len() * dim {
+            return Err(if ids.len() == 1 {
+                Error::DimensionMismatch {
+                    expected: dim,
+                    got: vectors.len(),
+                }
+            } else {
+                Error::invalid_parameter(
+                    "vectors",
+                    format!(
+                        "expected {} ids × {dim} = {} values, got {}",
+                        ids.len(),
+                        ids.len() * dim,
+                        vectors.len()
+                    ),
+                )
+            });
+        }
+        if let Some(pos) = vectors.iter().position(|x| !x.is_finite()) {
+            return Err(Error::InvalidVector {
+                reason: format!(
+                    "row {} component {} is {}",
+                    pos / dim,
+                    pos % dim,
+                    vectors[pos]
+                ),
+            });
+        }
+        if self.options.metric.normalizes() {
+            if let Some(row) = vectors
+                .chunks_exact(dim)
+                .position(|v| v.iter().all(|&x| x == 0.0))
+            {
+                return Err(Error::InvalidVector {
+                    reason: format!("row {row} has zero norm and cannot be normalised for cosine"),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// The user ids in the index, in no particular order.
     pub fn ids(&self) -> Vec<u64> {
         match &self.body {
@@ -593,23 +662,7 @@ impl Index {
     ) -> Result<()> {
         let mem = self.writable("add vectors")?;
         let dim = self.options.dim;
-        if vectors.len() != ids.len() * dim {
-            if ids.len() == 1 {
-                return Err(Error::DimensionMismatch {
-                    expected: dim,
-                    got: vectors.len(),
-                });
-            }
-            return Err(Error::invalid_parameter(
-                "vectors",
-                format!(
-                    "expected {} ids × {dim} = {} values, got {}",
-                    ids.len(),
-                    ids.len() * dim,
-                    vectors.len()
-                ),
-            ));
-        }
+        self.check_batch(ids, vectors)?;
         if ids.is_empty() {
             return Ok(());
         }
@@ -700,25 +753,14 @@ impl Index {
         Ok(())
     }
 
-    /// Checks every component, and normalises under cosine. Returns a copy only when it changed
+    /// Normalises under cosine (the batch is already checked). Returns a copy only when it changed
     /// something.
     fn prepare_vectors(&self, vectors: &[f32]) -> Result<Option<Vec<f32>>> {
-        let dim = self.options.dim;
-        if let Some(pos) = vectors.iter().position(|x| !x.is_finite()) {
-            return Err(Error::InvalidVector {
-                reason: format!(
-                    "row {} component {} is {}",
-                    pos / dim,
-                    pos % dim,
-                    vectors[pos]
-                ),
-            });
-        }
         if !self.options.metric.normalizes() {
             return Ok(None);
         }
         let mut copy = vectors.to_vec();
-        for (row, v) in copy.chunks_exact_mut(dim).enumerate() {
+        for (row, v) in copy.chunks_exact_mut(self.options.dim).enumerate() {
             if !distance::normalize(v) {
                 return Err(Error::InvalidVector {
                     reason: format!("row {row} has zero norm and cannot be normalised for cosine"),
