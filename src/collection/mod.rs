@@ -722,6 +722,17 @@ impl Collection {
         Ok(())
     }
 
+    /// Checks every sealed segment completely ([`Index::verify`]: checksums, links, id index).
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] naming the file and the problem.
+    pub fn verify(&self) -> Result<()> {
+        self.snapshot()
+            .sealed
+            .iter()
+            .try_for_each(|s| s.index.verify())
+    }
+
     /// Counts and sizes.
     pub fn stats(&self) -> CollectionStats {
         let state = self.snapshot();
