@@ -207,8 +207,7 @@ fn collection_crash_rounds() {
             .unwrap_or_else(|e| panic!("round {round}: reopen failed: {e}"));
         col.verify()
             .unwrap_or_else(|e| panic!("round {round}: verify failed: {e}"));
-        let without = matches(&col, &model);
-        if without.is_err() {
+        if let Err(before) = matches(&col, &model) {
             let op = pending.as_ref().expect("no write in flight");
             let mut with = model.clone();
             apply(&mut with, op);
@@ -220,7 +219,7 @@ fn collection_crash_rounds() {
                 }
                 panic!(
                     "round {round}: neither before ({}) nor after the write in flight {op:?} ({e})",
-                    without.unwrap_err()
+                    before
                 );
             }
             model = with;
