@@ -30,7 +30,7 @@ use crate::quant::Codec;
 pub(crate) use writer::{write_bytes, write_segment, SegmentSource};
 
 /// The first 8 bytes of every segment file.
-pub(crate) const MAGIC: [u8; 8] = *b"STRATSEG";
+pub(crate) const MAGIC: [u8; 8] = *b"SVSEG\0\0\x01";
 /// The format version this build reads and writes.
 pub(crate) const VERSION: u32 = 1;
 /// Bytes of the header.
