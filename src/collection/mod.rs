@@ -555,7 +555,8 @@ impl Collection {
         let mut w = writer.lock();
         self.seal(&mut w)?;
         if let Some(limit) = self.options.compact_deleted_fraction {
-            let stats = self.stats();
+            // Not `self.stats()`: it takes the writer lock, which this thread holds.
+            let stats = state_stats(&self.snapshot());
             let stored = stats.live + stats.deleted;
             if stored > 0 && stats.deleted as f64 > limit * stored as f64 {
                 self.compact_locked(&mut w)?;
@@ -735,19 +736,7 @@ impl Collection {
 
     /// Counts and sizes.
     pub fn stats(&self) -> CollectionStats {
-        let state = self.snapshot();
-        let mut stats = CollectionStats {
-            live: state.unsealed.len(),
-            deleted: state.unsealed.segment_rows() - state.unsealed.len(),
-            unsealed: state.unsealed.len(),
-            segments: state.sealed.len(),
-            ..CollectionStats::default()
-        };
-        for s in &state.sealed {
-            stats.live += s.live();
-            stats.deleted += s.entry.rows as usize - s.live();
-            stats.segment_bytes += s.entry.bytes;
-        }
+        let mut stats = state_stats(&self.snapshot());
         if let Some(w) = &self.writer {
             let w = w.lock();
             stats.wal_bytes = w.wal.len_bytes();
@@ -755,6 +744,23 @@ impl Collection {
         }
         stats
     }
+}
+
+/// The counts of a state (everything but the writer's log and manifest).
+fn state_stats(state: &State) -> CollectionStats {
+    let mut stats = CollectionStats {
+        live: state.unsealed.len(),
+        deleted: state.unsealed.segment_rows() - state.unsealed.len(),
+        unsealed: state.unsealed.len(),
+        segments: state.sealed.len(),
+        ..CollectionStats::default()
+    };
+    for s in &state.sealed {
+        stats.live += s.live();
+        stats.deleted += s.entry.rows as usize - s.live();
+        stats.segment_bytes += s.entry.bytes;
+    }
+    stats
 }
 
 /// Where an id's live version is.

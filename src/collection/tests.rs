@@ -358,3 +358,30 @@ fn readers_never_fail_or_see_a_deleted_row_while_the_writer_works() {
         assert!(col.contains(*id));
     }
 }
+
+#[test]
+fn a_flush_compacts_by_itself_past_the_deleted_fraction() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(4);
+    o.compact_deleted_fraction = Some(0.2);
+    let col = Collection::open(dir.path(), o).unwrap();
+    let ids: Vec<u64> = (0..100).collect();
+    let rows: Vec<f32> = ids.iter().flat_map(|&i| vector(i, 0, 4)).collect();
+    col.upsert_batch(&ids, &rows).unwrap();
+    col.flush().unwrap();
+    col.upsert(100, &vector(100, 0, 4)).unwrap();
+    col.flush().unwrap();
+    assert_eq!(
+        col.stats().segments,
+        2,
+        "nothing deleted yet: no compaction"
+    );
+    col.delete_batch(&ids[..30]).unwrap();
+    col.flush().unwrap();
+    let stats = col.stats();
+    assert_eq!(
+        (stats.segments, stats.deleted, stats.live),
+        (1, 0, 71),
+        "{stats:?}"
+    );
+}
