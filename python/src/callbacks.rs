@@ -101,6 +101,10 @@ impl PyCallable {
             return false;
         }
         Python::attach(|py| {
+            // Again under the GIL: another search thread may have failed while this one waited.
+            if self.failed.load(Ordering::Relaxed) {
+                return false;
+            }
             match self
                 .func
                 .call1(py, (id,))

@@ -135,7 +135,8 @@ class Index:
             InvalidVectorError: a NaN or infinite component, or a zero vector under cosine.
             DuplicateIdError: an id is already in the index or repeated in ``ids``; nothing is
                 added then.
-            InvalidParameterError: a wrong number of ids, negative ids, threads = 0.
+            InvalidParameterError: a wrong number of ids, negative ids, the reserved id
+                ``2**64 - 1`` (:data:`MISSING_ID`), threads = 0.
         """
     def search(
         self,
@@ -157,9 +158,10 @@ class Index:
                 2 for sq8, 3 for sq4).
             filter: only ids that pass are returned. Either an array (or list/set) of allowed ids
                 — turned into a hash set once, checked without the GIL — or a callable
-                ``(id: int) -> bool``, which re-acquires the GIL on every call (about a
-                microsecond each, and calls from several search threads take turns; prefer an
-                array). An exception raised by the callable stops the filtering and is re-raised.
+                ``(id: int) -> bool``, which re-acquires the GIL on every call (~0.2 µs each,
+                and the batch then runs on the calling thread only, since the calls are
+                serialised anyway; prefer an array). An exception raised by the callable stops
+                the filtering and is re-raised.
             reranker: a callable ``(query, ids, distances) -> new_distances``: it gets the query
                 (float32, as passed), the ``k × oversample`` candidate ids (uint64) and their
                 search distances (float32), and returns one new distance per candidate
