@@ -214,3 +214,31 @@ def test_ids_reach_u64_max_minus_one_but_filler_is_distinct():
     index.add(np.array([1, 1], np.float32), ids=2**64 - 2)
     ids, _ = index.search(np.array([1, 1], np.float32), k=2)
     assert ids.tolist() == [2**64 - 2, MISSING_ID]
+
+
+def test_add_on_a_chosen_number_of_threads(small):
+    base, queries = small
+    a, b = stratavec.Index(16, seed=1), stratavec.Index(16, seed=1)
+    a.add(base, threads=1)
+    b.add(base, threads=2)
+    assert len(a) == len(b) == 1000
+    truth = brute_force(base, queries, 10)
+    for index in (a, b):
+        assert stratavec.eval.recall_at_k(index.search(queries, k=10, ef=100)[0], truth) >= 0.97
+
+
+def test_every_public_name_is_documented():
+    import stratavec.ann_benchmarks
+    import stratavec.eval
+
+    for name in stratavec.__all__:
+        obj = getattr(stratavec, name)
+        if callable(obj) or isinstance(obj, type):
+            assert obj.__doc__, name
+    for method in ("add", "search", "get", "memory"):
+        assert len(getattr(stratavec.Index, method).__doc__) > 100, method
+    for fn in (stratavec.eval.ground_truth, stratavec.eval.recall_at_k, stratavec.eval.bench):
+        assert fn.__doc__
+    for method in ("fit", "set_query_arguments", "query", "batch_query", "get_batch_results",
+                   "get_memory_usage"):
+        assert getattr(stratavec.ann_benchmarks.Stratavec, method).__doc__, method
