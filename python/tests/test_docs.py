@@ -1,0 +1,15 @@
+"""The examples in the package's docstrings run."""
+
+from __future__ import annotations
+
+import doctest
+
+import stratavec
+import stratavec.eval
+
+
+def test_docstring_examples():
+    for module in (stratavec, stratavec.eval):
+        result = doctest.testmod(module, verbose=False)
+        assert result.attempted > 0, module.__name__
+        assert result.failed == 0, module.__name__

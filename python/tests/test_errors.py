@@ -1,0 +1,166 @@
+"""Error mapping: each stratavec error arrives as its Python exception class."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+import pytest
+
+import stratavec
+from stratavec import _stratavec
+
+VALUE_ERRORS = [
+    stratavec.DimensionMismatchError,
+    stratavec.InvalidVectorError,
+    stratavec.InvalidParameterError,
+    stratavec.DuplicateIdError,
+    stratavec.MalformedFileError,
+]
+OTHER_ERRORS = [
+    stratavec.CapacityExceededError,
+    stratavec.RerankError,
+    stratavec.CorruptFileError,
+    stratavec.UnsupportedVersionError,
+    stratavec.LockedError,
+    stratavec.ReadOnlyError,
+]
+
+
+def test_hierarchy():
+    assert issubclass(stratavec.StratavecError, Exception)
+    for cls in VALUE_ERRORS:
+        assert issubclass(cls, stratavec.StratavecError) and issubclass(cls, ValueError)
+    assert issubclass(stratavec.UnknownIdError, stratavec.StratavecError)
+    assert issubclass(stratavec.UnknownIdError, KeyError)
+    for cls in OTHER_ERRORS:
+        assert issubclass(cls, stratavec.StratavecError)
+        assert not issubclass(cls, (ValueError, KeyError, OSError))
+    for cls in VALUE_ERRORS + OTHER_ERRORS + [stratavec.UnknownIdError, stratavec.StratavecError]:
+        assert cls.__module__ == "stratavec"
+        assert cls.__doc__
+
+
+@pytest.fixture
+def index():
+    index = stratavec.Index(4)
+    index.add(np.eye(4, dtype=np.float32))
+    return index
+
+
+def test_dimension_mismatch_names_the_expected_shape(index):
+    with pytest.raises(stratavec.DimensionMismatchError, match=r"expected shape \(n, 4\) or \(4,\), got \(2, 3\)"):
+        index.search(np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match=r"got \(3,\)"):
+        index.add(np.ones(3, np.float32))
+    with pytest.raises(stratavec.InvalidParameterError, match="1-d or 2-d"):
+        index.search(np.ones((2, 2, 4), np.float32))
+    with pytest.raises(stratavec.InvalidParameterError, match="1-d or 2-d"):
+        index.add(np.float32(1.0))
+
+
+def test_invalid_vectors(index):
+    for bad in (np.nan, np.inf, -np.inf):
+        v = np.ones(4, np.float32)
+        v[2] = bad
+        with pytest.raises(stratavec.InvalidVectorError, match="component 2"):
+            index.add(v, ids=100)
+        with pytest.raises(stratavec.InvalidVectorError):
+            index.search(v)
+    cos = stratavec.Index(4, metric="cosine")
+    with pytest.raises(stratavec.InvalidVectorError, match="zero norm"):
+        cos.add(np.zeros(4, np.float32))
+    assert len(index) == 4 and len(cos) == 0
+
+
+def test_invalid_parameters(index):
+    q = np.ones(4, np.float32)
+    for kwargs in ({"k": 0}, {"k": -1}, {"ef": 0}, {"oversample": 0}, {"threads": 0}, {"threads": -2}):
+        with pytest.raises(stratavec.InvalidParameterError):
+            index.search(q, **kwargs)
+    with pytest.raises(ValueError, match="`dim`"):
+        stratavec.Index(0)
+    with pytest.raises(ValueError, match="`dim`"):
+        stratavec.Index(-3)
+    with pytest.raises(ValueError, match="`m`"):
+        stratavec.Index(4, m=1)
+    with pytest.raises(ValueError, match="metric"):
+        stratavec.Index(4, metric="hamming")
+    with pytest.raises(ValueError, match="quantization"):
+        stratavec.Index(4, quantization="pq")
+    with pytest.raises(stratavec.InvalidParameterError, match="expected 2 ids"):
+        index.add(np.ones((2, 4), np.float32), ids=[10])
+    with pytest.raises(stratavec.InvalidParameterError, match="non-negative"):
+        index.add(q, ids=-5)
+    with pytest.raises(stratavec.InvalidParameterError, match="integers"):
+        index.add(q, ids=[1.5])
+    with pytest.raises(stratavec.InvalidParameterError, match="reserved"):
+        index.add(q, ids=2**64 - 1)
+    with pytest.raises(stratavec.InvalidParameterError):
+        index.add(q, threads=0)
+    assert len(index) == 4
+
+
+def test_duplicate_ids_add_nothing(index):
+    with pytest.raises(stratavec.DuplicateIdError, match="id 2 is already"):
+        index.add(np.ones((2, 4), np.float32), ids=[9, 2])
+    with pytest.raises(stratavec.DuplicateIdError):
+        index.add(np.ones((2, 4), np.float32), ids=[9, 9])
+    assert len(index) == 4 and 9 not in index
+
+
+def test_unknown_ids_are_key_errors(index):
+    with pytest.raises(stratavec.UnknownIdError):
+        index.get(99)
+    with pytest.raises(KeyError):
+        index.get(-1)
+    with pytest.raises(KeyError):
+        index.get(2**64)
+    with pytest.raises(TypeError):
+        index.get("3")
+
+
+def test_io_errors_are_os_errors_with_errno_and_filename(tmp_path):
+    with pytest.raises(FileNotFoundError) as e:
+        stratavec.eval.bench(tmp_path / "missing")
+    assert e.value.errno == errno.ENOENT
+    assert e.value.filename == str(tmp_path / "missing" / "base.fvecs")
+    with pytest.raises(PermissionError) as e:
+        _stratavec._raise_error("io_permission")
+    assert e.value.errno == errno.EACCES and e.value.filename
+    with pytest.raises(FileNotFoundError):  # no errno: mapped from the io kind
+        _stratavec._raise_error("io_kind_only")
+
+
+def test_malformed_file(tmp_path):
+    (tmp_path / "base.fvecs").write_bytes(b"\x04\x00\x00\x00\x00\x00")
+    (tmp_path / "query.fvecs").write_bytes(b"")
+    with pytest.raises(stratavec.MalformedFileError, match="base.fvecs"):
+        stratavec.eval.bench(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "kind, cls",
+    [
+        ("dimension_mismatch", stratavec.DimensionMismatchError),
+        ("invalid_vector", stratavec.InvalidVectorError),
+        ("invalid_parameter", stratavec.InvalidParameterError),
+        ("duplicate_id", stratavec.DuplicateIdError),
+        ("unknown_id", stratavec.UnknownIdError),
+        ("capacity_exceeded", stratavec.CapacityExceededError),
+        ("malformed_file", stratavec.MalformedFileError),
+        ("rerank", stratavec.RerankError),
+        ("corrupt", stratavec.CorruptFileError),
+        ("unsupported_version", stratavec.UnsupportedVersionError),
+        ("locked", stratavec.LockedError),
+        ("read_only", stratavec.ReadOnlyError),
+        ("io_not_found", FileNotFoundError),
+        ("io_permission", PermissionError),
+    ],
+)
+def test_every_variant_maps_to_its_class(kind, cls):
+    """Variants no public call can raise yet (storage errors) go through a test hook."""
+    with pytest.raises(cls) as e:
+        _stratavec._raise_error(kind)
+    assert type(e.value) is cls
+    assert str(e.value)
