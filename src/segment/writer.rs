@@ -95,19 +95,10 @@ fn write_to(file: &mut File, tmp: &Path, src: &SegmentSource<'_>) -> Result<u64>
         }
     }
 
-    let mut kinds = vec![Kind::Meta, Kind::Vectors];
-    if src.codec.is_some() {
-        kinds.push(Kind::Codes);
-    }
-    kinds.extend([
-        Kind::Level0,
-        Kind::UpperOffsets,
-        Kind::UpperLinks,
-        Kind::Labels,
-        Kind::IdKeys,
-        Kind::IdSlots,
-        Kind::Tombstones,
-    ]);
+    let kinds: Vec<Kind> = Kind::ALL
+        .into_iter()
+        .filter(|&k| k != Kind::Codes || src.codec.is_some())
+        .collect();
     let table_end = HEADER_BYTES + kinds.len() * ENTRY_BYTES;
     let first = table_end.next_multiple_of(ALIGN);
 

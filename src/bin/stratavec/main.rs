@@ -61,6 +61,23 @@ impl SchemeArg {
     }
 }
 
+/// How an index is built (shared by `bench` and `build`).
+#[derive(Args)]
+struct BuildParams {
+    /// Quantization scheme: per-vector (LVQ-style, the default) or per-dimension (FAISS-style).
+    #[arg(long, default_value = "per-vector")]
+    quant_scheme: SchemeArg,
+    /// HNSW links per node.
+    #[arg(long, default_value_t = DEFAULT_M)]
+    m: usize,
+    /// Beam width while building.
+    #[arg(long, default_value_t = DEFAULT_EF_CONSTRUCTION)]
+    ef_construction: usize,
+    /// Threads for the build (and, in `bench`, the all-threads QPS); default: all cores.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
 /// Where the vectors come from (shared by `bench` and `build`).
 #[derive(Args)]
 struct DataArgs {
@@ -105,18 +122,8 @@ struct BenchArgs {
     /// rescored exactly; default 2 for sq8, 3 for sq4).
     #[arg(long, value_delimiter = ',')]
     oversample: Vec<usize>,
-    /// Quantization scheme: per-vector (LVQ-style, the default) or per-dimension (FAISS-style).
-    #[arg(long, default_value = "per-vector")]
-    quant_scheme: SchemeArg,
-    /// HNSW links per node.
-    #[arg(long, default_value_t = DEFAULT_M)]
-    m: usize,
-    /// Beam width while building.
-    #[arg(long, default_value_t = DEFAULT_EF_CONSTRUCTION)]
-    ef_construction: usize,
-    /// Threads for the build and the all-threads QPS (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    build: BuildParams,
     /// Single-thread passes per ef; each chunk of 25 queries counts its fastest pass (robust
     /// against other processes on a shared machine).
     #[arg(long, default_value_t = 1)]
@@ -186,12 +193,12 @@ fn load(args: &DataArgs) -> CliResult<Dataset> {
 /// The bench spec the flags describe.
 fn bench_spec(args: &BenchArgs) -> BenchSpec {
     BenchSpec {
-        m: args.m,
-        ef_construction: args.ef_construction,
+        m: args.build.m,
+        ef_construction: args.build.ef_construction,
         efs: args.ef.clone(),
         quants: args.quant.clone(),
         oversamples: args.oversample.clone(),
-        quant_scheme: args.quant_scheme.scheme(),
+        quant_scheme: args.build.quant_scheme.scheme(),
         k: args.k,
         repeats: args.repeats,
         ..BenchSpec::default()
@@ -228,7 +235,7 @@ fn bench(args: BenchArgs) -> CliResult<()> {
     let data = load(&args.data)?;
     let metric = args.data.metric.or(data.metric).unwrap_or(Metric::L2);
     let spec = bench_spec(&args);
-    let pool = thread_pool(args.threads)?;
+    let pool = thread_pool(args.build.threads)?;
     eprintln!(
         "dataset {}: {} × {} base, {} queries, metric {metric}; M {} efC {}; {} threads",
         data.name,

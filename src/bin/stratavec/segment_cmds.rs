@@ -11,10 +11,10 @@ use stratavec::eval::{
     bench_opened_index, ground_truth, resident_bytes, BenchProgress, BenchReport, DatasetInfo,
     MachineInfo, OpenInfo,
 };
-use stratavec::{Index, IndexOptions, Metric, Quantization, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
+use stratavec::{Index, IndexOptions, Metric, Quantization};
 
 use super::{
-    bench_spec, load, thread_pool, write_outputs, BenchArgs, CliResult, DataArgs, SchemeArg,
+    bench_spec, load, thread_pool, write_outputs, BenchArgs, BuildParams, CliResult, DataArgs,
     DEFAULT_SYNTHETIC_QUERIES,
 };
 
@@ -28,18 +28,8 @@ pub(crate) struct BuildArgs {
     /// Codec: none (f32), sq8, sq4.
     #[arg(long, default_value = "none")]
     quant: Quantization,
-    /// Quantization scheme: per-vector (LVQ-style, the default) or per-dimension (FAISS-style).
-    #[arg(long, default_value = "per-vector")]
-    quant_scheme: SchemeArg,
-    /// HNSW links per node.
-    #[arg(long, default_value_t = DEFAULT_M)]
-    m: usize,
-    /// Beam width while building.
-    #[arg(long, default_value_t = DEFAULT_EF_CONSTRUCTION)]
-    ef_construction: usize,
-    /// Threads for the build (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    build: BuildParams,
 }
 
 #[derive(Args)]
@@ -61,22 +51,22 @@ pub(crate) fn build(args: BuildArgs) -> CliResult<()> {
     let data = load(&args.data)?;
     let metric = args.data.metric.or(data.metric).unwrap_or(Metric::L2);
     let options = IndexOptions {
-        m: args.m,
-        ef_construction: args.ef_construction,
+        m: args.build.m,
+        ef_construction: args.build.ef_construction,
         quantization: args.quant,
-        quant_scheme: args.quant_scheme.scheme(),
+        quant_scheme: args.build.quant_scheme.scheme(),
         ..IndexOptions::new(data.dim(), metric)
     };
     let index = Index::new(options)?;
-    let pool = thread_pool(args.threads)?;
+    let pool = thread_pool(args.build.threads)?;
     eprintln!(
         "building {}: {} × {}, metric {metric}, {}, M {} efC {}, {} threads",
         data.name,
         data.base.len(),
         data.dim(),
         args.quant,
-        args.m,
-        args.ef_construction,
+        args.build.m,
+        args.build.ef_construction,
         pool.current_num_threads()
     );
     let bar = ProgressBar::new(data.base.len() as u64).with_style(ProgressStyle::with_template(
@@ -177,7 +167,7 @@ pub(crate) fn bench_index(path: &Path, args: &BenchArgs) -> CliResult<()> {
         after_open.unwrap_or(0) >> 20
     );
     let spec = bench_spec(args);
-    let pool = thread_pool(args.threads)?;
+    let pool = thread_pool(args.build.threads)?;
     let on_progress = |p: BenchProgress| {
         if let BenchProgress::Search { ef } = p {
             eprintln!("searching with ef {ef}");
