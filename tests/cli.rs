@@ -86,3 +86,72 @@ fn bench_reports_a_bad_dataset_folder_as_one_clear_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn build_info_verify_and_bench_index_on_a_segment_file() {
+    let Some(_) = common::dataset("digits-64-l2") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("digits.svs");
+    let dataset = stratavec::data::datasets_dir().join("digits-64-l2");
+    let run = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_stratavec"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    let built = run(&[
+        &os("build"),
+        &os("--dataset"),
+        dataset.as_os_str(),
+        &os("--quant"),
+        &os("sq8"),
+        &os("--out"),
+        file.as_os_str(),
+    ]);
+    assert!(built.status.success(), "{built:?}");
+
+    let info = run(&[&os("info"), &os("--json"), file.as_os_str()]);
+    assert!(info.status.success());
+    let info: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(info["segment"]["live"], 1597);
+    assert_eq!(info["options"]["quantization"], "sq8");
+
+    let ok = run(&[&os("verify"), file.as_os_str()]);
+    assert!(ok.status.success());
+    assert!(String::from_utf8_lossy(&ok.stdout).starts_with("ok: "));
+
+    let json = dir.path().join("r.json");
+    let bench = run(&[
+        &os("bench"),
+        &os("--index"),
+        file.as_os_str(),
+        &os("--dataset"),
+        dataset.as_os_str(),
+        &os("--ef"),
+        &os("32"),
+        &os("--json"),
+        json.as_os_str(),
+    ]);
+    assert!(bench.status.success(), "{bench:?}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = &report["results"][0];
+    assert!(r["open_ms"].as_f64().unwrap() >= 0.0);
+    assert!(r["resident_bytes_after_open"].as_u64().unwrap() > 0);
+    assert!(r["resident_bytes_after_queries"].as_u64().unwrap() > 0);
+    assert!(r["recall_at_k"].as_f64().unwrap() > 0.9);
+
+    // A damaged file: verify fails with one line and a non-zero exit, never a panic.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&file, &bytes).unwrap();
+    let bad = run(&[&os("verify"), file.as_os_str()]);
+    assert_eq!(bad.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.starts_with("error: corrupt file"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}
