@@ -40,8 +40,10 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Loads a TEXMEX folder: `base.fvecs` and `query.fvecs` (required), `groundtruth.ivecs` and a
-    /// `METRIC` file holding `l2`, `ip` or `cosine` (both optional). The name is the folder's name.
+    /// Loads a TEXMEX folder: `base.fvecs` and `query.fvecs` (required; `base.npy` and `query.npy`,
+    /// float32 C-order 2-d arrays, are read instead when the `.fvecs` file is absent),
+    /// `groundtruth.ivecs` and a `METRIC` file holding `l2`, `ip` or `cosine` (both optional). The
+    /// name is the folder's name.
     ///
     /// Cost: reads every file once; memory is the size of the files.
     ///
@@ -52,9 +54,9 @@ impl Dataset {
     /// names a row outside `base`, or when `METRIC` is not a known metric.
     pub fn load_texmex(dir: impl AsRef<Path>) -> Result<Dataset> {
         let dir = dir.as_ref();
-        let base = read_fvecs(dir.join("base.fvecs"))?;
+        let base = read_vectors(dir, "base")?;
         let query_path = dir.join("query.fvecs");
-        let queries = read_fvecs(&query_path)?;
+        let queries = read_vectors(dir, "query")?;
         if queries.dim() != base.dim() {
             return Err(malformed(
                 "fvecs",
@@ -114,6 +116,16 @@ impl Dataset {
     }
 }
 
+/// `dir/<stem>.fvecs`, or `dir/<stem>.npy` when there is no `.fvecs` file.
+fn read_vectors(dir: &Path, stem: &str) -> Result<Matrix<f32>> {
+    let fvecs = dir.join(format!("{stem}.fvecs"));
+    let npy = dir.join(format!("{stem}.npy"));
+    if !fvecs.exists() && npy.exists() {
+        return crate::data::read_npy_f32(npy);
+    }
+    read_fvecs(fvecs)
+}
+
 fn check_ground_truth(path: &Path, gt: &Matrix<i32>, queries: usize, base: usize) -> Result<()> {
     if gt.len() != queries {
         return Err(malformed(
@@ -152,6 +164,20 @@ mod tests {
         write_ivecs(dir.join("groundtruth.ivecs"), &gt).unwrap();
         fs::write(dir.join("METRIC"), "l2\n").unwrap();
         (base, queries, gt)
+    }
+
+    #[test]
+    fn reads_npy_vectors_when_there_are_no_fvecs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (base, queries, gt) = small_dataset(tmp.path());
+        fs::remove_file(tmp.path().join("base.fvecs")).unwrap();
+        fs::remove_file(tmp.path().join("query.fvecs")).unwrap();
+        crate::data::write_npy_f32(tmp.path().join("base.npy"), &base).unwrap();
+        crate::data::write_npy_f32(tmp.path().join("query.npy"), &queries).unwrap();
+        let d = Dataset::load_texmex(tmp.path()).unwrap();
+        assert_eq!(d.base, base);
+        assert_eq!(d.queries, queries);
+        assert_eq!(d.ground_truth.unwrap().as_slice().len(), gt.as_slice().len());
     }
 
     #[test]
