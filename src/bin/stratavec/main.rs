@@ -1,6 +1,8 @@
 //! `stratavec`: the command-line tool. Thin: argument parsing, progress, printing; the work is
 //! in the library (`stratavec::eval::run_bench`).
 
+mod compare_pgvector;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,6 +37,9 @@ enum Command {
     ///
     /// Without --dataset it runs on built-in synthetic clustered data (500,000 × 128, L2).
     Bench(BenchArgs),
+    /// The same benchmark against pgvector's HNSW on a PostgreSQL server (needs the `pgvector`
+    /// feature; scripts/pgvector-up starts a server).
+    ComparePgvector(compare_pgvector::ComparePgvectorArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -107,6 +112,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Bench(args) => bench(args),
+        Command::ComparePgvector(args) => compare_pgvector::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
