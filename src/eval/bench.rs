@@ -315,6 +315,7 @@ fn measure(
         quant: index.options().quantization.name().into(),
         oversample,
         layout: oversample.map(|_| "compact".into()),
+        engine: None,
     };
     let counts = stats.counts();
     let per_query = |x: u64| x as f64 / counts.queries.max(1) as f64;

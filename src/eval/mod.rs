@@ -29,8 +29,8 @@ pub use ground_truth::{ground_truth, ground_truth_filtered};
 pub use latency::{LatencyRecorder, LatencyStats};
 pub use recall::{recall_at_k, recall_per_query};
 pub use report::{
-    render_table, BenchConfig, BenchReport, BenchResult, DatasetInfo, LatencyPercentiles,
-    MachineInfo, MemoryBreakdown, TableStyle, WorkPerQuery,
+    render_grid, render_table, BenchConfig, BenchReport, BenchResult, DatasetInfo,
+    LatencyPercentiles, MachineInfo, MemoryBreakdown, TableStyle, WorkPerQuery,
 };
 
 /// The QPS a recall-vs-QPS sweep reaches at recall `target`, by linear interpolation.

@@ -101,6 +101,10 @@ pub struct BenchConfig {
     /// How codes are laid out (`"compact"`: one code row per node); absent for f32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<String>,
+    /// The engine measured, in a report that compares engines (`"stratavec"`, `"pgvector"`);
+    /// absent in a report of stratavec alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// Latency percentiles in microseconds (JSON keys `p50`, `p90`, `p99`, `p999`).
@@ -248,9 +252,12 @@ impl BenchReport {
     }
 
     /// The results as CSV: a header line, then one line per result with the dataset, the
-    /// configuration, recall, throughput, latency percentiles, build time and memory.
+    /// configuration, recall, throughput, latency percentiles, build time and memory. When any
+    /// result names its engine, an `engine` column comes first.
     pub fn to_csv(&self) -> String {
-        let mut out = String::from(
+        let with_engine = self.results.iter().any(|r| r.config.engine.is_some());
+        let mut out = String::from(if with_engine { "engine," } else { "" });
+        out.push_str(
             "dataset,metric,quant,oversample,m,ef_construction,ef,k,recall_at_k,\
              qps_single_thread,qps_all_threads,threads,p50_us,p90_us,p99_us,p999_us,\
              build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes\n",
@@ -258,6 +265,9 @@ impl BenchReport {
         let opt = |v: Option<String>| v.unwrap_or_default();
         for r in &self.results {
             let c = &r.config;
+            if with_engine {
+                let _ = write!(out, "{},", opt(c.engine.clone()));
+            }
             let _ = writeln!(
                 out,
                 "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
@@ -300,8 +310,9 @@ pub enum TableStyle {
 /// Renders results as a table, one row per result, ending in a newline.
 ///
 /// Columns: `ef`, `Recall@K` (K of the first result, or `Recall@k` if they differ), `QPS(1t)`,
-/// `p50 µs`, `p99 µs`, `build s`, `index MiB`; preceded by `M`, `efC`, `quant` or `k` when those
-/// differ between results, and followed by `QPS(Nt)` when any result has an all-threads QPS.
+/// `p50 µs`, `p99 µs`, `build s`, `index MiB`; preceded by `engine`, `M`, `efC`, `quant` or `k`
+/// when those differ between results, and followed by `QPS(Nt)` when any result has an
+/// all-threads QPS.
 pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
     let differs = |f: &dyn Fn(&BenchConfig) -> String| {
         results
@@ -316,6 +327,12 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
 
     type Cell = Box<dyn Fn(&BenchResult) -> String>;
     let mut columns: Vec<(String, Cell)> = Vec::new();
+    if differs(&|c| format!("{:?}", c.engine)) {
+        columns.push((
+            "engine".into(),
+            Box::new(|r| r.config.engine.clone().unwrap_or_else(|| "-".into())),
+        ));
+    }
     if differs(&|c| c.m.to_string()) {
         columns.push(("M".into(), Box::new(|r| r.config.m.to_string())));
     }
@@ -376,14 +393,31 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
         Box::new(|r| format!("{:.1}", r.index_bytes as f64 / (1024.0 * 1024.0))),
     ));
 
+    let headers: Vec<String> = columns.iter().map(|(h, _)| h.clone()).collect();
     let cells: Vec<Vec<String>> = results
         .iter()
         .map(|r| columns.iter().map(|(_, f)| f(r)).collect())
         .collect();
-    let widths: Vec<usize> = columns
+    render_grid(&headers, &cells, style)
+}
+
+/// Renders a table of ready-made cells, ending in a newline: the layout behind [`render_table`],
+/// for reports with columns of their own (e.g. one engine beside another).
+///
+/// Every cell is right-aligned to its column's widest cell or header. `Text` separates columns by
+/// two spaces and rules the header with dashes; `Markdown` writes a GitHub table with
+/// right-aligned columns. Rows shorter than `headers` leave their last columns empty; cells past
+/// the last header are dropped.
+pub fn render_grid(headers: &[String], rows: &[Vec<String>], style: TableStyle) -> String {
+    let cell = |row: &[String], i: usize| row.get(i).map_or("", String::as_str).to_string();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| (0..headers.len()).map(|i| cell(row, i)).collect())
+        .collect();
+    let widths: Vec<usize> = headers
         .iter()
         .enumerate()
-        .map(|(i, (h, _))| {
+        .map(|(i, h)| {
             cells
                 .iter()
                 .map(|row| row[i].chars().count())
@@ -415,7 +449,7 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
         }
         out.push('\n');
     };
-    line(&mut out, &mut columns.iter().map(|(h, _)| h.as_str()));
+    line(&mut out, &mut headers.iter().map(String::as_str));
     match style {
         TableStyle::Text => {
             let total = widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1);
@@ -458,6 +492,7 @@ mod tests {
             quant: "none".into(),
             oversample: None,
             layout: None,
+            engine: None,
         };
         BenchResult::new(config, recall, &stats, 12.345, 3 * 1024 * 1024)
     }
@@ -561,6 +596,46 @@ mod tests {
         let pipes = lines[0].matches('|').count();
         assert!(lines.iter().all(|l| l.matches('|').count() == pipes));
         assert!(lines[3].contains("sq8"));
+    }
+
+    #[test]
+    fn engines_get_a_column_in_the_table_and_the_csv() {
+        let mut r = report();
+        assert!(r.to_csv().starts_with("dataset,metric,"));
+        r.results[0].config.engine = Some("stratavec".into());
+        r.results[1].config.engine = Some("pgvector".into());
+        let t = r.to_text_table();
+        assert!(t.lines().next().unwrap().trim_start().starts_with("engine"));
+        assert!(t.contains("pgvector"));
+        let csv = r.to_csv();
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines[0].starts_with("engine,dataset,metric,"));
+        assert!(lines[2].starts_with("pgvector,digits-64-l2,l2,"));
+        let fields = |l: &str| l.split(',').count();
+        assert!(lines.iter().all(|l| fields(l) == fields(lines[0])));
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["results"][1]["config"]["engine"], "pgvector");
+        assert!(
+            serde_json::to_value(report()).unwrap()["results"][0]["config"]
+                .get("engine")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn grid_pads_short_rows_and_aligns() {
+        let headers = ["a".to_string(), "bbb".to_string()];
+        let rows = vec![
+            vec!["1234".to_string()],
+            vec!["1".into(), "2".into(), "x".into()],
+        ];
+        let t = render_grid(&headers, &rows, TableStyle::Text);
+        assert_eq!(t, "   a  bbb\n---------\n1234     \n   1    2\n");
+        let md = render_grid(&headers, &rows, TableStyle::Markdown);
+        assert_eq!(
+            md,
+            "|    a | bbb |\n| ---: | --: |\n| 1234 |     |\n|    1 |   2 |\n"
+        );
     }
 
     #[test]

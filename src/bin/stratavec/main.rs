@@ -1,6 +1,8 @@
 //! `stratavec`: the command-line tool. Thin: argument parsing, progress, printing; the work is
 //! in the library (`stratavec::eval::run_bench`).
 
+mod compare_pgvector;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,6 +46,9 @@ enum Command {
     Info(segment_cmds::InfoArgs),
     /// Check a segment file completely (checksums, links, id index); exit 0 when intact.
     Verify(segment_cmds::VerifyArgs),
+    /// The same benchmark against pgvector's HNSW on a PostgreSQL server (needs the `pgvector`
+    /// feature; scripts/pgvector-up starts a server).
+    ComparePgvector(compare_pgvector::ComparePgvectorArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -149,6 +154,7 @@ fn main() -> ExitCode {
         Command::Build(args) => segment_cmds::build(args),
         Command::Info(args) => segment_cmds::info(args),
         Command::Verify(args) => segment_cmds::verify(args),
+        Command::ComparePgvector(args) => compare_pgvector::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
