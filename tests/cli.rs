@@ -30,10 +30,14 @@ fn bench_writes_json_csv_and_markdown_with_the_documented_names() {
         .arg(out("r.csv"))
         .arg("--markdown")
         .arg(out("r.md"))
+        .arg("--svg")
+        .arg(out("r.svg"))
         .status()
         .unwrap();
     assert!(status.success());
 
+    let svg = std::fs::read_to_string(out("r.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Recall@10") && svg.contains("sq4 ×3"));
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out("r.json")).unwrap()).unwrap();
     let results = report["results"].as_array().unwrap();

@@ -177,7 +177,10 @@ mod tests {
         let d = Dataset::load_texmex(tmp.path()).unwrap();
         assert_eq!(d.base, base);
         assert_eq!(d.queries, queries);
-        assert_eq!(d.ground_truth.unwrap().as_slice().len(), gt.as_slice().len());
+        assert_eq!(
+            d.ground_truth.unwrap().as_slice().len(),
+            gt.as_slice().len()
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod compare_pgvector;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+mod plot;
 mod segment_cmds;
 
 use clap::{Args, Parser, Subcommand};
@@ -142,6 +143,9 @@ struct BenchArgs {
     /// Write the results as a Markdown table to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Draw Recall@K against single-thread QPS (log scale), one line per configuration, as SVG.
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -233,6 +237,10 @@ fn write_outputs(report: &BenchReport, args: &BenchArgs) -> CliResult<()> {
             std::fs::write(path, text).map_err(|e| stratavec::Error::io(path.clone(), e))?;
             eprintln!("wrote {}", path.display());
         }
+    }
+    if let Some(path) = &args.svg {
+        plot::write_svg(report, path)?;
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }
