@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    ground_truth, recall_at_k, BenchConfig, BenchReport, BenchResult, DatasetInfo, LatencyRecorder,
-    MachineInfo, MemoryBreakdown, WorkPerQuery,
+    ground_truth, ground_truth_filtered, recall_at_k, BenchConfig, BenchReport, BenchResult,
+    DatasetInfo, LatencyRecorder, MachineInfo, MemoryBreakdown, WorkPerQuery,
 };
 use crate::data::{Dataset, Matrix};
 use crate::error::{Error, Result};
@@ -49,6 +49,10 @@ pub struct BenchSpec {
     pub repeats: usize,
     /// Queries per timed chunk (see [`BenchSpec::repeats`]).
     pub chunk: usize,
+    /// Filters to measure besides the unfiltered search, as the fraction of ids each keeps (e.g.
+    /// 0.01, 0.1, 0.5). The filter keeps an id when a hash of it falls in that fraction, so the
+    /// kept ids are spread evenly; recall is against the exact neighbours among them.
+    pub filters: Vec<f64>,
 }
 
 impl Default for BenchSpec {
@@ -65,6 +69,7 @@ impl Default for BenchSpec {
             warmup_queries: 200,
             repeats: 1,
             chunk: 25,
+            filters: Vec::new(),
         }
     }
 }
@@ -133,6 +138,7 @@ pub fn run_bench(
     };
 
     let mut results = Vec::new();
+    let mut filtered_truth: Vec<(f64, Matrix<u32>)> = Vec::new();
     for &quant in &spec.quants {
         let options = IndexOptions {
             m: spec.m,
@@ -152,7 +158,29 @@ pub fn run_bench(
         let build_peak_bytes = peak_resident_bytes();
         let index_bytes = index.memory_bytes() as u64;
         for (mut result, found) in sweep(&index, &data.queries, spec, progress)? {
-            result.recall_at_k = recall_at_k(&found, &truth, spec.k)?;
+            let truth = match result.config.filter {
+                None => &truth,
+                Some(keep) => {
+                    if !filtered_truth.iter().any(|(f, _)| *f == keep) {
+                        progress(BenchProgress::GroundTruth);
+                        let gt = ground_truth_filtered(
+                            data.base.as_slice(),
+                            data.queries.as_slice(),
+                            dim,
+                            spec.k,
+                            metric,
+                            |row| keeps(keep, row as u64),
+                        )?;
+                        filtered_truth.push((keep, gt));
+                    }
+                    &filtered_truth
+                        .iter()
+                        .find(|(f, _)| *f == keep)
+                        .expect("just added")
+                        .1
+                }
+            };
+            result.recall_at_k = recall_at_k(&found, truth, spec.k)?;
             result.build_seconds = build_seconds;
             result.index_bytes = index_bytes;
             result.build_peak_bytes = build_peak_bytes;
@@ -188,20 +216,35 @@ fn sweep(
     };
     let memory = index.memory();
     let mut out = Vec::new();
+    let filters: Vec<Option<f64>> = std::iter::once(None)
+        .chain(spec.filters.iter().map(|&f| Some(f)))
+        .collect();
     for &ef in &spec.efs {
         for &oversample in &oversamples {
-            progress(BenchProgress::Search { ef });
-            let (mut result, found) = measure(index, queries, spec, ef, oversample)?;
-            result.resident_bytes_after_queries = resident_bytes();
-            result.memory = Some(MemoryBreakdown {
-                codes_bytes: memory.codes_bytes as u64,
-                originals_bytes: memory.originals_bytes as u64,
-                graph_bytes: (memory.graph_bytes + memory.ids_bytes) as u64,
-            });
-            out.push((result, found));
+            for &filter in &filters {
+                progress(BenchProgress::Search { ef });
+                let (mut result, found) = measure(index, queries, spec, ef, oversample, filter)?;
+                result.resident_bytes_after_queries = resident_bytes();
+                result.memory = Some(MemoryBreakdown {
+                    codes_bytes: memory.codes_bytes as u64,
+                    originals_bytes: memory.originals_bytes as u64,
+                    graph_bytes: (memory.graph_bytes + memory.ids_bytes) as u64,
+                });
+                out.push((result, found));
+            }
         }
     }
     Ok(out)
+}
+
+/// Whether the `--filter` of selectivity `fraction` keeps `id`: a hash of the id falls below
+/// `fraction` of the hash range (deterministic, spread evenly over the ids).
+pub fn keeps(fraction: f64, id: u64) -> bool {
+    let mut x = id.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^= x >> 31;
+    ((x >> 11) as f64 / (1u64 << 53) as f64) < fraction
 }
 
 /// How an index under [`bench_opened_index`] was opened.
@@ -237,6 +280,13 @@ pub fn bench_opened_index(
             got: queries.dim(),
         });
     }
+    if !spec.filters.is_empty() {
+        return Err(Error::invalid_parameter(
+            "filters",
+            "filtered figures need the base vectors for their ground truth: run them with a \
+             build (`stratavec bench --dataset … --filter …`), not on an opened index",
+        ));
+    }
     let spec = BenchSpec {
         m: index.options().m,
         ef_construction: index.options().ef_construction,
@@ -264,9 +314,15 @@ fn measure(
     spec: &BenchSpec,
     ef: usize,
     oversample: Option<usize>,
+    filter: Option<f64>,
 ) -> Result<(BenchResult, Vec<Vec<u64>>)> {
     let stats = SearchStats::new();
+    let keep = move |id: u64| filter.is_none_or(|f| keeps(f, id));
     let params = SearchParams::new(spec.k).ef(ef);
+    let params = match filter {
+        Some(_) => params.filter(&keep),
+        None => params,
+    };
     let params = match oversample {
         Some(o) => params.oversample(o).rerank(Rerank::Exact),
         None => params.rerank(Rerank::None),
@@ -316,6 +372,7 @@ fn measure(
         oversample,
         layout: oversample.map(|_| "compact".into()),
         engine: None,
+        filter,
     };
     let counts = stats.counts();
     let per_query = |x: u64| x as f64 / counts.queries.max(1) as f64;
@@ -381,6 +438,46 @@ mod tests {
         assert!(low.qps_single_thread > 0.0 && low.latency_us.p50 > 0.0);
         assert!(low.build_seconds > 0.0 && low.index_bytes > 0);
         assert_eq!(report.dataset.n_base, 3000);
+    }
+
+    #[test]
+    fn filtered_figures_have_their_own_ground_truth() {
+        let (base, queries) = ClusteredSpec::new(4000, 12)
+            .generate_with_queries(40)
+            .unwrap();
+        let data = Dataset {
+            base,
+            queries,
+            ground_truth: None,
+            metric: None,
+            name: "synthetic".into(),
+        };
+        let spec = BenchSpec {
+            efs: vec![64],
+            warmup_queries: 5,
+            filters: vec![0.01, 0.1, 0.5],
+            ..BenchSpec::default()
+        };
+        let report = run_bench(&data, Metric::L2, &spec, &|_| {}).unwrap();
+        let filters: Vec<Option<f64>> = report.results.iter().map(|r| r.config.filter).collect();
+        assert_eq!(filters, [None, Some(0.01), Some(0.1), Some(0.5)]);
+        for r in &report.results {
+            let floor = if r.config.filter == Some(0.1) {
+                0.9
+            } else {
+                0.95
+            };
+            assert!(
+                r.recall_at_k >= floor,
+                "{:?}: {}",
+                r.config.filter,
+                r.recall_at_k
+            );
+        }
+        let kept = (0..4000u64).filter(|&id| keeps(0.1, id)).count();
+        assert!((300..500).contains(&kept), "{kept}");
+        assert!(report.to_text_table().contains("filter"));
+        assert!(report.to_csv().lines().nth(2).unwrap().ends_with(",0.01"));
     }
 
     #[test]

@@ -22,8 +22,8 @@ mod recall;
 mod report;
 
 pub use bench::{
-    bench_opened_index, peak_resident_bytes, resident_bytes, run_bench, BenchProgress, BenchSpec,
-    OpenInfo, DEFAULT_EFS,
+    bench_opened_index, keeps, peak_resident_bytes, resident_bytes, run_bench, BenchProgress,
+    BenchSpec, OpenInfo, DEFAULT_EFS,
 };
 pub use ground_truth::{ground_truth, ground_truth_filtered};
 pub use latency::{LatencyRecorder, LatencyStats};

@@ -105,6 +105,10 @@ pub struct BenchConfig {
     /// absent in a report of stratavec alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<String>,
+    /// The fraction of ids a filter kept (`--filter`); absent for unfiltered searches. Recall is
+    /// then against the exact neighbours among the kept ids.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<f64>,
 }
 
 /// Latency percentiles in microseconds (JSON keys `p50`, `p90`, `p99`, `p999`).
@@ -260,7 +264,7 @@ impl BenchReport {
         out.push_str(
             "dataset,metric,quant,oversample,m,ef_construction,ef,k,recall_at_k,\
              qps_single_thread,qps_all_threads,threads,p50_us,p90_us,p99_us,p999_us,\
-             build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes\n",
+             build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes,filter\n",
         );
         let opt = |v: Option<String>| v.unwrap_or_default();
         for r in &self.results {
@@ -270,7 +274,7 @@ impl BenchReport {
             }
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 self.dataset.name,
                 self.dataset.metric,
                 c.quant,
@@ -292,6 +296,7 @@ impl BenchReport {
                 opt(r.memory.map(|m| m.codes_bytes.to_string())),
                 opt(r.memory.map(|m| m.originals_bytes.to_string())),
                 opt(r.memory.map(|m| m.graph_bytes.to_string())),
+                opt(c.filter.map(|f| f.to_string())),
             );
         }
         out
@@ -353,6 +358,16 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
     }
     if !same_k {
         columns.push(("k".into(), Box::new(|r| r.config.k.to_string())));
+    }
+    if differs(&|c| format!("{:?}", c.filter)) {
+        columns.push((
+            "filter".into(),
+            Box::new(|r| {
+                r.config
+                    .filter
+                    .map_or("-".into(), |f| format!("{:.0}%", f * 100.0))
+            }),
+        ));
     }
     columns.push(("ef".into(), Box::new(|r| r.config.ef.to_string())));
     columns.push((recall_header, Box::new(|r| format!("{:.4}", r.recall_at_k))));
@@ -493,6 +508,7 @@ mod tests {
             oversample: None,
             layout: None,
             engine: None,
+            filter: None,
         };
         BenchResult::new(config, recall, &stats, 12.345, 3 * 1024 * 1024)
     }

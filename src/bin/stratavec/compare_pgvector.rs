@@ -635,6 +635,7 @@ mod imp {
             oversample: None,
             layout: None,
             engine: Some(engine.into()),
+            filter: None,
         };
         let mut results = Vec::new();
         for &ef in &args.ef {

@@ -143,6 +143,10 @@ struct BenchArgs {
     /// Write the results as a Markdown table to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Also measure filtered searches keeping these fractions of the ids (e.g. 0.01,0.1,0.5);
+    /// recall is against the exact neighbours among the kept ids.
+    #[arg(long, value_delimiter = ',')]
+    filter: Vec<f64>,
     /// Draw Recall@K against single-thread QPS (log scale), one line per configuration, as SVG.
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -211,6 +215,7 @@ fn bench_spec(args: &BenchArgs) -> BenchSpec {
         quant_scheme: args.build.quant_scheme.scheme(),
         k: args.k,
         repeats: args.repeats,
+        filters: args.filter.clone(),
         ..BenchSpec::default()
     }
 }
