@@ -159,3 +159,55 @@ fn build_info_verify_and_bench_index_on_a_segment_file() {
     assert!(stderr.starts_with("error: corrupt file"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
 }
+
+/// `--dataset FILE.hdf5` (ann-benchmarks format) with the `hdf5` feature: digits written as an
+/// ann-benchmarks file give the same recall as the TEXMEX folder.
+#[cfg(feature = "hdf5")]
+#[test]
+fn bench_reads_an_ann_benchmarks_hdf5_file() {
+    let Some(data) = common::dataset("digits-64-l2") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("digits-64-euclidean.hdf5");
+    {
+        let f = hdf5::File::create(&path).unwrap();
+        let put = |name: &str, m: &stratavec::data::Matrix<f32>| {
+            f.new_dataset::<f32>()
+                .shape((m.len(), m.dim()))
+                .create(name)
+                .unwrap()
+                .write_raw(m.as_slice())
+                .unwrap();
+        };
+        put("train", &data.base);
+        put("test", &data.queries);
+        let gt = data.ground_truth.as_ref().unwrap();
+        let ids: Vec<i32> = gt.as_slice().iter().map(|&i| i as i32).collect();
+        f.new_dataset::<i32>()
+            .shape((gt.len(), gt.dim()))
+            .create("neighbors")
+            .unwrap()
+            .write_raw(&ids)
+            .unwrap();
+        f.new_attr::<hdf5::types::VarLenUnicode>()
+            .create("distance")
+            .unwrap()
+            .write_scalar(&"euclidean".parse::<hdf5::types::VarLenUnicode>().unwrap())
+            .unwrap();
+    }
+    let json = dir.path().join("r.json");
+    let status = Command::new(env!("CARGO_BIN_EXE_stratavec"))
+        .args(["bench", "--ef", "64", "--dataset"])
+        .arg(&path)
+        .arg("--json")
+        .arg(&json)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["dataset"]["name"], "digits-64-euclidean");
+    assert_eq!(report["dataset"]["metric"], "l2");
+    assert!(report["results"][0]["recall_at_k"].as_f64().unwrap() > 0.95);
+}

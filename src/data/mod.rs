@@ -3,6 +3,8 @@
 //! * TEXMEX `fvecs` / `ivecs` / `bvecs`: each row is a little-endian `i32` dimension followed by
 //!   that many `f32` / `i32` / `u8` values.
 //! * NumPy `.npy` (version 1.0–3.0), `float32` (`<f4`), C order, two dimensions.
+//! * ann-benchmarks HDF5 files (`train`, `test`, `neighbors`, attribute `distance`) with the
+//!   `hdf5` feature: `Dataset::load_hdf5`.
 //! * [`synthetic`]: a seeded Gaussian-mixture generator for the built-in default benchmark.
 //! * [`Dataset`]: a TEXMEX folder (`base.fvecs`, `query.fvecs`, `groundtruth.ivecs`, `METRIC`), and
 //!   [`datasets_dir`], where the project's test and benchmark datasets are found.
@@ -20,6 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::{Error, Result};
 
 mod dataset;
+#[cfg(feature = "hdf5")]
+mod hdf5;
 mod npy;
 pub mod synthetic;
 mod texmex;

@@ -87,7 +87,8 @@ struct BuildParams {
 /// Where the vectors come from (shared by `bench` and `build`).
 #[derive(Args)]
 struct DataArgs {
-    /// A TEXMEX folder: base.fvecs, query.fvecs, optional groundtruth.ivecs and METRIC.
+    /// A TEXMEX folder (base.fvecs or base.npy, query.fvecs or query.npy, optional
+    /// groundtruth.ivecs and METRIC), or an ann-benchmarks .hdf5 file (feature `hdf5`).
     #[arg(long)]
     dataset: Option<PathBuf>,
     /// Metric (l2, ip, cosine); default: the dataset's METRIC file, else l2.
@@ -175,9 +176,28 @@ fn main() -> ExitCode {
 
 type CliResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// A TEXMEX (or `.npy`) folder, or an ann-benchmarks `.hdf5` file (with the `hdf5` feature).
+fn load_dataset(path: &std::path::Path) -> CliResult<Dataset> {
+    let is_hdf5 = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("hdf5") || e.eq_ignore_ascii_case("h5"));
+    if !is_hdf5 {
+        return Ok(Dataset::load_texmex(path)?);
+    }
+    #[cfg(feature = "hdf5")]
+    return Ok(Dataset::load_hdf5(path)?);
+    #[cfg(not(feature = "hdf5"))]
+    Err(format!(
+        "{} is an HDF5 file: build with `--features hdf5` (needs the system's HDF5 library, \
+         e.g. Debian's libhdf5-dev)",
+        path.display()
+    )
+    .into())
+}
+
 fn load(args: &DataArgs) -> CliResult<Dataset> {
     let mut data = match &args.dataset {
-        Some(dir) => Dataset::load_texmex(dir)?,
+        Some(path) => load_dataset(path)?,
         None => {
             let spec = ClusteredSpec::new(args.synthetic_n, args.synthetic_dim);
             let (base, queries) = spec.generate_with_queries(DEFAULT_SYNTHETIC_QUERIES)?;

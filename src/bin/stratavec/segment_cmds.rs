@@ -216,6 +216,7 @@ fn synthetic_name(d: &DataArgs) -> String {
 /// The queries alone (the base is not read: it would count in the resident memory measured).
 fn load_queries(d: &DataArgs) -> CliResult<Matrix<f32>> {
     let queries = match &d.dataset {
+        Some(dir) if dir.is_file() => super::load_dataset(dir)?.queries,
         Some(dir) => read_fvecs(dir.join("query.fvecs"))?,
         None => ClusteredSpec::new(d.synthetic_n, d.synthetic_dim)
             .generate_queries(DEFAULT_SYNTHETIC_QUERIES)?,
@@ -235,6 +236,22 @@ fn ground_truth_for(
     metric: Metric,
     k: usize,
 ) -> stratavec::Result<Matrix<u32>> {
+    if let Some(file) = d.dataset.as_ref().filter(|p| p.is_file()) {
+        let data = super::load_dataset(file).map_err(|e| stratavec::Error::InvalidParameter {
+            name: "dataset",
+            reason: e.to_string(),
+        })?;
+        return match data.ground_truth {
+            Some(gt) if gt.dim() >= k && d.limit.is_none() => Ok(gt.truncated(queries.len())),
+            _ => ground_truth(
+                data.base.as_slice(),
+                queries.as_slice(),
+                data.dim(),
+                k,
+                metric,
+            ),
+        };
+    }
     if let Some(dir) = &d.dataset {
         let gt_path = dir.join("groundtruth.ivecs");
         if gt_path.exists() && d.limit.is_none() {
