@@ -63,6 +63,7 @@ fn compare_pgvector_on_digits_reports_both_engines() {
     let json = out.path().join("compare.json");
     let csv = out.path().join("compare.csv");
     let md = out.path().join("compare.md");
+    let svg = out.path().join("compare.svg");
     let status = Command::new(env!("CARGO_BIN_EXE_stratavec"))
         .arg("compare-pgvector")
         .arg("--dataset")
@@ -74,10 +75,17 @@ fn compare_pgvector_on_digits_reports_both_engines() {
         .arg(&csv)
         .arg("--markdown")
         .arg(&md)
+        .arg("--svg")
+        .arg(&svg)
         .status()
         .unwrap();
     assert!(status.success());
 
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        plot.contains("pgvector") && plot.contains("stratavec"),
+        "both engines on the plot"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["dataset"]["name"], "digits-64-l2");

@@ -78,6 +78,9 @@ pub struct ComparePgvectorArgs {
     /// Write the side-by-side table and the summary as Markdown to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
+    /// Draw both engines' Recall@K against single-thread QPS on one plot, as SVG.
+    #[arg(long)]
+    svg: Option<PathBuf>,
 }
 
 /// Runs `stratavec compare-pgvector`.
@@ -757,6 +760,10 @@ mod imp {
                 std::fs::write(path, text).map_err(|e| stratavec::Error::io(path.clone(), e))?;
                 eprintln!("wrote {}", path.display());
             }
+        }
+        if let Some(path) = &args.svg {
+            crate::plot::write_svg(&report.bench, path)?;
+            eprintln!("wrote {}", path.display());
         }
         Ok(())
     }
