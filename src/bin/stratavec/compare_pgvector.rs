@@ -516,7 +516,7 @@ mod imp {
             let id = i as i64;
             writer
                 .write(&[&id, &Vector::from(row.to_vec())])
-                .map_err(pg_err(format!("COPY, row {i}")))?;
+                .map_err(|e| pg_err(format!("COPY, row {i}"))(e))?;
         }
         writer.finish().map_err(pg_err("finishing COPY"))?;
         tx.commit().map_err(pg_err("committing the load"))?;
@@ -649,7 +649,7 @@ mod imp {
             let pg = measure(nq, args.repeats, |i| {
                 let rows = client
                     .query(&statement, &[&queries[i]])
-                    .map_err(pg_err(format!("pgvector search, query {i}")))?;
+                    .map_err(|e| pg_err(format!("pgvector search, query {i}"))(e))?;
                 Ok(rows.iter().map(|r| r.get::<_, i64>(0) as u64).collect())
             })?;
             let recall = recall_at_k(&pg.found, &truth, k)?;
