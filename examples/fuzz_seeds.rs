@@ -107,7 +107,10 @@ fn main() -> Res {
     // NumPy files: what `write_npy_f32` writes, a 1-D array, and float64 in format 2.0.
     let np = dir("npy")?;
     write_npy_f32(np.join("digits.npy"), &few.clone().truncated(3))?;
-    fs::write(np.join("row.npy"), npy(1, "<f4", "(3,)", &f32_bytes(&[1.0, 2.0, 3.0])))?;
+    fs::write(
+        np.join("row.npy"),
+        npy(1, "<f4", "(3,)", &f32_bytes(&[1.0, 2.0, 3.0])),
+    )?;
     let f64s: Vec<u8> = [0.5f64, -1.0, 2.25, 8.0]
         .iter()
         .flat_map(|x| x.to_le_bytes())

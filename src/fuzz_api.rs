@@ -46,7 +46,11 @@ pub fn wal_replay(bytes: &[u8], dim: usize) -> Result<usize> {
     }
     let again = wal::fuzz_replay(&bytes[..r.end as usize], dim).expect("the good prefix replays");
     assert!(
-        again.records.iter().map(bits).eq(r.records.iter().map(bits)),
+        again
+            .records
+            .iter()
+            .map(bits)
+            .eq(r.records.iter().map(bits)),
         "the good prefix replays the same"
     );
     assert_eq!(again.end, r.end);

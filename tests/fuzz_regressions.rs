@@ -36,7 +36,10 @@ fn components_near_f32_max_save_and_open() {
         o.quant_scheme = QuantScheme::PerDimension;
         let index = Index::new(o).unwrap();
         index
-            .add_batch(&[1, 2, 3], &[f32::MAX, -f32::MAX, -f32::MAX, f32::MAX, 0.0, 1.0])
+            .add_batch(
+                &[1, 2, 3],
+                &[f32::MAX, -f32::MAX, -f32::MAX, f32::MAX, 0.0, 1.0],
+            )
             .unwrap();
         let path = dir.path().join("huge.svs");
         // Trained at save time, as a collection seals.
@@ -45,7 +48,10 @@ fn components_near_f32_max_save_and_open() {
         q.quant_scheme = QuantScheme::PerDimension;
         let direct = Index::new(q).unwrap();
         direct
-            .add_batch(&[1, 2, 3], &[f32::MAX, -f32::MAX, -f32::MAX, f32::MAX, 0.0, 1.0])
+            .add_batch(
+                &[1, 2, 3],
+                &[f32::MAX, -f32::MAX, -f32::MAX, f32::MAX, 0.0, 1.0],
+            )
             .unwrap();
         direct.save(&path).unwrap();
         let opened = Index::open(&path).unwrap();
