@@ -133,7 +133,12 @@ fn a_segment_claiming_huge_sizes_is_refused_by_open() {
     // Each section's length and offset, huge or past the end.
     let count = u32_at(&good, 12) as usize;
     for i in 0..count {
-        for (field, v) in [(16, u64::MAX), (16, 1 << 40), (8, u64::MAX - 63), (8, 1 << 40)] {
+        for (field, v) in [
+            (16, u64::MAX),
+            (16, 1 << 40),
+            (8, u64::MAX - 63),
+            (8, 1 << 40),
+        ] {
             let mut b = good.clone();
             put_u64(&mut b, HEADER + i * ENTRY + field, v);
             reseal(&mut b);
@@ -243,7 +248,9 @@ fn options() -> CollectionOptions {
 }
 
 fn v(id: u64) -> Vec<f32> {
-    (0..DIM as u64).map(|i| ((id * 7 + i) % 19) as f32).collect()
+    (0..DIM as u64)
+        .map(|i| ((id * 7 + i) % 19) as f32)
+        .collect()
 }
 
 /// A collection with sealed rows, a deletion bitmap and rows only in the log: ids 0..30 but 3.
@@ -423,10 +430,7 @@ fn a_read_only_directory_is_a_clear_error_and_loses_nothing() {
     match out {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8_lossy(&out.stdout);
-            assert!(
-                text.contains("1 passed"),
-                "the child ran no test:\n{text}"
-            );
+            assert!(text.contains("1 passed"), "the child ran no test:\n{text}");
         }
         Ok(out) => panic!(
             "the read-only scenario failed as uid 65534:\n{}\n{}",

@@ -409,6 +409,11 @@ impl Wal {
         self.len
     }
 
+    /// Whether the log refuses writes after an I/O error (until a reset or a reopen).
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned
+    }
+
     /// Whether the log holds no records.
     pub(crate) fn is_empty(&self) -> bool {
         self.len == WAL_HEADER_LEN as u64
