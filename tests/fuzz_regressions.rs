@@ -64,3 +64,20 @@ fn components_near_f32_max_save_and_open() {
         Index::open(&path).unwrap().verify().unwrap();
     }
 }
+
+/// fuzz target `collection`: `delete_batch(&[5, 5])` returned 2 for one id deleted (and logged
+/// the id twice).
+#[test]
+fn a_repeated_id_in_a_delete_batch_counts_once() {
+    use stratavec::{Collection, CollectionOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let col = Collection::open(dir.path(), CollectionOptions::new(2, Metric::L2)).unwrap();
+    col.upsert_batch(&[5, 6], &[1.0, 2.0, 3.0, 4.0]).unwrap();
+    assert_eq!(col.delete_batch(&[5, 5, 7, 5]).unwrap(), 1);
+    col.flush().unwrap();
+    assert_eq!(col.delete_batch(&[6, 6]).unwrap(), 1);
+    assert_eq!(col.len(), 0);
+    drop(col);
+    let col = Collection::open(dir.path(), CollectionOptions::new(2, Metric::L2)).unwrap();
+    assert!(col.is_empty());
+}

@@ -412,7 +412,8 @@ impl Collection {
         Ok(self.delete_batch(&[id])? == 1)
     }
 
-    /// Deletes `ids`; returns how many were present.
+    /// Deletes `ids`; returns how many distinct ids were present (an id repeated in `ids`
+    /// counts once).
     ///
     /// # Errors
     /// [`Error::ReadOnly`], [`Error::Io`].
@@ -420,10 +421,11 @@ impl Collection {
         let writer = self.writer()?;
         let mut w = writer.lock();
         let state = self.snapshot();
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
         let present: Vec<u64> = ids
             .iter()
             .copied()
-            .filter(|&id| locate(&state, id).is_some())
+            .filter(|&id| seen.insert(id) && locate(&state, id).is_some())
             .collect();
         if present.is_empty() {
             return Ok(0);
