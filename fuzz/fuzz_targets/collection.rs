@@ -22,7 +22,11 @@ fn scratch() -> &'static PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let shm = std::path::Path::new("/dev/shm");
-        let root = if shm.is_dir() { shm.to_path_buf() } else { std::env::temp_dir() };
+        let root = if shm.is_dir() {
+            shm.to_path_buf()
+        } else {
+            std::env::temp_dir()
+        };
         root.join(format!("stratavec-fuzz-collection-{}", std::process::id()))
     })
 }
@@ -37,7 +41,10 @@ fn equals(col: &Collection, model: &Model) -> bool {
 }
 
 fn check(col: &Collection, model: &Model, what: &str) {
-    assert!(equals(col, model), "{what}: the collection differs from the model");
+    assert!(
+        equals(col, model),
+        "{what}: the collection differs from the model"
+    );
     let hits = col
         .search_with(&[1.0, 1.0], &SearchParams::new(IDS as usize).ef(64))
         .expect("search");
@@ -130,7 +137,8 @@ fn run(u: &mut Unstructured) -> Result<()> {
                     d.dedup();
                     d.iter().filter(|id| model.contains_key(id)).count()
                 };
-                col.delete_batch(ids).map(|n| assert_eq!(n, present, "delete count"))
+                col.delete_batch(ids)
+                    .map(|n| assert_eq!(n, present, "delete count"))
             }
             Write::Flush => col.flush(),
             Write::Compact => col.compact(),

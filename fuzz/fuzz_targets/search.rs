@@ -63,7 +63,7 @@ fn check(index: &Index, hits: &[Neighbor], k: usize, filter: Option<&dyn Fn(u64)
     let mut seen = std::collections::HashSet::new();
     for w in hits.windows(2) {
         assert!(
-            !(w[1].distance < w[0].distance),
+            w[0].distance.partial_cmp(&w[1].distance) != Some(std::cmp::Ordering::Greater),
             "hits out of order: {} then {}",
             w[0].distance,
             w[1].distance
@@ -87,7 +87,9 @@ fn searches(u: &mut Unstructured, index: &Index) -> Result<()> {
             2 => dim - 1,
             _ => dim,
         };
-        let query = (0..len).map(|_| component(u)).collect::<Result<Vec<f32>>>()?;
+        let query = (0..len)
+            .map(|_| component(u))
+            .collect::<Result<Vec<f32>>>()?;
         let k = size(u, 64)?;
         let mut params = SearchParams::new(k);
         if u.arbitrary()? {
@@ -162,8 +164,10 @@ fn run(u: &mut Unstructured) -> Result<()> {
                 })
             })
             .collect::<Result<Vec<u64>>>()?;
-        let rows = (0..n * dim).map(|_| component(u)).collect::<Result<Vec<f32>>>()?;
-            let before = index.len();
+        let rows = (0..n * dim)
+            .map(|_| component(u))
+            .collect::<Result<Vec<f32>>>()?;
+        let before = index.len();
         if index.add_batch(&ids, &rows).is_err() {
             assert_eq!(index.len(), before, "a failed batch added rows");
         }
