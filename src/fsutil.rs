@@ -6,8 +6,48 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
+
+/// Fault injection for tests: writes left before every write fails (`u64::MAX`: never).
+static WRITES_BEFORE_FAULT: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Called before each write of the collection's files (a WAL append, the content of a file
+/// written by [`replace_with`]): an injected "no space left on device" once the countdown set by
+/// [`fault::fail_writes_after`] runs out, else `Ok`. One relaxed load when no fault is armed.
+pub(crate) fn write_fault() -> io::Result<()> {
+    let left = WRITES_BEFORE_FAULT.load(Ordering::Relaxed);
+    if left == u64::MAX {
+        return Ok(());
+    }
+    if left == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            "no space left on device (injected by stratavec::__fault)",
+        ));
+    }
+    // A write racing with another may count once too few; tests arm faults around one writer.
+    WRITES_BEFORE_FAULT.store(left - 1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Test hooks that make the collection's writes fail like a full disk. Process-wide: a test that
+/// arms one must not share its process with other writing tests (give it its own `tests/` file).
+pub mod fault {
+    use super::{Ordering, WRITES_BEFORE_FAULT};
+
+    /// After `n` more writes succeed, every write of a collection file fails with
+    /// `ErrorKind::StorageFull` until [`clear`] is called (a full disk stays full).
+    pub fn fail_writes_after(n: u64) {
+        WRITES_BEFORE_FAULT.store(n.min(u64::MAX - 1), Ordering::Relaxed);
+    }
+
+    /// Disarms the fault: writes succeed again.
+    pub fn clear() {
+        WRITES_BEFORE_FAULT.store(u64::MAX, Ordering::Relaxed);
+    }
+}
 
 /// The infix of the temporary files [`write_atomic`] writes: `<name>.tmp-<16 hex digits>`.
 pub(crate) const TEMP_INFIX: &str = ".tmp-";
@@ -59,6 +99,7 @@ pub(crate) fn replace_with<T>(
             .create_new(true)
             .open(&tmp)
             .map_err(|e| Error::io(&tmp, e))?;
+        write_fault().map_err(|e| Error::io(&tmp, e))?;
         let out = write(&mut file, &tmp)?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
         drop(file);

@@ -53,6 +53,15 @@ pub use segment::{SectionInfo, SegmentInfo};
 #[doc(hidden)]
 pub use quant::kernels::bench_api as __quant_bench;
 
+/// Entry points for `fuzz/` into the crate-internal file readers. Not a stable API.
+#[doc(hidden)]
+#[path = "fuzz_api.rs"]
+pub mod __fuzz;
+
+/// Fault injection for tests (a full disk). Not a stable API.
+#[doc(hidden)]
+pub use fsutil::fault as __fault;
+
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

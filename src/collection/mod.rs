@@ -379,7 +379,10 @@ impl Collection {
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`], [`Error::InvalidVector`], [`Error::InvalidParameter`] (shape),
-    /// [`Error::ReadOnly`], [`Error::Io`]. Nothing is written on an error.
+    /// [`Error::ReadOnly`], [`Error::Io`]. Nothing is written on an error, with one exception: when
+    /// the batch filled the in-memory segment to `seal_rows` and the flush that follows fails, the
+    /// [`Error::Io`] is the flush's, and the batch is logged and visible (an upsert is idempotent:
+    /// retrying it is harmless).
     pub fn upsert_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
         let writer = self.writer()?;
         self.snapshot().unsealed.check_batch(ids, vectors)?;
@@ -409,7 +412,8 @@ impl Collection {
         Ok(self.delete_batch(&[id])? == 1)
     }
 
-    /// Deletes `ids`; returns how many were present.
+    /// Deletes `ids`; returns how many distinct ids were present (an id repeated in `ids`
+    /// counts once).
     ///
     /// # Errors
     /// [`Error::ReadOnly`], [`Error::Io`].
@@ -417,10 +421,11 @@ impl Collection {
         let writer = self.writer()?;
         let mut w = writer.lock();
         let state = self.snapshot();
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
         let present: Vec<u64> = ids
             .iter()
             .copied()
-            .filter(|&id| locate(&state, id).is_some())
+            .filter(|&id| seen.insert(id) && locate(&state, id).is_some())
             .collect();
         if present.is_empty() {
             return Ok(0);
@@ -547,6 +552,9 @@ impl Collection {
     /// commits a new manifest and empties the log. Then compacts if the deleted fraction passed
     /// [`CollectionOptions::compact_deleted_fraction`].
     ///
+    /// After an I/O error made the log refuse writes (a full disk, say), a successful flush makes
+    /// the collection writable again: it seals what the log held and starts a fresh log.
+    ///
     /// # Errors
     /// [`Error::ReadOnly`], [`Error::Io`]. On an error the collection stays as it was: the log
     /// still holds every write.
@@ -574,6 +582,12 @@ impl Collection {
             .collect();
         let unsealed_rows = state.unsealed.segment_rows();
         if unsealed_rows == 0 && dirty.is_empty() && w.wal.is_empty() {
+            // Nothing to seal. A log that refused writes after an I/O error (a full disk) holds
+            // no acknowledged record (`is_empty`), so a reset makes it writable again.
+            if w.wal.is_poisoned() {
+                let next_lsn = w.wal.next_lsn();
+                w.wal.reset(next_lsn)?;
+            }
             return Ok(());
         }
         let mut next = w.manifest.clone();

@@ -77,7 +77,7 @@ pub(crate) fn write_tombstones(path: &Path, bits: &[u64], rows: u64) -> Result<(
 }
 
 /// The bytes of a bitmap file, checksum included.
-fn encode(bits: &[u64], rows: u64) -> Vec<u8> {
+pub(crate) fn encode(bits: &[u64], rows: u64) -> Vec<u8> {
     let mut w = ByteWriter::new();
     w.buf.reserve(HEADER_LEN + bits.len() * 8 + 4);
     w.buf.extend_from_slice(&TOMBSTONES_MAGIC);
@@ -105,7 +105,7 @@ pub(crate) fn read_tombstones(path: &Path, expected_rows: u64) -> Result<Vec<u64
 }
 
 /// Decodes and checks bitmap file bytes read from `path` (used in error messages only).
-fn decode(bytes: &[u8], path: &Path, expected_rows: u64) -> Result<Vec<u64>> {
+pub(crate) fn decode(bytes: &[u8], path: &Path, expected_rows: u64) -> Result<Vec<u64>> {
     if bytes.len() < 12 {
         return Err(Error::corrupt(
             path,

@@ -309,9 +309,8 @@ impl Wal {
         let crc = checksum(&frame[FRAME_HEADER_LEN..]);
         frame[4..8].copy_from_slice(&crc.to_le_bytes());
 
-        let written = self
-            .file
-            .write_all(&frame)
+        let written = crate::fsutil::write_fault()
+            .and_then(|()| self.file.write_all(&frame))
             .and_then(|()| match self.durability {
                 Durability::Sync => self.file.sync_data(),
                 Durability::Buffered => Ok(()),
@@ -408,6 +407,11 @@ impl Wal {
     /// its checkpoint threshold.
     pub(crate) fn len_bytes(&self) -> u64 {
         self.len
+    }
+
+    /// Whether the log refuses writes after an I/O error (until a reset or a reopen).
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// Whether the log holds no records.
@@ -590,7 +594,11 @@ fn decode_payload(payload: &[u8], dim: usize) -> Option<(u64, WalRecord)> {
 /// Reads the header and every good frame of `file`, stopping at the first bad one.
 fn replay(file: &File, path: &Path, dim: usize) -> Result<Replay> {
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut reader = BufReader::with_capacity(1 << 16, file);
+    replay_from(BufReader::with_capacity(1 << 16, file), file_len, path, dim)
+}
+
+/// [`replay`] over any reader of `file_len` bytes (`path` is for messages).
+fn replay_from(mut reader: impl Read, file_len: u64, path: &Path, dim: usize) -> Result<Replay> {
     let mut header = Vec::with_capacity(WAL_HEADER_LEN);
     (&mut reader)
         .take(WAL_HEADER_LEN as u64)
@@ -651,6 +659,27 @@ fn read_exact_or_eof(reader: &mut impl Read, buf: &mut [u8], path: &Path) -> Res
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
         Err(e) => Err(Error::io(path, e)),
     }
+}
+
+/// What [`fuzz_replay`] found in a log's bytes.
+pub(crate) struct FuzzReplay {
+    /// The records, with their lsns.
+    pub records: Vec<(u64, WalRecord)>,
+    /// The offset just past the last good frame.
+    pub end: u64,
+    /// The header's base lsn.
+    pub base_lsn: u64,
+}
+
+/// Replays a log held in memory (for the fuzzer): exactly what [`Wal::open`] reads from a file.
+pub(crate) fn fuzz_replay(bytes: &[u8], dim: usize) -> Result<FuzzReplay> {
+    check_dim(dim)?;
+    let r = replay_from(bytes, bytes.len() as u64, Path::new("<bytes>"), dim)?;
+    Ok(FuzzReplay {
+        records: r.records,
+        end: r.end,
+        base_lsn: r.base_lsn,
+    })
 }
 
 #[cfg(test)]

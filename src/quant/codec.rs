@@ -174,8 +174,20 @@ impl Codec {
                         hi[i] = hi[i].max(r[i]);
                     }
                 }
-                let levels = ((1u32 << bits) - 1) as f32;
-                let step = lo.iter().zip(&hi).map(|(l, h)| (h - l) / levels).collect();
+                // No rows (an empty index sealed): a zero range, so the parameters stay finite
+                // and the file opens again.
+                if lo[0] > hi[0] {
+                    lo.fill(0.0);
+                    hi.fill(0.0);
+                }
+                // In f64: `hi - lo` overflows f32 for components near ±f32::MAX, and an infinite
+                // step would make the codec unreadable once saved.
+                let levels = f64::from((1u32 << bits) - 1);
+                let step = lo
+                    .iter()
+                    .zip(&hi)
+                    .map(|(&l, &h)| ((f64::from(h) - f64::from(l)) / levels) as f32)
+                    .collect();
                 (lo, step)
             }
             QuantScheme::PerVector => {

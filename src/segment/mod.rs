@@ -698,7 +698,6 @@ impl AlignedBytes {
     }
 
     /// An aligned copy of `data`.
-    #[cfg(test)]
     pub(crate) fn copy(data: &[u8]) -> AlignedBytes {
         let mut b = AlignedBytes::zeroed(data.len());
         b.as_mut().copy_from_slice(data);

@@ -1,0 +1,97 @@
+//! Thin entry points for the fuzz targets in `fuzz/` into readers that are crate-internal (the
+//! write-ahead log, the manifest, the deletion bitmaps), plus an aligned copy for segment bytes.
+//! Each takes bytes, runs the reader a collection runs on its files, checks what the reader
+//! promises about a success (a round trip to the same bytes, increasing lsns…) and returns the
+//! reader's error otherwise. They panic only when such a promise is broken: a fuzzer crash.
+//!
+//! Not a stable API; hidden from the documentation.
+
+use std::path::Path;
+
+use crate::collection::manifest::Manifest;
+use crate::collection::tombstones;
+use crate::collection::wal::{self, WalRecord};
+use crate::error::Result;
+use crate::hnsw::Index;
+use crate::segment::AlignedBytes;
+
+/// Opens `bytes` as a segment ([`Index::from_bytes`]) from an 8-byte-aligned copy.
+///
+/// # Errors
+/// As [`Index::from_bytes`].
+pub fn segment(bytes: &[u8]) -> Result<Index> {
+    Index::from_bytes(AlignedBytes::copy(bytes))
+}
+
+/// Replays a write-ahead log held in `bytes` for a collection of dimension `dim`; returns the
+/// number of records. Checks that lsns increase from the base lsn, that the good frames end
+/// inside the input, that every upsert has `count × dim` components, and that replaying just the
+/// good prefix gives the same records.
+///
+/// # Errors
+/// As the log's open: a bad header, another dimension, another version.
+pub fn wal_replay(bytes: &[u8], dim: usize) -> Result<usize> {
+    let r = wal::fuzz_replay(bytes, dim)?;
+    assert!(r.end as usize <= bytes.len(), "replay ended past the input");
+    let mut prev = r.base_lsn;
+    for (i, (lsn, record)) in r.records.iter().enumerate() {
+        assert!(
+            if i == 0 { *lsn >= prev } else { *lsn > prev },
+            "lsns must increase"
+        );
+        prev = *lsn;
+        if let WalRecord::Upsert { ids, vectors } = record {
+            assert_eq!(vectors.len(), ids.len() * dim, "upsert of the wrong shape");
+        }
+    }
+    let again = wal::fuzz_replay(&bytes[..r.end as usize], dim).expect("the good prefix replays");
+    assert!(
+        again
+            .records
+            .iter()
+            .map(bits)
+            .eq(r.records.iter().map(bits)),
+        "the good prefix replays the same"
+    );
+    assert_eq!(again.end, r.end);
+    Ok(r.records.len())
+}
+
+/// A record as comparable bits (NaN components included).
+fn bits((lsn, record): &(u64, WalRecord)) -> (u64, Vec<u64>, Vec<u32>) {
+    match record {
+        WalRecord::Upsert { ids, vectors } => (
+            *lsn,
+            ids.clone(),
+            vectors.iter().map(|v| v.to_bits()).collect(),
+        ),
+        WalRecord::Delete { ids } => (*lsn, ids.clone(), vec![u32::MAX]),
+    }
+}
+
+/// Decodes `bytes` as a `MANIFEST`; a manifest that decodes must encode back to the same bytes.
+/// Returns its segment count.
+///
+/// # Errors
+/// As the manifest's read, without I/O errors.
+pub fn manifest(bytes: &[u8]) -> Result<usize> {
+    let m = Manifest::decode(bytes, Path::new("<bytes>"))?;
+    assert_eq!(m.encode(), bytes, "a decoded manifest encodes to its bytes");
+    Ok(m.segments.len())
+}
+
+/// Decodes `bytes` as the deletion bitmap of a segment of `rows` rows; a bitmap that decodes must
+/// encode back to the same bytes. Returns the number of deleted rows.
+///
+/// # Errors
+/// As the bitmap's read, without I/O errors.
+pub fn tombstones(bytes: &[u8], rows: u64) -> Result<u64> {
+    let words = tombstones::decode(bytes, Path::new("<bytes>"), rows)?;
+    assert_eq!(words.len() as u64, rows.div_ceil(64));
+    assert_eq!(
+        tombstones::encode(&words, rows),
+        bytes,
+        "a decoded bitmap encodes to its bytes"
+    );
+    Ok(words.iter().map(|w| w.count_ones() as u64).sum())
+}
