@@ -271,8 +271,12 @@ fn write_outputs(report: &BenchReport, args: &BenchArgs) -> CliResult<()> {
 }
 
 fn bench(args: BenchArgs) -> CliResult<()> {
-    let data = load(&args.data)?;
+    let mut data = load(&args.data)?;
     let metric = args.data.metric.or(data.metric).unwrap_or(Metric::L2);
+    if data.metric.is_some_and(|m| m != metric) {
+        // The dataset's ground truth is for its own metric: recompute it for the one asked for.
+        data.ground_truth = None;
+    }
     let spec = bench_spec(&args);
     let pool = thread_pool(args.build.threads)?;
     eprintln!(
