@@ -2,6 +2,7 @@
 in-process index, and bytes per vector of real segment files.
 
     python scale_out.py shards --dataset DIR [--shards 1,2,4] [--ef 64,128] [--json out.json]
+    python scale_out.py search --dataset DIR [--shards 1,2,4] [--ef 64,128] [--rounds 9]
     python scale_out.py bytes --dataset DIR [--quantization none,sq8,sq4] [--json out.json]
 
 `shards`: builds one in-process index over all rows (stratavec.Index.add on all cores), then for
@@ -12,6 +13,12 @@ actor, at least 1). For each it reports the build wall time, Recall@k against th
 QPS of the whole query batch in one search() call (median of --repeats), the median latency of
 one single-query call, and the actors' resident memory after the queries. Ray runs locally
 (loopback only) with as many CPUs as the machine has.
+
+`search`: the search measurements again, on the files `shards` left in --work (single.svs and
+shards-N/), with every configuration open at once and measured in interleaved rounds (one batch
+of each per round, --rounds rounds, medians), so a machine whose load changes during the run
+biases no configuration. Also times an actor restart: kill one actor of the largest shard count
+and time the next search.
 
 `bytes`: builds an index per quantization on the dataset, saves it, opens it and reports each
 section's bytes per vector from Index.info() (the file's own section table).
@@ -186,6 +193,80 @@ def cmd_shards(args):
     return report
 
 
+def cmd_search(args):
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
+    from stratavec import distributed as D
+
+    cpus = os.cpu_count() or 1
+    work = Path(args.work)
+    base, queries, truth, metric = load(Path(args.dataset), work, args.k)
+    del base
+    efs = [int(e) for e in args.ef.split(",")]
+    counts = [int(s) for s in args.shards.split(",")]
+    ray.init(num_cpus=cpus, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=False, object_store_memory=args.object_store_gib << 30)
+    report = {"dataset": str(args.dataset), "queries": len(queries), "k": args.k, "cpus": cpus,
+              "rounds": args.rounds, "load_start": load_avg(), "rows_out": []}
+    try:
+        configs = {"in-process Index (mapped file)": stratavec.Index.open(work / "single.svs")}
+        sharded = {}
+        for n in counts:
+            threads = max(1, cpus // n)
+            sharded[n] = D.ShardedIndex.open(work / f"shards-{n}" / D.MANIFEST_NAME,
+                                             search_threads=threads)
+            configs[f"ShardedIndex, {n} shard(s) x {threads} thread(s)"] = sharded[n]
+        for ef in efs:
+            walls = {name: [] for name in configs}
+            lat = {name: [] for name in configs}
+            recall = {}
+            for name, index in configs.items():  # warm-up, and recall
+                found, _ = index.search(queries, k=args.k, ef=ef)
+                recall[name] = stratavec.eval.recall_at_k(found, truth, k=args.k)
+            for _ in range(args.rounds):
+                for name, index in configs.items():
+                    start = time.perf_counter()
+                    index.search(queries, k=args.k, ef=ef)
+                    walls[name].append(time.perf_counter() - start)
+                    for q in queries[:50]:
+                        start = time.perf_counter()
+                        index.search(q, k=args.k, ef=ef)
+                        lat[name].append(time.perf_counter() - start)
+            for name in configs:
+                med = statistics.median(walls[name])
+                row = {
+                    "config": name,
+                    "ef": ef,
+                    "recall": round(recall[name], 4),
+                    "qps_batch": round(len(queries) / med, 1),
+                    "batch_walls_s": [round(w, 4) for w in walls[name]],
+                    "single_query_ms_p50": round(statistics.median(lat[name]) * 1e3, 3),
+                    "single_query_ms_p90": round(float(np.percentile(lat[name], 90)) * 1e3, 3),
+                }
+                report["rows_out"].append(row)
+                print(json.dumps(row), flush=True)
+        report["load_end"] = load_avg()
+        # An actor restart: kill shard 0's actor of the largest shard count, time the next search.
+        n = max(counts)
+        index = sharded[n]
+        want, _ = index.search(queries, k=args.k, ef=efs[0])
+        ray.kill(index.actors[0][0], no_restart=False)
+        start = time.perf_counter()
+        got, _ = index.search(queries, k=args.k, ef=efs[0])
+        report["restart"] = {
+            "shards": n,
+            "search_after_kill_s": round(time.perf_counter() - start, 3),
+            "identical": bool(np.array_equal(got, want)),
+        }
+        print(json.dumps(report["restart"]), flush=True)
+        for index in sharded.values():
+            index.close()
+    finally:
+        ray.shutdown()
+    return report
+
+
 def cmd_bytes(args):
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -222,6 +303,15 @@ def main():
     s.add_argument("--object-store-gib", type=int, default=3)
     s.add_argument("--work", default="/tmp/stratavec-scale-out")
     s.add_argument("--json")
+    r = sub.add_parser("search")
+    r.add_argument("--dataset", required=True)
+    r.add_argument("--shards", default="1,2,4")
+    r.add_argument("--ef", default="64,128")
+    r.add_argument("--k", type=int, default=10)
+    r.add_argument("--rounds", type=int, default=9)
+    r.add_argument("--object-store-gib", type=int, default=3)
+    r.add_argument("--work", default="/tmp/stratavec-scale-out")
+    r.add_argument("--json")
     b = sub.add_parser("bytes")
     b.add_argument("--dataset", required=True)
     b.add_argument("--quantization", default="none,sq8,sq4")
@@ -230,7 +320,7 @@ def main():
     b.add_argument("--work", default="/tmp/stratavec-scale-out")
     b.add_argument("--json")
     args = p.parse_args()
-    report = cmd_shards(args) if args.cmd == "shards" else cmd_bytes(args)
+    report = {"shards": cmd_shards, "search": cmd_search, "bytes": cmd_bytes}[args.cmd](args)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0

@@ -418,10 +418,17 @@ def build_shards(
             )
         manifest_path.unlink()
         _fsync_dir(out)
-        for old in out.glob("shard-*-of-*.svs"):
-            old.unlink()
+    # Shard files no manifest names (an earlier build that failed, or the one just replaced).
+    for old in out.glob("shard-*-of-*.svs"):
+        old.unlink()
     if not ray.is_initialized():
         ray.init()
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if threads_per_task > cpus:
+        raise stratavec.InvalidParameterError(
+            f"threads_per_task={threads_per_task} but the Ray cluster has {cpus:g} CPUs: "
+            "no node could run a shard build"
+        )
     start = time.perf_counter()
     chunks, described = _chunks(source, ray, int(chunk_rows), id_column, vector_column)
     retry = dict(max_retries=max_retries, retry_exceptions=[OSError])
@@ -435,7 +442,15 @@ def build_shards(
         build.remote(s, num_shards, str(out.resolve()), options, threads_per_task, *[m[s] for m in maps])
         for s in range(num_shards)
     ]
-    shards = ray.get(builds)
+    try:
+        shards = ray.get(builds)
+    except BaseException:
+        for ref in builds:  # the build failed: stop what still runs (best effort)
+            try:
+                ray.cancel(ref)
+            except Exception:
+                pass
+        raise
     wall = time.perf_counter() - start
     dims = {s.pop("dim") for s in shards}
     if len(dims) != 1:
@@ -663,6 +678,7 @@ class ShardedIndex:
         self._next = [itertools.count() for _ in self._actors]
         self._closed = False
         self.down_at_open: List[int] = []
+        self._open_failures: Dict[int, str] = {}
         failures: Dict[int, str] = {}
         failed_replicas: Dict[int, int] = {}
         ready = {
@@ -683,6 +699,7 @@ class ShardedIndex:
                 raise error
             warnings.warn(str(error), PartialResultsWarning, stacklevel=2)
             self.down_at_open = down
+            self._open_failures = {s: f"could not be opened: {failures[s]}" for s in down}
         return self
 
     def _unavailable(self, shards: List[int], causes: List[str], what: str) -> ShardUnavailableError:
@@ -835,8 +852,13 @@ class ShardedIndex:
                 f"queries: dimension mismatch: expected {self.dim} components, got {q.shape[-1]}; "
                 f"expected shape (n, {self.dim}) or ({self.dim},), got {q.shape}"
             )
-        if not isinstance(k, (int, np.integer)) or k < 1:
-            raise stratavec.InvalidParameterError(f"k must be at least 1, got {k!r}")
+        for name, value in (("k", k), ("ef", ef), ("oversample", oversample)):
+            if value is None and name != "k":
+                continue
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise stratavec.InvalidParameterError(f"`{name}` must be at least 1, got {value!r}")
+        ef = None if ef is None else int(ef)
+        oversample = None if oversample is None else int(oversample)
         q2 = q.reshape(1, -1) if one_d else q
         qref = ray.put(q2)
         filters = self._shard_filters(filter)
@@ -854,7 +876,7 @@ class ShardedIndex:
 
         for s in range(self.num_shards):
             if s in self.down_at_open:
-                failed[s] = "could not be opened"
+                failed[s] = self._open_failures.get(s, "could not be opened")
                 continue
             r = next(self._next[s]) % self.replicas
             tried[s] = 0

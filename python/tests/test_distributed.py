@@ -231,8 +231,9 @@ def test_search_is_the_merge_of_the_shards(small_shards, synthetic):
         assert np.all(all_ids[len(found):] == MISSING_ID) and np.isinf(all_dist[-1])
         with pytest.raises(stratavec.DimensionMismatchError, match=r"\(n, 16\)"):
             index.search(np.zeros((2, 3), np.float32))
-        with pytest.raises(stratavec.InvalidParameterError):
-            index.search(queries, k=0)
+        for bad in ({"k": 0}, {"ef": 0}, {"oversample": -1}):
+            with pytest.raises(stratavec.InvalidParameterError):
+                index.search(queries, **bad)
         info = index.info()
         assert [[r["len"] for r in row] for row in info] == [[s["rows"]] * 2 for s in m["shards"]]
         assert all(r["rss_bytes"] > 0 for row in info for r in row)
@@ -261,6 +262,23 @@ def test_a_missing_shard_file_is_a_clear_error(tmp_path, small_shards, synthetic
         assert not np.isin(got, ids[D.shard_of(ids, 4) == 2]).any()
         _, _, down = index.search_with_status(queries, k=10, allow_partial=True)
         assert down == [2]
+
+
+def test_verify_checks_the_files_against_the_manifest(tmp_path, small_shards, synthetic):
+    """A flipped byte in a vector row passes the open-time checks (header, sizes) but not the
+    SHA-256 of the manifest, which verify=True checks when an actor starts."""
+    _, _, queries = synthetic
+    manifest = copy_shards(small_shards, tmp_path / "copy")
+    path = tmp_path / "copy" / "shard-00003-of-00004.svs"
+    vectors = next(s for s in stratavec.Index.open(path).info()["sections"] if s["name"] == "vectors")
+    data = bytearray(path.read_bytes())
+    data[vectors["offset"] + 10] ^= 0x01
+    path.write_bytes(bytes(data))
+    with D.ShardedIndex.open(manifest) as index:  # opens: the damage is inside a row
+        index.search(queries, k=5)
+    with pytest.raises(D.ShardUnavailableError, match="shard 3.*SHA-256") as e:
+        D.ShardedIndex.open(manifest, verify=True)
+    assert e.value.shards == [3]
 
 
 def test_a_shard_that_stays_down_after_a_restart(tmp_path, small_shards, synthetic):
