@@ -43,6 +43,9 @@ pub struct Exceptions {
     pub locked: Py<PyType>,
     /// `ReadOnlyError(StratavecError)`.
     pub read_only: Py<PyType>,
+    /// `ClosedError(StratavecError, ValueError)`: raised by the binding itself (a `Collection`
+    /// used after `close()`), not mapped from a crate error.
+    pub closed: Py<PyType>,
 }
 
 static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
@@ -53,7 +56,7 @@ pub fn exceptions(py: Python<'_>) -> PyResult<&'static Exceptions> {
 }
 
 /// `(Python name, docstring)` of every class, in the order of [`Exceptions::all`].
-const DOCS: [(&str, &str); 13] = [
+const DOCS: [(&str, &str); 14] = [
     ("StratavecError", "Base class of every error stratavec raises (except OSError for I/O)."),
     ("DimensionMismatchError", "A vector's or an array's length does not match the index's dimension. Also a ValueError."),
     ("InvalidVectorError", "A vector holds NaN or infinity, or is zero under cosine. Also a ValueError."),
@@ -67,11 +70,12 @@ const DOCS: [(&str, &str); 13] = [
     ("UnsupportedVersionError", "A stratavec file was written in a format version this build cannot read."),
     ("LockedError", "Another writer holds the collection's lock."),
     ("ReadOnlyError", "A write was asked of something opened read-only."),
+    ("ClosedError", "A Collection was used after close() (or after its with block). Also a ValueError."),
 ];
 
 impl Exceptions {
     /// Every class with its Python name, base first.
-    pub fn all(&self) -> [(&'static str, &Py<PyType>); 13] {
+    pub fn all(&self) -> [(&'static str, &Py<PyType>); 14] {
         let classes = [
             &self.base,
             &self.dimension_mismatch,
@@ -86,6 +90,7 @@ impl Exceptions {
             &self.unsupported_version,
             &self.locked,
             &self.read_only,
+            &self.closed,
         ];
         let mut i = 0;
         classes.map(|c| {
@@ -125,6 +130,7 @@ fn create(py: Python<'_>) -> PyResult<Exceptions> {
         unsupported_version: make(10, vec![b()])?,
         locked: make(11, vec![b()])?,
         read_only: make(12, vec![b()])?,
+        closed: make(13, vec![b(), value()])?,
         base,
     })
 }

@@ -1,27 +1,29 @@
 //! `stratavec.Index`: the in-memory HNSW index.
 
+use std::path::PathBuf;
+
 use numpy::PyArray1;
 use parking_lot::Mutex;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyInt};
-use rayon::prelude::*;
+use pyo3::types::{PyDict, PyInt, PyList};
 use stratavec::{
-    Error, IndexOptions, Metric, Quantization, Rerank, SearchParams, DEFAULT_EF_CONSTRUCTION,
-    DEFAULT_M,
+    Error, IndexOptions, Metric, Quantization, SegmentInfo, DEFAULT_EF_CONSTRUCTION, DEFAULT_M,
 };
 
-use crate::arrays::{f32_rows, result_arrays, try_filled, u64_ids};
-use crate::callbacks::{pool, run_on, Filter, PyReranker};
+use crate::arrays::{f32_rows, u64_ids};
+use crate::callbacks::{pool, run_on};
 use crate::errors::{invalid_parameter, to_py_err, IntoPy};
+use crate::search::Search;
 
 /// The id reported where a search finds fewer than `k` neighbours (`2**64 - 1`).
 pub const MISSING_ID: u64 = u64::MAX;
 
-/// An HNSW index held in memory.
+/// An HNSW index: built in memory, or opened from a segment file (`Index.open`).
 ///
 /// Any number of Python threads may search one index at once, also while another thread adds:
-/// every build and search releases the GIL. Adds are serialised among themselves.
+/// every build and search releases the GIL. Adds are serialised among themselves. An index
+/// opened from a file is read-only (`read_only`); `save` writes any index to a file.
 ///
 /// Args:
 ///     dim: vector dimension (>= 1).
@@ -59,9 +61,17 @@ pub fn positive(name: &'static str, value: i64) -> PyResult<usize> {
     }
 }
 
-/// Reads an id for `get`: an int outside `0..2**64` is an unknown id (`KeyError`), a non-int a
-/// `TypeError`.
-fn id_arg(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
+/// `repr(text)` as Python writes it (quotes and escapes).
+pub fn py_repr(py: Python<'_>, text: &str) -> String {
+    pyo3::types::PyString::new(py, text)
+        .repr()
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| format!("{text:?}"))
+}
+
+/// Reads an id for `get`/`delete`: an int outside `0..2**64` is an unknown id (`KeyError`), a
+/// non-int a `TypeError`. `container` names what the id is looked up in, for the message.
+pub fn id_arg(obj: &Bound<'_, PyAny>, container: &str) -> PyResult<u64> {
     if let Ok(id) = obj.extract::<u64>() {
         return Ok(id);
     }
@@ -69,13 +79,45 @@ fn id_arg(obj: &Bound<'_, PyAny>) -> PyResult<u64> {
         let exc = crate::errors::exceptions(obj.py())?;
         return Err(PyErr::from_type(
             exc.unknown_id.bind(obj.py()).clone(),
-            format!("id {obj} is not in the index (ids are 0 ≤ id < 2**64)"),
+            format!("id {obj} is not in the {container} (ids are 0 ≤ id < 2**64)"),
         ));
     }
     Err(PyTypeError::new_err(format!(
         "an id must be an int, got {}",
         obj.get_type().name()?
     )))
+}
+
+impl Index {
+    fn from_inner(inner: stratavec::Index) -> Index {
+        Index {
+            inner,
+            add_lock: Mutex::new(()),
+        }
+    }
+}
+
+/// `Index.info()`'s dict.
+fn segment_info_dict<'py>(py: Python<'py>, info: &SegmentInfo) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("path", info.path.display().to_string())?;
+    d.set_item("format_version", info.format_version)?;
+    d.set_item("file_bytes", info.file_bytes)?;
+    d.set_item("nodes", info.nodes)?;
+    d.set_item("live", info.live)?;
+    d.set_item("deleted", info.deleted)?;
+    d.set_item("max_level", info.max_level)?;
+    let sections = PyList::empty(py);
+    for s in &info.sections {
+        let sd = PyDict::new(py);
+        sd.set_item("name", s.name)?;
+        sd.set_item("offset", s.offset)?;
+        sd.set_item("len", s.len)?;
+        sd.set_item("crc32c", s.crc32c)?;
+        sections.append(sd)?;
+    }
+    d.set_item("sections", sections)?;
+    Ok(d)
 }
 
 #[pymethods]
@@ -101,10 +143,7 @@ impl Index {
         if let Some(seed) = seed {
             options.seed = seed;
         }
-        Ok(Index {
-            inner: stratavec::Index::new(options).py()?,
-            add_lock: Mutex::new(()),
-        })
+        Ok(Index::from_inner(stratavec::Index::new(options).py()?))
     }
 
     /// Vector dimension.
@@ -153,10 +192,15 @@ impl Index {
         id.extract::<u64>().is_ok_and(|id| self.inner.contains(id))
     }
 
-    fn __repr__(&self) -> String {
+    fn __repr__(&self, py: Python<'_>) -> String {
         let o = self.inner.options();
+        let path = self
+            .inner
+            .segment_info()
+            .map(|i| format!(", path={}", py_repr(py, &i.path.display().to_string())))
+            .unwrap_or_default();
         format!(
-            "stratavec.Index(dim={}, metric='{}', quantization='{}', m={}, ef_construction={}, len={})",
+            "stratavec.Index(dim={}, metric='{}', quantization='{}', m={}, ef_construction={}, len={}{path})",
             o.dim,
             o.metric.name(),
             o.quantization.name(),
@@ -183,6 +227,7 @@ impl Index {
     ///     DuplicateIdError: an id is already in the index or repeated in ids; nothing is added.
     ///     InvalidParameterError: a wrong number of ids, negative ids, the reserved id
     ///         2**64 - 1 (MISSING_ID), threads = 0.
+    ///     ReadOnlyError: the index was opened from a file.
     #[pyo3(signature = (vectors, ids = None, threads = None))]
     fn add(
         &self,
@@ -278,73 +323,19 @@ impl Index {
         reranker: Option<&Bound<'py, PyAny>>,
         threads: Option<i64>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-        let dim = self.inner.dim();
-        let rows = f32_rows(queries, Some(dim), "queries")?;
-        let k = positive("k", k)?;
-        let ef = ef.map(|e| positive("ef", e)).transpose()?;
-        let oversample = oversample.map(|o| positive("oversample", o)).transpose()?;
-        let filter = filter.map(Filter::new).transpose()?;
-        let reranker = reranker.map(PyReranker::new).transpose()?;
-        let threads = threads.map(|t| count("threads", t)).transpose()?;
-        let pool = pool(threads)?;
-        let nq = rows.rows;
-        let cells = nq.checked_mul(k).ok_or_else(|| {
-            pyo3::exceptions::PyMemoryError::new_err("k × number of queries is too large")
-        })?;
-        let mut ids = try_filled(cells, MISSING_ID)?;
-        let mut dists = try_filled(cells, f32::INFINITY)?;
-
-        // Nothing can return more than the index holds: bound what the search allocates by it.
-        let cap = self.inner.len().max(1);
-        let k_search = k.min(cap);
-        let mut params = SearchParams::new(k_search);
-        if let Some(ef) = ef {
-            params = params.ef(ef.min(cap));
-        }
-        if let Some(o) = oversample {
-            params = params.oversample(o.min(cap.div_ceil(k_search)).max(1));
-        }
-        let allow = |id: u64| filter.as_ref().is_none_or(|f| f.allows(id));
-        if filter.is_some() {
-            params = params.filter(&allow);
-        }
-        if let Some(r) = &reranker {
-            params = params.rerank(Rerank::Custom(r));
-        }
-
-        let data = rows.as_slice();
-        let index = &self.inner;
-        let one = |q: &[f32], ic: &mut [u64], dc: &mut [f32]| -> stratavec::Result<()> {
-            for (j, hit) in index.search_with(q, &params)?.iter().take(k).enumerate() {
-                ic[j] = hit.id;
-                dc[j] = hit.distance;
-            }
-            Ok(())
-        };
-        // A Python filter is called for many ids per query under the GIL: handing the GIL back
-        // and forth between search threads costs ~50× the call itself, so such a batch runs on
-        // the calling thread alone.
-        let serial = nq <= 1 || threads == Some(1) || matches!(filter, Some(Filter::Callable(_)));
-        let result = py.detach(|| {
-            if serial {
-                ids.chunks_mut(k)
-                    .zip(dists.chunks_mut(k))
-                    .zip(data.chunks(dim))
-                    .try_for_each(|((ic, dc), q)| one(q, ic, dc))
-            } else {
-                run_on(pool.as_deref(), || {
-                    ids.par_chunks_mut(k)
-                        .zip(dists.par_chunks_mut(k))
-                        .zip(data.par_chunks(dim))
-                        .try_for_each(|((ic, dc), q)| one(q, ic, dc))
-                })
-            }
-        });
-        if let Some(e) = filter.as_ref().and_then(Filter::take_error) {
-            return Err(e);
-        }
-        result.py()?;
-        result_arrays(py, ids, dists, nq, k, rows.one_d)
+        let mut search = Search::new(
+            self.inner.dim(),
+            queries,
+            k,
+            ef,
+            oversample,
+            filter,
+            reranker,
+            threads,
+        )?;
+        let run = search.detached();
+        let result = py.detach(|| run.run(&self.inner));
+        search.finish(py, result)
     }
 
     /// The stored vector of id as a float32 array (unit length under cosine: vectors are
@@ -357,9 +348,94 @@ impl Index {
         py: Python<'py>,
         id: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray1<f32>>> {
-        let id = id_arg(id)?;
+        let id = id_arg(id, "index")?;
         let v = self.inner.get(id).py()?;
         Ok(PyArray1::from_vec(py, v))
+    }
+
+    /// Whether the index is read-only (opened from a segment file with `Index.open`).
+    #[getter]
+    fn read_only(&self) -> bool {
+        self.inner.is_read_only()
+    }
+
+    /// Deletes id: searches stop returning it at once (its node stays in the graph as a waypoint
+    /// until the index is rebuilt); the id can be added again afterwards.
+    ///
+    /// Raises:
+    ///     UnknownIdError: (a KeyError) when the id is not in the index.
+    ///     ReadOnlyError: the index was opened from a file.
+    fn delete(&self, py: Python<'_>, id: &Bound<'_, PyAny>) -> PyResult<()> {
+        let id = id_arg(id, "index")?;
+        py.detach(|| {
+            let _adding = self.add_lock.lock();
+            self.inner.delete(id)
+        })
+        .py()
+    }
+
+    /// Writes the index to path as one segment file, atomically (a temporary file in the same
+    /// folder, fsync, rename, fsync of the folder), with the GIL released. Adds wait while it
+    /// runs; searches don't. A quantized index stores its codes and its f32 originals.
+    ///
+    /// Returns:
+    ///     The file's size in bytes.
+    ///
+    /// Raises:
+    ///     OSError: (its errno subclass, with filename) when the file cannot be written.
+    fn save(&self, py: Python<'_>, path: PathBuf) -> PyResult<u64> {
+        py.detach(|| self.inner.save(&path)).py()
+    }
+
+    /// Opens the segment file at path (written by `save`, or by a collection or `stratavec
+    /// build`).
+    ///
+    /// With mmap=True (the default) the file is mapped, not read: opening costs the same for any
+    /// file size and memory holds only the pages searches touch (several processes mapping one
+    /// file share them). With mmap=False it is read into memory. Either way the index is
+    /// read-only and searches exactly like the index that was saved. The header, section table
+    /// and sizes are checked on open; `verify()` checks every checksum and link.
+    ///
+    /// Raises:
+    ///     FileNotFoundError: (or another OSError) when the file cannot be opened.
+    ///     CorruptFileError: not a segment file, or a damaged one (bad magic, header checksum,
+    ///         truncated).
+    ///     UnsupportedVersionError: written in a format version this build cannot read.
+    #[staticmethod]
+    #[pyo3(signature = (path, mmap = true))]
+    fn open(py: Python<'_>, path: PathBuf, mmap: bool) -> PyResult<Index> {
+        let inner = py
+            .detach(|| {
+                if mmap {
+                    stratavec::Index::open(&path)
+                } else {
+                    stratavec::Index::load(&path)
+                }
+            })
+            .py()?;
+        Ok(Index::from_inner(inner))
+    }
+
+    /// Checks an opened index completely: every section checksum, every link, the id index
+    /// (reads the whole file; the GIL is released). An index built in memory has nothing to
+    /// check.
+    ///
+    /// Raises:
+    ///     CorruptFileError: naming the file and the first problem found.
+    fn verify(&self, py: Python<'_>) -> PyResult<()> {
+        py.detach(|| self.inner.verify()).py()
+    }
+
+    /// What the segment file behind an opened index holds, or None for an index built in memory:
+    /// a dict with path, format_version, file_bytes, nodes (rows, deleted ones included), live,
+    /// deleted, max_level and sections (a list of dicts name, offset, len, crc32c; names:
+    /// meta, vectors, codes, level0, upper_offsets, upper_links, labels, id_keys, id_slots,
+    /// tombstones).
+    fn info<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.inner
+            .segment_info()
+            .map(|info| segment_info_dict(py, &info))
+            .transpose()
     }
 
     /// Bytes held by the index: codes_bytes, originals_bytes, graph_bytes, ids_bytes and their
@@ -379,51 +455,21 @@ impl Index {
     }
 }
 
-/// Raises the Python exception of each error variant, for the tests of the error mapping
-/// (`_stratavec._raise_error("corrupt")`). Not part of the API.
+/// Raises the Python exception of the error variants that no call can provoke from Python, for
+/// the tests of the error mapping (`_stratavec._raise_error("capacity_exceeded")`): an index
+/// past 2**32 - 1 vectors, a Rust reranker's own error, a permission error (the tests may run as
+/// root), an I/O error without an errno. Every other variant is raised by real calls in the
+/// tests. Not part of the API.
 #[pyfunction]
 pub fn _raise_error(kind: &str) -> PyResult<()> {
-    use std::path::PathBuf;
     let path = PathBuf::from("/nonexistent/stratavec-test");
     let err = match kind {
-        "dimension_mismatch" => Error::DimensionMismatch {
-            expected: 4,
-            got: 3,
-        },
-        "invalid_vector" => Error::InvalidVector {
-            reason: "component 0 is NaN".into(),
-        },
-        "invalid_parameter" => Error::InvalidParameter {
-            name: "k",
-            reason: "must be at least 1".into(),
-        },
-        "duplicate_id" => Error::DuplicateId { id: 7 },
-        "unknown_id" => Error::UnknownId { id: 7 },
         "capacity_exceeded" => Error::CapacityExceeded {
             max: u32::MAX as usize,
-        },
-        "malformed_file" => Error::MalformedFile {
-            format: "fvecs",
-            path,
-            reason: "truncated".into(),
         },
         "rerank" => Error::Rerank {
             source: "a Rust reranker failed".into(),
         },
-        "corrupt" => Error::Corrupt {
-            path,
-            reason: "bad magic".into(),
-        },
-        "unsupported_version" => Error::UnsupportedVersion {
-            path,
-            found: 9,
-            supported: 1,
-        },
-        "locked" => Error::Locked { path },
-        "read_only" => Error::ReadOnly {
-            what: "a memory-mapped index cannot be added to".into(),
-        },
-        "io_not_found" => Error::io(path, std::io::Error::from_raw_os_error(2)),
         "io_permission" => Error::io(path, std::io::Error::from_raw_os_error(13)),
         "io_kind_only" => Error::io(
             path,

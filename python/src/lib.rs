@@ -4,21 +4,22 @@
 //! where possible, error mapping. Every build and search runs with the interpreter detached (the
 //! GIL released), so Python threads search in parallel and other Python code keeps running.
 //!
-//! Module map: [`index`] (the `Index` class), [`eval`] (ground truth, recall, benchmarks),
-//! [`arrays`] (reading and making NumPy arrays), [`callbacks`] (Python filters and rerankers
-//! called from a search, and the per-thread-count pools), [`errors`] (the exception classes).
-//!
-//! The storage layer (`Index.save`/`Index.open`/`Collection`) is not bound yet; it lands as more
-//! methods on [`index::Index`] (and a `Collection` class) with the same error mapping.
+//! Module map: [`index`] (the `Index` class: build, search, save, open), [`collection`] (the
+//! `Collection` class), [`search`] (the search both share, and `merge_top_k`), [`eval`] (ground
+//! truth, recall, benchmarks), [`arrays`] (reading and making NumPy arrays), [`callbacks`]
+//! (Python filters and rerankers called from a search, and the per-thread-count pools),
+//! [`errors`] (the exception classes).
 #![deny(missing_docs)]
 
 use pyo3::prelude::*;
 
 pub mod arrays;
 pub mod callbacks;
+pub mod collection;
 pub mod errors;
 pub mod eval;
 pub mod index;
+pub mod search;
 
 /// The native module.
 #[pymodule]
@@ -27,6 +28,12 @@ mod _stratavec {
 
     #[pymodule_export]
     use crate::index::Index;
+
+    #[pymodule_export]
+    use crate::collection::Collection;
+
+    #[pymodule_export]
+    use crate::search::merge_top_k;
 
     #[pymodule_export]
     use crate::index::_raise_error;

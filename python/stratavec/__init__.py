@@ -6,9 +6,22 @@
 >>> ids, distances = index.search(np.array([0.1, 0.9, 0.0], dtype=np.float32), k=2)
 >>> int(ids[0])
 11
+>>> import tempfile
+>>> with tempfile.TemporaryDirectory() as d, stratavec.Collection(d, dim=3) as col:
+...     col.upsert([1, 2], np.eye(3, dtype=np.float32)[:2])
+...     col.flush()
+...     print(len(col), 2 in col, col.stats()["segments"])
+2 True 1
 
-* :class:`Index` — build (``add``) and search (``search``) an in-memory HNSW index; batch
-  searches use every core and release the GIL.
+* :class:`Index` — build (``add``) and search (``search``) an HNSW index; batch searches use
+  every core and release the GIL. ``save(path)`` writes it to one segment file;
+  ``Index.open(path)`` maps such a file (read-only, opened in O(1)).
+* :class:`Collection` — a durable, updatable set of vectors in a directory (write-ahead log,
+  segment files, one writer, read-only opens beside it): ``upsert``, ``delete``, ``search``,
+  ``flush``, ``compact``, ``close``.
+* :func:`merge_top_k` — merges per-shard (or per-segment) results into one top-k.
+* :mod:`stratavec.distributed` — sharded build and search on Ray (``pip install
+  "stratavec[ray]"``; imported on demand).
 * :mod:`stratavec.eval` — exact ground truth, Recall@K and the benchmark runner.
 * :mod:`stratavec.ann_benchmarks` — the ann-benchmarks algorithm wrapper.
 
@@ -28,6 +41,8 @@ from ._stratavec import (
     DEFAULT_M,
     MISSING_ID,
     CapacityExceededError,
+    ClosedError,
+    Collection,
     CorruptFileError,
     DimensionMismatchError,
     DuplicateIdError,
@@ -42,11 +57,14 @@ from ._stratavec import (
     UnknownIdError,
     UnsupportedVersionError,
     __version__,
+    merge_top_k,
 )
 from . import eval  # noqa: E402  (the submodule, importable as stratavec.eval)
 
 __all__ = [
     "Index",
+    "Collection",
+    "merge_top_k",
     "eval",
     "MISSING_ID",
     "DEFAULT_M",
@@ -65,5 +83,6 @@ __all__ = [
     "UnsupportedVersionError",
     "LockedError",
     "ReadOnlyError",
+    "ClosedError",
     "__version__",
 ]

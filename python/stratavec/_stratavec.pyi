@@ -1,6 +1,8 @@
 """Type stubs of the native module ``stratavec._stratavec`` (re-exported by ``stratavec``)."""
 
-from typing import Any, Callable, Dict, Literal, Optional, Sequence, Tuple, Union
+import os
+from types import TracebackType
+from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Type, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -12,6 +14,7 @@ DEFAULT_M: int
 DEFAULT_EF_CONSTRUCTION: int
 DEFAULT_EF_SEARCH: int
 
+_Path = Union[str, "os.PathLike[str]"]
 _Metric = Literal["l2", "ip", "cosine"]
 _Quantization = Literal["none", "sq8", "sq4"]
 _IdsLike = Union[npt.ArrayLike, Sequence[int], int]
@@ -59,11 +62,15 @@ class LockedError(StratavecError):
 class ReadOnlyError(StratavecError):
     """A write was asked of something opened read-only."""
 
+class ClosedError(StratavecError, ValueError):
+    """A Collection was used after close() (or after its with block)."""
+
 class Index:
-    """An HNSW index held in memory.
+    """An HNSW index: built in memory, or opened from a segment file (:meth:`Index.open`).
 
     Any number of Python threads may search one index at once, also while another thread adds:
-    every build and search releases the GIL. Adds are serialised among themselves.
+    every build and search releases the GIL. Adds are serialised among themselves. An index
+    opened from a file is read-only (:attr:`read_only`); :meth:`save` writes any index to a file.
 
     Args:
         dim: vector dimension (>= 1).
@@ -137,6 +144,7 @@ class Index:
                 added then.
             InvalidParameterError: a wrong number of ids, negative ids, the reserved id
                 ``2**64 - 1`` (:data:`MISSING_ID`), threads = 0.
+            ReadOnlyError: the index was opened from a file.
         """
     def search(
         self,
@@ -188,7 +196,244 @@ class Index:
         """
     def memory(self) -> Dict[str, int]:
         """Bytes held by the index: ``codes_bytes``, ``originals_bytes``, ``graph_bytes``,
-        ``ids_bytes`` and their sum ``total_bytes`` (allocated capacity included)."""
+        ``ids_bytes`` and their sum ``total_bytes`` (allocated capacity included; for an opened
+        index, the sizes of the file's sections)."""
+    @property
+    def read_only(self) -> bool:
+        """Whether the index was opened from a segment file (and so cannot be added to)."""
+    def delete(self, id: int) -> None:
+        """Deletes ``id``: searches stop returning it at once (its node stays in the graph as a
+        waypoint until the index is rebuilt); the id can be added again afterwards.
+
+        Raises:
+            UnknownIdError: (a KeyError) when the id is not in the index.
+            ReadOnlyError: the index was opened from a file.
+        """
+    def save(self, path: _Path) -> int:
+        """Writes the index to ``path`` as one segment file, atomically (a temporary file in the
+        same folder, fsync, rename, fsync of the folder), with the GIL released. Adds wait while
+        it runs; searches don't.
+
+        Returns:
+            The file's size in bytes.
+
+        Raises:
+            OSError: (its errno subclass, with ``filename``) when the file cannot be written.
+        """
+    @staticmethod
+    def open(path: _Path, mmap: bool = True) -> "Index":
+        """Opens a segment file (written by :meth:`save`, a collection, or ``stratavec build``).
+
+        With ``mmap=True`` the file is mapped, not read: opening costs the same for any file
+        size and memory holds only the pages searches touch. With ``mmap=False`` it is read into
+        memory. Either way the index is read-only and searches exactly like the saved one. The
+        header, section table and sizes are checked on open; :meth:`verify` checks the rest.
+
+        Raises:
+            FileNotFoundError: (or another OSError) when the file cannot be opened.
+            CorruptFileError: not a segment file, or a damaged one.
+            UnsupportedVersionError: written in a format version this build cannot read.
+        """
+    def verify(self) -> None:
+        """Checks an opened index completely: every section checksum, every link, the id index
+        (reads the whole file). An index built in memory has nothing to check.
+
+        Raises:
+            CorruptFileError: naming the file and the first problem found.
+        """
+    def info(self) -> Optional[Dict[str, Any]]:
+        """What the file behind an opened index holds, or ``None`` for an index built in memory:
+        ``path``, ``format_version``, ``file_bytes``, ``nodes`` (rows, deleted ones included),
+        ``live``, ``deleted``, ``max_level`` and ``sections`` (a list of dicts ``name``,
+        ``offset``, ``len``, ``crc32c``; names ``meta``, ``vectors``, ``codes``, ``level0``,
+        ``upper_offsets``, ``upper_links``, ``labels``, ``id_keys``, ``id_slots``,
+        ``tombstones``)."""
+
+class Collection:
+    """A durable, updatable set of vectors in a directory.
+
+    Upserts and deletes go to a write-ahead log (fsynced by default) and an in-memory segment
+    that is sealed into immutable segment files; a manifest, replaced atomically, names the live
+    files. After a crash, opening it again brings back every acknowledged write.
+
+    One writer at a time: a second ``Collection(path)`` on the same directory, in this process or
+    another, raises :class:`LockedError` until the first is closed.
+    :meth:`Collection.open_read_only` opens beside a writer and sees the last flushed state
+    (:meth:`refresh` catches up). Searches run on a snapshot and never wait for writes; every
+    call releases the GIL.
+
+    :meth:`close` (or leaving a ``with`` block) makes the writes durable, releases the writer
+    lock, and makes every later call raise :class:`ClosedError`.
+
+    Args:
+        path: the directory (created with the collection when absent).
+        dim: vector dimension; required to create a collection, optional when one exists (read
+            from its manifest; must match when given).
+        metric: ``"l2"`` (the default when creating), ``"ip"`` or ``"cosine"``; an existing
+            collection keeps its own (must match when given).
+        quantization: ``"none"`` (default), ``"sq8"`` or ``"sq4"`` for the sealed segments.
+            Creation only, like ``m``, ``ef_construction`` and ``seed``: an existing collection
+            keeps its stored options.
+        m: links per node (default 16).
+        ef_construction: beam width while inserting (default 200).
+        seed: seed of the level draws.
+        durability: ``"sync"`` (every write fsynced before it returns) or ``"buffered"`` (fsynced
+            by :meth:`sync`, :meth:`flush` and :meth:`close`; a crash may lose the last writes).
+        seal_rows: rows of the in-memory segment at which it is sealed into a file (100,000).
+        compact_deleted_fraction: fraction of deleted or superseded rows past which
+            :meth:`flush` compacts (0.2); ``None`` never compacts on its own.
+
+    Raises:
+        InvalidParameterError: ``dim`` missing for a new collection, ``dim`` or ``metric``
+            different from the stored ones, bad option values.
+        LockedError: another writer holds the collection.
+        CorruptFileError, UnsupportedVersionError, OSError: damaged, newer or unreadable files.
+    """
+
+    def __init__(
+        self,
+        path: _Path,
+        dim: Optional[int] = None,
+        metric: Optional[_Metric] = None,
+        quantization: Optional[_Quantization] = None,
+        m: Optional[int] = None,
+        ef_construction: Optional[int] = None,
+        seed: Optional[int] = None,
+        durability: Literal["sync", "buffered"] = "sync",
+        seal_rows: int = 100_000,
+        compact_deleted_fraction: Optional[float] = 0.2,
+    ) -> None: ...
+    @staticmethod
+    def open_read_only(path: _Path) -> "Collection":
+        """Opens the collection in ``path`` for reading only, beside a writer if there is one.
+        It sees the writer's last flush; :meth:`refresh` catches up. Writes raise
+        :class:`ReadOnlyError`.
+
+        Raises:
+            FileNotFoundError: there is no collection in ``path``.
+        """
+    @property
+    def path(self) -> str:
+        """The collection's directory."""
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+    @property
+    def metric(self) -> _Metric:
+        """Distance metric."""
+    @property
+    def quantization(self) -> _Quantization:
+        """How sealed segments store vectors for the traversal."""
+    @property
+    def m(self) -> int:
+        """Links per node on the upper levels."""
+    @property
+    def ef_construction(self) -> int:
+        """Beam width while inserting."""
+    @property
+    def durability(self) -> Literal["sync", "buffered"]:
+        """When writes are fsynced."""
+    @property
+    def read_only(self) -> bool:
+        """Whether it was opened with :meth:`open_read_only`."""
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+    def __len__(self) -> int:
+        """Number of live vectors."""
+    def __contains__(self, id: object) -> bool:
+        """Whether ``id`` is present (False for anything that is not a valid id)."""
+    def upsert(
+        self, ids: _IdsLike, vectors: npt.ArrayLike, threads: Optional[int] = None
+    ) -> None:
+        """Inserts or replaces vectors: a ``(n, dim)`` array with ``n`` ids, or one ``(dim,)``
+        vector with one id. Atomic (after a crash the whole batch is back or none of it); when
+        an id appears twice, the last row wins. In the log (fsynced under ``"sync"``) and visible
+        to searches when this returns.
+
+        Raises:
+            DimensionMismatchError, InvalidVectorError, InvalidParameterError: as
+                :meth:`Index.add`; nothing is written then.
+            ReadOnlyError: opened with :meth:`open_read_only`.
+        """
+    def delete(self, ids: _IdsLike) -> int:
+        """Deletes ``ids`` (absent ones are ignored); returns how many were present.
+
+        Raises:
+            ReadOnlyError: opened with :meth:`open_read_only`.
+        """
+    def get(self, id: int) -> npt.NDArray[np.float32]:
+        """The stored vector of ``id`` (unit length under cosine).
+
+        Raises:
+            UnknownIdError: (a KeyError) when it is absent or deleted.
+        """
+    def search(
+        self,
+        queries: npt.ArrayLike,
+        k: int = 10,
+        ef: Optional[int] = None,
+        oversample: Optional[int] = None,
+        filter: Optional[_Filter] = None,
+        reranker: Optional[_Reranker] = None,
+        threads: Optional[int] = None,
+    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
+        """The ``k`` nearest neighbours of each query across every segment, nearest first: the
+        same arguments, results and errors as :meth:`Index.search` (deleted and superseded rows
+        never come back; per-segment results are merged with :func:`merge_top_k`). Runs on a
+        snapshot and never waits for writers."""
+    def flush(self) -> None:
+        """Seals the in-memory segment into a segment file, commits a new manifest, empties the
+        log; then compacts past ``compact_deleted_fraction``. Read-only opens see the state
+        from here on (after :meth:`refresh`)."""
+    def compact(self) -> None:
+        """Seals, then rewrites every segment into one over the live rows (rebuilding the
+        graph). Writes wait while it runs; searches don't."""
+    def sync(self) -> None:
+        """Makes every acknowledged write durable now (an fsync of the log)."""
+    def verify(self) -> None:
+        """Checks every sealed segment completely.
+
+        Raises:
+            CorruptFileError: naming the file and the problem.
+        """
+    def refresh(self) -> None:
+        """For a read-only open: loads what a writer flushed since. Does nothing for a writer."""
+    def stats(self) -> Dict[str, int]:
+        """``live``, ``deleted`` (stored until compaction), ``segments``, ``unsealed``,
+        ``segment_bytes``, ``wal_bytes`` and ``generation`` (0 for a read-only open)."""
+    def close(self) -> None:
+        """Makes every acknowledged write durable, waits for calls running in other threads,
+        releases the writer lock and the mapped files. Unflushed rows stay in the log and come
+        back on the next open. Later calls raise :class:`ClosedError`; closing again does
+        nothing."""
+    def __enter__(self) -> "Collection": ...
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> bool: ...
+
+def merge_top_k(
+    ids_list: Sequence[npt.ArrayLike],
+    distances_list: Sequence[npt.ArrayLike],
+    k: int,
+) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
+    """Merges per-shard (or per-segment) search results into the best ``k`` per query with the
+    crate's ``stratavec::merge_top_k`` (what :class:`Collection` uses across its segments): an
+    id in several lists is kept once with its smallest distance, ties go to the smaller id,
+    :data:`MISSING_ID` filler is ignored.
+
+    Args:
+        ids_list: uint64 arrays, each ``(nq, k_i)`` (or ``(k_i,)`` for one query).
+        distances_list: the matching float32 arrays, same shapes.
+        k: neighbours per query in the result.
+
+    Returns:
+        ``(ids, distances)`` of shape ``(nq, k)`` (``(k,)`` when every input is 1-d), padded
+        with :data:`MISSING_ID` / ``+inf``.
+    """
 
 def ground_truth(
     base: npt.ArrayLike,

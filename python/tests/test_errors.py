@@ -17,6 +17,7 @@ VALUE_ERRORS = [
     stratavec.DuplicateIdError,
     stratavec.MalformedFileError,
 ]
+VALUE_ERRORS.append(stratavec.ClosedError)
 OTHER_ERRORS = [
     stratavec.CapacityExceededError,
     stratavec.RerankError,
@@ -130,6 +131,9 @@ def test_io_errors_are_os_errors_with_errno_and_filename(tmp_path):
     assert e.value.errno == errno.EACCES and e.value.filename
     with pytest.raises(FileNotFoundError):  # no errno: mapped from the io kind
         _stratavec._raise_error("io_kind_only")
+    with pytest.raises(FileNotFoundError) as e:
+        stratavec.Index.open(tmp_path / "nope.svs")
+    assert e.value.filename == str(tmp_path / "nope.svs")
 
 
 def test_malformed_file(tmp_path):
@@ -139,27 +143,46 @@ def test_malformed_file(tmp_path):
         stratavec.eval.bench(tmp_path)
 
 
+def test_storage_errors_come_from_real_calls(tmp_path):
+    """Every variant a call can provoke is provoked for real; see test_files.py and
+    test_collection.py for more of each."""
+    index = stratavec.Index(4)
+    index.add(np.eye(4, dtype=np.float32))
+    path = tmp_path / "i.svs"
+    index.save(path)
+    data = path.read_bytes()
+    (tmp_path / "corrupt.svs").write_bytes(b"garbage" + data[7:])
+    with pytest.raises(stratavec.CorruptFileError) as e:
+        stratavec.Index.open(tmp_path / "corrupt.svs")
+    assert type(e.value) is stratavec.CorruptFileError and "corrupt.svs" in str(e.value)
+    (tmp_path / "v9.svs").write_bytes(data[:8] + (9).to_bytes(4, "little") + data[12:])
+    with pytest.raises(stratavec.UnsupportedVersionError) as e:
+        stratavec.Index.open(tmp_path / "v9.svs")
+    assert type(e.value) is stratavec.UnsupportedVersionError
+    with pytest.raises(stratavec.ReadOnlyError) as e:
+        stratavec.Index.open(path).add(np.ones(4, np.float32), ids=9)
+    assert type(e.value) is stratavec.ReadOnlyError
+    with stratavec.Collection(tmp_path / "c", dim=4):
+        with pytest.raises(stratavec.LockedError) as e:
+            stratavec.Collection(tmp_path / "c")
+        assert type(e.value) is stratavec.LockedError and "locked" in str(e.value)
+    with pytest.raises(FileNotFoundError) as e:
+        stratavec.Index.open(tmp_path / "missing.svs")
+    assert e.value.errno == errno.ENOENT
+
+
 @pytest.mark.parametrize(
     "kind, cls",
     [
-        ("dimension_mismatch", stratavec.DimensionMismatchError),
-        ("invalid_vector", stratavec.InvalidVectorError),
-        ("invalid_parameter", stratavec.InvalidParameterError),
-        ("duplicate_id", stratavec.DuplicateIdError),
-        ("unknown_id", stratavec.UnknownIdError),
         ("capacity_exceeded", stratavec.CapacityExceededError),
-        ("malformed_file", stratavec.MalformedFileError),
         ("rerank", stratavec.RerankError),
-        ("corrupt", stratavec.CorruptFileError),
-        ("unsupported_version", stratavec.UnsupportedVersionError),
-        ("locked", stratavec.LockedError),
-        ("read_only", stratavec.ReadOnlyError),
-        ("io_not_found", FileNotFoundError),
         ("io_permission", PermissionError),
+        ("io_kind_only", FileNotFoundError),
     ],
 )
-def test_every_variant_maps_to_its_class(kind, cls):
-    """Variants no public call can raise yet (storage errors) go through a test hook."""
+def test_variants_no_call_can_provoke_map_to_their_class(kind, cls):
+    """An index past 2**32 - 1 vectors, a Rust reranker's own error, a permission error (the
+    tests may run as root), an I/O error without an errno: through a private test hook."""
     with pytest.raises(cls) as e:
         _stratavec._raise_error(kind)
     assert type(e.value) is cls

@@ -309,6 +309,29 @@ impl Collection {
         })
     }
 
+    /// The index options stored in the collection in `dir` (its dimension, metric, quantization,
+    /// `m`, …), or `None` when `dir` holds no collection. Reads and checks only the manifest: no
+    /// lock is taken and no segment is opened, so it works beside a writer. This is how a caller
+    /// that does not know a collection's dimension can open it again.
+    ///
+    /// ```
+    /// use stratavec::{Collection, CollectionOptions, Metric};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// assert_eq!(Collection::stored_options(dir.path())?, None);
+    /// drop(Collection::open(dir.path(), CollectionOptions::new(3, Metric::Cosine))?);
+    /// let stored = Collection::stored_options(dir.path())?.expect("a collection");
+    /// assert_eq!((stored.dim, stored.metric), (3, Metric::Cosine));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Corrupt`] or [`Error::UnsupportedVersion`] for a damaged or newer manifest;
+    /// [`Error::Io`] when it cannot be read.
+    pub fn stored_options(dir: impl AsRef<Path>) -> Result<Option<IndexOptions>> {
+        Ok(Manifest::read(dir.as_ref())?.map(|m| m.options))
+    }
+
     /// For a read-only collection: reloads the segments when a writer flushed since the open.
     /// (For a writer it does nothing.)
     ///

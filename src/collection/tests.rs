@@ -129,6 +129,38 @@ fn one_writer_at_a_time_and_read_only_opens_see_the_last_flush() {
 }
 
 #[test]
+fn stored_options_read_the_manifest_without_the_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(Collection::stored_options(dir.path()).unwrap(), None);
+    assert_eq!(
+        Collection::stored_options(dir.path().join("absent")).unwrap(),
+        None
+    );
+    let mut o = options(5);
+    o.index.quantization = Quantization::Sq4;
+    o.index.m = 12;
+    let col = Collection::open(dir.path(), o.clone()).unwrap();
+    // Beside the writer (which holds the lock): the stored options, as created.
+    let stored = Collection::stored_options(dir.path()).unwrap().unwrap();
+    assert_eq!(stored, o.index);
+    // And they open the collection again.
+    drop(col);
+    let again = Collection::open(
+        dir.path(),
+        CollectionOptions {
+            index: stored,
+            ..options(5)
+        },
+    )
+    .unwrap();
+    assert_eq!(again.options().index.quantization, Quantization::Sq4);
+    drop(again);
+    std::fs::write(dir.path().join(manifest::MANIFEST_FILE), b"not a manifest").unwrap();
+    let err = Collection::stored_options(dir.path()).unwrap_err();
+    assert!(matches!(err, Error::Corrupt { .. }), "{err}");
+}
+
+#[test]
 fn sealing_at_the_threshold_and_quantized_segments() {
     let dir = tempfile::tempdir().unwrap();
     let mut o = options(16);
