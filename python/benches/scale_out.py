@@ -117,15 +117,19 @@ def cmd_shards(args):
 
     # One index in this process: the baseline.
     load_before = load_avg()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     single = stratavec.Index(dim, metric=metric, m=args.m, ef_construction=args.ef_construction)
     single.add(base, ids=ids)
     build_s = time.perf_counter() - start
+    build_cpu = time.process_time() - cpu_start
+    print(json.dumps({"config": "in-process Index", "build_seconds": round(build_s, 1),
+                      "build_cpu_seconds": round(build_cpu, 1), "load_before": load_before,
+                      "load_after": load_avg()}), flush=True)
     path = work / "single.svs"
     single.save(path)
     del single
     single = stratavec.Index.open(path)
-    for ef in efs:
+    for ef in efs if not args.build_only else []:
         found, _ = single.search(queries, k=args.k, ef=ef)
         med, walls = timed_batches(lambda q: single.search(q, k=args.k, ef=ef), queries, args.repeats)
         lat = single_latency(lambda q: single.search(q, k=args.k, ef=ef), queries)
@@ -164,6 +168,21 @@ def cmd_shards(args):
                 ef_construction=args.ef_construction, threads_per_task=threads,
             )
             build_s = time.perf_counter() - start
+            shard_records = D.read_manifest(manifest)["shards"]
+            row = {
+                "config": f"build_shards, {shards} shard(s) x {threads} thread(s)",
+                "build_seconds": round(build_s, 1),
+                "shard_build_seconds": [s["build_seconds"] for s in shard_records],
+                "shard_build_cpu_seconds": [s["build_cpu_seconds"] for s in shard_records],
+                "build_cpu_seconds": round(sum(s["build_cpu_seconds"] for s in shard_records), 1),
+                "file_bytes": sum(s["bytes"] for s in shard_records),
+                "load_before": load_before,
+                "load_after": load_avg(),
+            }
+            report["rows_out"].append(row)
+            print(json.dumps(row), flush=True)
+            if args.build_only:
+                continue
             with D.ShardedIndex.open(manifest, search_threads=threads) as index:
                 for ef in efs:
                     found, _ = index.search(queries, k=args.k, ef=ef)
@@ -302,6 +321,7 @@ def main():
     s.add_argument("--repeats", type=int, default=5)
     s.add_argument("--object-store-gib", type=int, default=3)
     s.add_argument("--work", default="/tmp/stratavec-scale-out")
+    s.add_argument("--build-only", action="store_true", help="skip the search measurements")
     s.add_argument("--json")
     r = sub.add_parser("search")
     r.add_argument("--dataset", required=True)
