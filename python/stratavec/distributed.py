@@ -446,12 +446,12 @@ def build_shards(
     ]
     try:
         shards = ray.get(builds)
-    except BaseException:
-        for ref in builds:  # the build failed: stop what still runs (best effort)
-            try:
-                ray.cancel(ref)
-            except Exception:
-                pass
+    except Exception:
+        # Let the other shard builds finish before raising, so that none of them can still write
+        # a file into out_dir after this call returned (a rebuild would race with it). Not
+        # ray.cancel: cancelling tasks that are finishing crashed Ray 2.60's driver ("Tried to
+        # complete task that was not pending").
+        ray.wait(builds, num_returns=len(builds))
         raise
     wall = time.perf_counter() - start
     dims = {s.pop("dim") for s in shards}
@@ -887,13 +887,9 @@ class ShardedIndex:
         while pending:
             wait_s = None if deadline is None else max(0.0, deadline - time.monotonic())
             done, _ = ray.wait(list(pending), num_returns=1, timeout=wait_s)
-            if not done:  # the deadline passed
-                for ref, (s, _) in pending.items():
+            if not done:  # the deadline passed; the late answers are dropped when they come
+                for s, _ in pending.values():
                     failed[s] = f"no answer within {timeout} s"
-                    try:
-                        ray.cancel(ref)
-                    except Exception:  # the call may have finished meanwhile
-                        pass
                 pending.clear()
                 break
             ref = done[0]

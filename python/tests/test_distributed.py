@@ -234,6 +234,11 @@ def test_search_is_the_merge_of_the_shards(small_shards, synthetic):
         for bad in ({"k": 0}, {"ef": 0}, {"oversample": -1}):
             with pytest.raises(stratavec.InvalidParameterError):
                 index.search(queries, **bad)
+        # A deadline nobody can meet: every shard counts as down.
+        with pytest.raises(D.ShardUnavailableError, match="no answer within"):
+            index.search(queries, k=5, timeout=0.0)
+        _, _, down = index.search_with_status(queries, k=5, timeout=0.0, allow_partial=True)
+        assert down == [0, 1, 2, 3]
         info = index.info()
         assert [[r["len"] for r in row] for row in info] == [[s["rows"]] * 2 for s in m["shards"]]
         assert all(r["rss_bytes"] > 0 for row in info for r in row)
