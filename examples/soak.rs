@@ -1,8 +1,11 @@
 //! Load soak: searches at full speed on every core while writes trickle in (upserts of new
 //! versions, deletes and re-inserts, `Durability::Sync`), with sealing and compaction left to the
 //! collection's policy (`seal_rows`, `compact_deleted_fraction` 0.2). Every minute it prints QPS,
-//! latency p50/p99, resident memory and the collection's counts; at the end, the drift from the
-//! first minute to the last.
+//! queries per CPU-second of this process (throughput with the share of the cores that other
+//! processes took out: on a shared machine QPS follows their load), the CPU it used, latency
+//! p50/p99 (wall clock, and p99 of each query's own thread CPU time, which leaves out the time
+//! its thread waited for a core), resident memory and the collection's counts; at the end, the drift from the first
+//! minute to the last.
 //!
 //! ```text
 //! cargo run --release --example soak -- [--minutes 10] [--rows 20000] [--dim 64]
@@ -74,6 +77,32 @@ fn rss_mib() -> f64 {
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
+/// CPU time of the calling thread in microseconds (`CLOCK_THREAD_CPUTIME_ID`): a query's CPU
+/// time leaves out the time its thread waited for a core.
+fn thread_cpu_us() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant the kernel knows.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
+}
+
+/// CPU seconds this process used so far (user + system, all threads), from `/proc/self/stat`
+/// (clock ticks of 1/100 s, the Linux default).
+fn cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) in parentheses.
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -82,8 +111,13 @@ fn load() -> String {
 
 struct Row {
     qps: f64,
+    /// Queries per CPU-second of this process: throughput with other processes' share of the
+    /// cores taken out (a shared machine's load changes QPS, not this).
+    per_cpu: f64,
     p50: f64,
     p99: f64,
+    /// p99 of the queries' own CPU time (preemption by other processes left out).
+    cpu_p99: f64,
     rss: f64,
 }
 
@@ -127,36 +161,44 @@ fn main() {
         dir.display()
     );
     println!(
-        "| minute | QPS | p50 µs | p99 µs | RSS MiB | live | dead rows | segments | generation | writes | load |"
+        "| minute | QPS | queries per CPU-s | CPU use | p50 µs | p99 µs | CPU p99 µs | RSS MiB | live | dead rows | segments | generation | writes | load |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
 
     let stop = AtomicBool::new(false);
     let hist = Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap());
+    let cpu_hist = Mutex::new(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap());
     let writes = AtomicU64::new(0);
     let end = Instant::now() + Duration::from_secs_f64(a.minutes * 60.0);
     let mut rows: Vec<Row> = Vec::new();
     std::thread::scope(|s| {
         for t in 0..a.threads {
-            let (col, stop, hist, queries) = (&col, &stop, &hist, &queries);
+            let (col, stop, hist, cpu_hist, queries) = (&col, &stop, &hist, &cpu_hist, &queries);
             s.spawn(move || {
                 let mut local = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                let mut local_cpu = local.clone();
                 let mut i = t;
                 let params = SearchParams::new(10).ef(64);
                 while !stop.load(Ordering::Relaxed) {
                     let q = queries.row(i % queries.len());
                     let t0 = Instant::now();
+                    let c0 = thread_cpu_us();
                     let hits = col.search_with(q, &params).unwrap();
+                    let cpu_us = thread_cpu_us() - c0;
                     let us = t0.elapsed().as_micros() as u64;
                     assert!(hits.len() <= 10);
                     local.saturating_record(us.max(1));
+                    local_cpu.saturating_record(cpu_us.max(1));
                     i += a.threads;
                     if local.len() >= 256 {
                         hist.lock().unwrap().add(&local).unwrap();
+                        cpu_hist.lock().unwrap().add(&local_cpu).unwrap();
                         local.reset();
+                        local_cpu.reset();
                     }
                 }
                 hist.lock().unwrap().add(&local).unwrap();
+                cpu_hist.lock().unwrap().add(&local_cpu).unwrap();
             });
         }
         // The writer: a trickle at a fixed rate.
@@ -205,13 +247,19 @@ fn main() {
         let mut last_writes = 0;
         while Instant::now() < end {
             let t0 = Instant::now();
+            let cpu0 = cpu_secs();
             let until = (t0 + Duration::from_secs(a.interval)).min(end);
             while Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(200));
             }
             let secs = t0.elapsed().as_secs_f64();
+            let cpu = cpu_secs() - cpu0;
             let h = std::mem::replace(
                 &mut *hist.lock().unwrap(),
+                Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+            );
+            let hc = std::mem::replace(
+                &mut *cpu_hist.lock().unwrap(),
                 Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
             );
             minute += 1;
@@ -219,15 +267,20 @@ fn main() {
             let w = writes.load(Ordering::Relaxed);
             let row = Row {
                 qps: h.len() as f64 / secs,
+                per_cpu: h.len() as f64 / cpu.max(1e-9),
                 p50: h.value_at_quantile(0.5) as f64,
                 p99: h.value_at_quantile(0.99) as f64,
+                cpu_p99: hc.value_at_quantile(0.99) as f64,
                 rss: rss_mib(),
             };
             println!(
-                "| {minute} | {:.0} | {:.0} | {:.0} | {:.1} | {} | {} | {} | {} | {} | {} |",
+                "| {minute} | {:.0} | {:.0} | {:.2} | {:.0} | {:.0} | {:.0} | {:.1} | {} | {} | {} | {} | {} | {} |",
                 row.qps,
+                row.per_cpu,
+                cpu / secs,
                 row.p50,
                 row.p99,
+                row.cpu_p99,
                 row.rss,
                 stats.live,
                 stats.deleted,
@@ -246,10 +299,12 @@ fn main() {
         let max_rss = rows.iter().skip(1).map(|r| r.rss).fold(0.0, f64::max);
         let min_rss = rows.iter().skip(1).map(|r| r.rss).fold(f64::MAX, f64::min);
         println!(
-            "drift first → last interval: QPS {:+.1} %, p99 {:+.1} %, RSS {:+.1} % \
-             ({:.1} → {:.1} MiB; after the first interval between {:.1} and {:.1} MiB)",
+            "drift first → last interval: QPS {:+.1} %, queries per CPU-second {:+.1} %, p99 {:+.1} %, \
+             CPU p99 {:+.1} %, RSS {:+.1} % ({:.1} → {:.1} MiB; after the first interval between {:.1} and {:.1} MiB)",
             pct(first.qps, last.qps),
+            pct(first.per_cpu, last.per_cpu),
             pct(first.p99, last.p99),
+            pct(first.cpu_p99, last.cpu_p99),
             pct(first.rss, last.rss),
             first.rss,
             last.rss,
