@@ -413,18 +413,23 @@ mod tests {
     use super::*;
     use crate::data::synthetic::ClusteredSpec;
 
-    #[test]
-    fn bench_on_synthetic_data_reports_every_ef_with_computed_recall() {
-        let (base, queries) = ClusteredSpec::new(3000, 16)
-            .generate_with_queries(50)
+    /// A seeded synthetic dataset without ground truth (the runner computes it).
+    fn synthetic(n: usize, dim: usize, queries: usize) -> Dataset {
+        let (base, queries) = ClusteredSpec::new(n, dim)
+            .generate_with_queries(queries)
             .unwrap();
-        let data = Dataset {
+        Dataset {
             base,
             queries,
             ground_truth: None,
             metric: None,
             name: "synthetic".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn bench_on_synthetic_data_reports_every_ef_with_computed_recall() {
+        let data = synthetic(3000, 16, 50);
         let spec = BenchSpec {
             efs: vec![10, 100],
             warmup_queries: 10,
@@ -442,16 +447,7 @@ mod tests {
 
     #[test]
     fn filtered_figures_have_their_own_ground_truth() {
-        let (base, queries) = ClusteredSpec::new(4000, 12)
-            .generate_with_queries(40)
-            .unwrap();
-        let data = Dataset {
-            base,
-            queries,
-            ground_truth: None,
-            metric: None,
-            name: "synthetic".into(),
-        };
+        let data = synthetic(4000, 12, 40);
         let spec = BenchSpec {
             efs: vec![64],
             warmup_queries: 5,
