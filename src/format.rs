@@ -168,6 +168,7 @@ impl<'a> ByteReader<'a> {
             seed,
             quantization,
             quant_scheme,
+            layout: crate::hnsw::Layout::Compact,
         })
     }
 }

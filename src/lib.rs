@@ -43,7 +43,7 @@ pub use collection::{merge_top_k, Collection, CollectionOptions, CollectionStats
 pub use distance::Metric;
 pub use error::{Error, Result};
 pub use hnsw::{
-    Index, IndexOptions, MemoryUsage, Neighbor, SearchCounts, SearchParams, SearchStats,
+    Index, IndexOptions, Layout, MemoryUsage, Neighbor, SearchCounts, SearchParams, SearchStats,
     DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M,
 };
 pub use quant::{QuantScheme, Quantization};

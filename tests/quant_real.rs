@@ -8,7 +8,7 @@ mod common;
 
 use stratavec::data::Dataset;
 use stratavec::eval::recall_at_k;
-use stratavec::{Index, IndexOptions, Metric, Quantization, Rerank, SearchParams};
+use stratavec::{Index, IndexOptions, Layout, Metric, Quantization, Rerank, SearchParams};
 
 fn build(data: &Dataset, quantization: Quantization) -> Index {
     let mut options = IndexOptions::new(data.dim(), data.metric.unwrap_or(Metric::L2));
@@ -43,6 +43,12 @@ fn check(name: &str) {
     let f32_index = build(&data, Quantization::None);
     let sq8 = build(&data, Quantization::Sq8);
     let sq4 = build(&data, Quantization::Sq4);
+    // The same graph and codes with the fast-scan layout.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sq4-fastscan.svs");
+    sq4.save_with_layout(&path, Layout::FastScan).unwrap();
+    let sq4_fast = Index::open(&path).unwrap();
+    assert_eq!(sq4_fast.options().layout, Layout::FastScan);
     for ef in [64, 128] {
         let base = recall(&f32_index, &data, SearchParams::new(10).ef(ef));
         let sq8_plain = recall(
@@ -60,10 +66,28 @@ fn check(name: &str) {
             &data,
             SearchParams::new(10).ef(ef).rerank(Rerank::Exact),
         );
+        let sq4_fast_exact = recall(
+            &sq4_fast,
+            &data,
+            SearchParams::new(10).ef(ef).rerank(Rerank::Exact),
+        );
         eprintln!(
             "{name} ef {ef}: f32 {base:.4}, sq8 {sq8_plain:.4}, sq8+rerank {sq8_exact:.4}, \
-             sq4+rerank {sq4_exact:.4}"
+             sq4+rerank {sq4_exact:.4}, sq4 fast-scan+rerank {sq4_fast_exact:.4}"
         );
+        assert!(
+            sq4_fast_exact >= base - 0.005,
+            "{name} ef {ef}: sq4 fast-scan with reranking {sq4_fast_exact} vs f32 {base}"
+        );
+        // Not only the recall: every query's results are those of the compact layout.
+        let params = SearchParams::new(10).ef(ef);
+        for q in data.queries.as_slice().chunks_exact(data.dim()).take(200) {
+            assert_eq!(
+                sq4_fast.search_with(q, &params).unwrap(),
+                sq4.search_with(q, &params).unwrap(),
+                "{name} ef {ef}: fast-scan and compact disagree"
+            );
+        }
         assert!(
             (sq8_plain - base).abs() <= 0.01,
             "{name} ef {ef}: sq8 without reranking {sq8_plain} vs f32 {base}"

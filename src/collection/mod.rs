@@ -32,7 +32,7 @@ use self::tombstones::{read_tombstones, write_tombstones};
 use self::wal::{Wal, WalRecord, WAL_FILE};
 use crate::error::{Error, Result};
 use crate::fsutil::remove_temp_files;
-use crate::hnsw::{Index, IndexOptions, Neighbor, SearchParams};
+use crate::hnsw::{Index, IndexOptions, Layout, Neighbor, SearchParams};
 use crate::{Metric, Quantization};
 
 pub use self::merge::merge_top_k;
@@ -222,6 +222,12 @@ impl Collection {
         let dir = dir.as_ref().to_path_buf();
         if options.seal_rows == 0 {
             return Err(Error::invalid_parameter("seal_rows", "must be at least 1"));
+        }
+        if options.index.layout != Layout::Compact {
+            return Err(Error::invalid_parameter(
+                "layout",
+                "collections store the compact layout only (the fast-scan layout is for an Index)",
+            ));
         }
         Index::new(options.index.clone())?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
@@ -638,9 +644,11 @@ impl Collection {
                 next.next_segment_id += 1;
                 let file = segment_file_name(id);
                 let path = self.dir.join(&file);
-                let bytes = state
-                    .unsealed
-                    .save_quantized(&path, self.options.index.quantization)?;
+                let bytes = state.unsealed.save_quantized(
+                    &path,
+                    self.options.index.quantization,
+                    Layout::Compact,
+                )?;
                 created.push(file.clone());
                 let entry = SegmentEntry {
                     id,
@@ -727,7 +735,8 @@ impl Collection {
         next.next_segment_id += 1;
         let file = segment_file_name(id);
         let path = self.dir.join(&file);
-        let bytes = rebuilt.save_quantized(&path, self.options.index.quantization)?;
+        let bytes =
+            rebuilt.save_quantized(&path, self.options.index.quantization, Layout::Compact)?;
         let old: Vec<String> = next.file_names().map(str::to_owned).collect();
         let entry = SegmentEntry {
             id,

@@ -13,8 +13,8 @@ use super::{
 use crate::data::{Dataset, Matrix};
 use crate::error::{Error, Result};
 use crate::{
-    Index, IndexOptions, Metric, QuantScheme, Quantization, Rerank, SearchParams, SearchStats,
-    DEFAULT_EF_CONSTRUCTION, DEFAULT_M,
+    Index, IndexOptions, Layout, Metric, QuantScheme, Quantization, Rerank, SearchParams,
+    SearchStats, DEFAULT_EF_CONSTRUCTION, DEFAULT_M,
 };
 
 /// The `ef` values swept when none are given.
@@ -33,6 +33,9 @@ pub struct BenchSpec {
     pub quants: Vec<Quantization>,
     /// The quantization scheme of the quantized indexes.
     pub quant_scheme: QuantScheme,
+    /// Code layouts to build for each 4-bit index, one index each ([`Layout::FastScan`] applies
+    /// to `sq4` only; other codecs are built once, compact).
+    pub layouts: Vec<Layout>,
     /// Reranking oversampling factors to sweep for quantized indexes (empty: each codec's
     /// default); an f32 index is measured once per ef, without reranking.
     pub oversamples: Vec<usize>,
@@ -64,6 +67,7 @@ impl Default for BenchSpec {
             quants: vec![Quantization::None],
             oversamples: Vec::new(),
             quant_scheme: QuantScheme::default(),
+            layouts: vec![Layout::Compact],
             k: 10,
             seed: IndexOptions::new(1, Metric::L2).seed,
             warmup_queries: 200,
@@ -139,13 +143,27 @@ pub fn run_bench(
 
     let mut results = Vec::new();
     let mut filtered_truth: Vec<(f64, Matrix<u32>)> = Vec::new();
+    let mut configs: Vec<(Quantization, Layout)> = Vec::new();
     for &quant in &spec.quants {
+        for &layout in &spec.layouts {
+            let layout = if quant == Quantization::Sq4 {
+                layout
+            } else {
+                Layout::Compact
+            };
+            if !configs.contains(&(quant, layout)) {
+                configs.push((quant, layout));
+            }
+        }
+    }
+    for (quant, layout) in configs {
         let options = IndexOptions {
             m: spec.m,
             ef_construction: spec.ef_construction,
             seed: spec.seed,
             quantization: quant,
             quant_scheme: spec.quant_scheme,
+            layout,
             ..IndexOptions::new(dim, metric)
         };
         let index = Index::new(options)?;
@@ -154,6 +172,8 @@ pub fn run_bench(
         index.add_batch_with_progress(&ids, data.base.as_slice(), &|done, total| {
             progress(BenchProgress::Build { done, total })
         })?;
+        // Packing the fast-scan blocks is part of building that layout.
+        index.pack_fast_scan();
         let build_seconds = started.elapsed().as_secs_f64();
         let build_peak_bytes = peak_resident_bytes();
         let index_bytes = index.memory_bytes() as u64;
@@ -229,6 +249,7 @@ fn sweep(
                     codes_bytes: memory.codes_bytes as u64,
                     originals_bytes: memory.originals_bytes as u64,
                     graph_bytes: (memory.graph_bytes + memory.ids_bytes) as u64,
+                    fast_scan_bytes: memory.fast_scan_bytes as u64,
                 });
                 out.push((result, found));
             }
@@ -370,7 +391,7 @@ fn measure(
         k: spec.k,
         quant: index.options().quantization.name().into(),
         oversample,
-        layout: oversample.map(|_| "compact".into()),
+        layout: oversample.map(|_| index.options().layout.name().into()),
         engine: None,
         filter,
     };

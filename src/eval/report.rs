@@ -98,7 +98,8 @@ pub struct BenchConfig {
     /// Candidates reranked per result (`k × oversample`); absent when nothing is reranked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oversample: Option<usize>,
-    /// How codes are laid out (`"compact"`: one code row per node); absent for f32.
+    /// How codes are laid out (`"compact"`: one code row per node; `"fastscan"`: plus per-node
+    /// blocks of the neighbours' codes); absent for f32.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layout: Option<String>,
     /// The engine measured, in a report that compares engines (`"stratavec"`, `"pgvector"`);
@@ -204,6 +205,9 @@ pub struct MemoryBreakdown {
     pub originals_bytes: u64,
     /// Links and per-node bookkeeping.
     pub graph_bytes: u64,
+    /// Fast-scan blocks (the neighbours' codes repeated per node; 0 in the compact layout).
+    #[serde(default)]
+    pub fast_scan_bytes: u64,
 }
 
 impl BenchResult {
@@ -262,9 +266,10 @@ impl BenchReport {
         let with_engine = self.results.iter().any(|r| r.config.engine.is_some());
         let mut out = String::from(if with_engine { "engine," } else { "" });
         out.push_str(
-            "dataset,metric,quant,oversample,m,ef_construction,ef,k,recall_at_k,\
+            "dataset,metric,quant,layout,oversample,m,ef_construction,ef,k,recall_at_k,\
              qps_single_thread,qps_all_threads,threads,p50_us,p90_us,p99_us,p999_us,\
-             build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes,filter\n",
+             build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes,fast_scan_bytes,\
+             filter\n",
         );
         let opt = |v: Option<String>| v.unwrap_or_default();
         for r in &self.results {
@@ -274,10 +279,11 @@ impl BenchReport {
             }
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 self.dataset.name,
                 self.dataset.metric,
                 c.quant,
+                opt(c.layout.clone()),
                 opt(c.oversample.map(|o| o.to_string())),
                 c.m,
                 c.ef_construction,
@@ -296,6 +302,7 @@ impl BenchReport {
                 opt(r.memory.map(|m| m.codes_bytes.to_string())),
                 opt(r.memory.map(|m| m.originals_bytes.to_string())),
                 opt(r.memory.map(|m| m.graph_bytes.to_string())),
+                opt(r.memory.map(|m| m.fast_scan_bytes.to_string())),
                 opt(c.filter.map(|f| f.to_string())),
             );
         }
@@ -349,6 +356,12 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
     }
     if differs(&|c| c.quant.clone()) {
         columns.push(("quant".into(), Box::new(|r| r.config.quant.clone())));
+    }
+    if differs(&|c| format!("{:?}", c.layout)) {
+        columns.push((
+            "layout".into(),
+            Box::new(|r| r.config.layout.clone().unwrap_or_else(|| "-".into())),
+        ));
     }
     if differs(&|c| format!("{:?}", c.oversample)) {
         columns.push((

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use parking_lot::Mutex;
 
+use super::fastscan::BlockScorer;
 use super::scratch::{with_scratch, Scored, Scratch};
 use super::storage::Storage;
 use super::view::{link_count, link_ids, Accept, EntryPoint, GraphView, LinkCell};
@@ -174,6 +175,70 @@ impl<G: GraphView> Graph<'_, G> {
             s.results.push(cur);
         }
         self.search_layer(q, 0, ef, s, accept);
+    }
+
+    /// [`Graph::search`] with level 0 walked on fast-scan blocks: the upper levels use `q` (the
+    /// row layout's scorer), level 0 scores each expanded node's neighbours from its block. The
+    /// blocks give the distances `q` would give, so the walk visits the same nodes in the same order
+    /// and returns the same results as [`Graph::search`] with `q` on the graph the blocks were
+    /// packed from.
+    pub(crate) fn search_blocks<S: Scorer>(
+        &self,
+        q: &S,
+        blocks: &BlockScorer<'_>,
+        ef: usize,
+        s: &mut Scratch,
+        accept: &Accept<'_>,
+    ) {
+        s.candidates.clear();
+        s.results.clear();
+        let Some(ep) = self.st.entry() else { return };
+        let mut cur = Scored {
+            dist: q.score(ep.node),
+            id: ep.node,
+        };
+        for level in (1..=ep.level).rev() {
+            cur = self.greedy(q, cur, level);
+        }
+        s.visited.reset(self.st.node_bound());
+        s.visited.insert(cur.id);
+        s.candidates.push(Reverse(cur));
+        if accept.accepts(self.st, cur.id) {
+            s.results.push(cur);
+        }
+        let cap = self.st.node_bound() as u32;
+        let all = accept.all();
+        let mut bound = s.results.peek().map_or(f32::INFINITY, |w| w.dist);
+        let mut ids = [0u32; MAX_LINKS];
+        let mut dists = [0f32; MAX_LINKS];
+        while let Some(Reverse(c)) = s.candidates.pop() {
+            if c.dist > bound && (s.results.len() >= ef || all) {
+                break;
+            }
+            if let Some(Reverse(next)) = s.candidates.peek() {
+                blocks.prefetch(next.id);
+            }
+            s.expanded += 1;
+            let count = blocks.score(c.id, &mut ids, &mut dists);
+            for (&n, &d) in ids[..count].iter().zip(&dists[..count]) {
+                if n >= cap || !s.visited.insert(n) {
+                    continue;
+                }
+                s.scored += 1;
+                if s.results.len() < ef || d < bound {
+                    s.candidates.push(Reverse(Scored { dist: d, id: n }));
+                    if all || accept.accepts(self.st, n) {
+                        s.results.push(Scored { dist: d, id: n });
+                        if s.results.len() > ef {
+                            s.results.pop();
+                        }
+                    }
+                    if let Some(w) = s.results.peek() {
+                        bound = w.dist;
+                    }
+                }
+            }
+        }
     }
 
     /// Exact search over every node `accept` takes: the best `k` into `s.results`.

@@ -21,6 +21,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::fastscan::FastScanQuery;
 use super::kernels::{self, quantize_query, QueryI8};
 use crate::distance::Metric;
 use crate::error::{Error, Result};
@@ -111,7 +112,7 @@ enum Kind {
 }
 
 /// Bytes of the three per-vector floats in front of the codes.
-const PARAMS: usize = 12;
+pub(crate) const PARAMS: usize = 12;
 
 /// Most rows used to train a codec.
 const MAX_TRAINING_ROWS: usize = 100_000;
@@ -130,6 +131,14 @@ pub(crate) struct Codec {
     dot_u8: fn(&[f32], &[u8]) -> f32,
     /// 4-bit codes: `Σ wq[i]·c[i]` with i8-quantized query weights (VNNI where the CPU has it).
     dot_i8_u4: fn(&QueryI8, &[u8]) -> i32,
+}
+
+/// A 4-bit query prepared for fast-scan batches (see [`Codec::fast_scan_query`]).
+pub(crate) struct FastScanPrepared {
+    pub query: FastScanQuery,
+    pub scale: f32,
+    pub c0: f32,
+    pub c1: f32,
 }
 
 /// A query prepared for one codec: `distance = c0 + p0·c1 + p1·(w·codes) + p2`.
@@ -397,6 +406,20 @@ impl Codec {
             None => (self.dot_u8)(&p.w, codes),
         };
         p.c0 + param(0) * p.c1 + param(4) * dot + param(8)
+    }
+
+    /// The query of a 4-bit codec prepared for fast-scan batches, with the constants of
+    /// [`Codec::distance`]: `distance = c0 + p0·c1 + p1·(scale·dot) + p2` where `dot` is the batch
+    /// kernel's integer result — the same float operations as `distance`, so the same value.
+    /// `None` for 8-bit codes.
+    pub(crate) fn fast_scan_query(&self, p: &PreparedQuery) -> Option<FastScanPrepared> {
+        let wq = p.wq.as_ref()?;
+        Some(FastScanPrepared {
+            query: FastScanQuery::new(wq, self.dim),
+            scale: wq.scale,
+            c0: p.c0,
+            c1: p.c1,
+        })
     }
 
     /// Reconstructs the vector a code row stands for (tests and diagnostics).

@@ -4,7 +4,8 @@
 //! fixed-width code rows, and prepares a query once so that scoring a code row is one kernel call.
 
 mod codec;
+pub(crate) mod fastscan;
 pub(crate) mod kernels;
 
-pub(crate) use codec::{Codec, PreparedQuery};
+pub(crate) use codec::{Codec, FastScanPrepared, PreparedQuery, PARAMS};
 pub use codec::{QuantScheme, Quantization};

@@ -23,16 +23,22 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::format::{checksum, ByteReader};
+use crate::hnsw::fastscan::BlockShape;
 use crate::hnsw::view::{bit, EntryPoint, GraphView};
-use crate::hnsw::IndexOptions;
-use crate::quant::Codec;
+use crate::hnsw::{IndexOptions, Layout};
+use crate::quant::{Codec, Quantization};
 
 pub(crate) use writer::{write_bytes, write_segment, SegmentSource};
 
 /// The first 8 bytes of every segment file.
 pub(crate) const MAGIC: [u8; 8] = *b"SVSEG\0\0\x01";
-/// The format version this build reads and writes.
-pub(crate) const VERSION: u32 = 1;
+/// The newest format version this build reads and writes: 2 adds the optional `fast_scan`
+/// section. Files without one are written as version 1, which every build reads.
+pub(crate) const VERSION: u32 = 2;
+/// The oldest format version this build reads.
+pub(crate) const MIN_VERSION: u32 = 1;
+/// The first version with a `fast_scan` section.
+pub(crate) const FAST_SCAN_VERSION: u32 = 2;
 /// Bytes of the header.
 pub(crate) const HEADER_BYTES: usize = 64;
 /// Bytes of one section-table entry.
@@ -56,10 +62,11 @@ pub(crate) enum Kind {
     IdKeys = 8,
     IdSlots = 9,
     Tombstones = 10,
+    FastScan = 11,
 }
 
 impl Kind {
-    const ALL: [Kind; 10] = [
+    const ALL: [Kind; 11] = [
         Kind::Meta,
         Kind::Vectors,
         Kind::Codes,
@@ -70,6 +77,7 @@ impl Kind {
         Kind::IdKeys,
         Kind::IdSlots,
         Kind::Tombstones,
+        Kind::FastScan,
     ];
 
     fn from_u32(v: u32) -> Option<Kind> {
@@ -92,6 +100,7 @@ impl Kind {
             Kind::IdKeys => "id_keys",
             Kind::IdSlots => "id_slots",
             Kind::Tombstones => "tombstones",
+            Kind::FastScan => "fast_scan",
         }
     }
 }
@@ -171,7 +180,7 @@ pub struct SegmentInfo {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SectionInfo {
     /// What it holds: `meta`, `vectors`, `codes`, `level0`, `upper_offsets`, `upper_links`,
-    /// `labels`, `id_keys`, `id_slots`, `tombstones`.
+    /// `labels`, `id_keys`, `id_slots`, `tombstones`, `fast_scan`.
     pub name: &'static str,
     /// Byte offset in the file (a multiple of 64).
     pub offset: u64,
@@ -187,7 +196,8 @@ pub(crate) struct Segment {
     bytes: Bytes,
     meta: Meta,
     codec: Option<Codec>,
-    sections: [Option<Section>; 10],
+    sections: [Option<Section>; Kind::ALL.len()],
+    version: u32,
     m0: usize,
     vectors: Raw<f32>,
     codes: Raw<u8>,
@@ -198,6 +208,7 @@ pub(crate) struct Segment {
     id_keys: Raw<u64>,
     id_slots: Raw<u32>,
     tombstones: Raw<u64>,
+    fast_scan: Raw<u8>,
 }
 
 // SAFETY: the raw slices point into `bytes`, which the segment owns, never mutates and never moves
@@ -265,7 +276,7 @@ impl Segment {
         }
         let mut h = ByteReader::new(&data[8..HEADER_BYTES]);
         let version = h.u32().expect("in header");
-        if version != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion {
                 path,
                 found: version,
@@ -295,7 +306,7 @@ impl Segment {
             return Err(bad("reserved header bytes are not zero".into()));
         }
 
-        let mut sections: [Option<Section>; 10] = [None; 10];
+        let mut sections: [Option<Section>; Kind::ALL.len()] = [None; Kind::ALL.len()];
         let mut t = ByteReader::new(&data[HEADER_BYTES..table_end]);
         for i in 0..count {
             let kind = t.u32().expect("in table");
@@ -350,6 +361,7 @@ impl Segment {
             meta,
             codec,
             sections,
+            version,
             vectors: Raw::EMPTY,
             codes: Raw::EMPTY,
             level0: Raw::EMPTY,
@@ -359,6 +371,7 @@ impl Segment {
             id_keys: Raw::EMPTY,
             id_slots: Raw::EMPTY,
             tombstones: Raw::EMPTY,
+            fast_scan: Raw::EMPTY,
         };
         let n = seg.meta.nodes;
         let m = seg.meta.options.m;
@@ -376,6 +389,17 @@ impl Segment {
         seg.id_keys = seg.typed(data, Kind::IdKeys, seg.meta.live)?;
         seg.id_slots = seg.typed(data, Kind::IdSlots, seg.meta.live)?;
         seg.tombstones = seg.typed(data, Kind::Tombstones, n.div_ceil(64))?;
+        if seg.sections[Kind::FastScan.slot()].is_some() {
+            if version < FAST_SCAN_VERSION || seg.meta.options.quantization != Quantization::Sq4 {
+                return Err(seg.corrupt(format!(
+                    "a fast_scan section in a version {version} segment with {} codes",
+                    seg.meta.options.quantization
+                )));
+            }
+            let shape = BlockShape::new(seg.meta.options.dim, m);
+            seg.fast_scan = seg.typed(data, Kind::FastScan, shape.bytes(n))?;
+            seg.meta.options.layout = Layout::FastScan;
+        }
         if let Some(e) = seg.meta.entry {
             if e.node as usize >= n || seg.node_levels(e.node) < e.level {
                 return Err(seg.corrupt(format!(
@@ -451,6 +475,11 @@ impl Segment {
         self.codec.as_ref()
     }
 
+    /// The fast-scan blocks, when the file has them.
+    pub(crate) fn fast_scan(&self) -> Option<&[u8]> {
+        self.sections[Kind::FastScan.slot()].map(|_| self.slice(self.fast_scan))
+    }
+
     /// The slot of a live user id (binary search of the sorted id index).
     pub(crate) fn slot_of(&self, id: u64) -> Option<u32> {
         let keys = self.slice(self.id_keys);
@@ -508,7 +537,7 @@ impl Segment {
         sections.sort_by_key(|s| s.offset);
         SegmentInfo {
             path: self.path.clone(),
-            format_version: VERSION,
+            format_version: self.version,
             file_bytes: self.bytes().len() as u64,
             nodes: self.meta.nodes,
             live: self.meta.live,

@@ -3,15 +3,27 @@
 use std::path::Path;
 
 use crate::data::synthetic::ClusteredSpec;
-use crate::hnsw::{Index, IndexOptions, SearchParams};
+use crate::hnsw::{Index, IndexOptions, Layout, SearchParams};
 use crate::{Error, Metric, Quantization};
 
 fn build(n: usize, dim: usize, metric: Metric, quant: Quantization, m: usize) -> (Index, Vec<f32>) {
+    build_layout(n, dim, metric, quant, m, Layout::Compact)
+}
+
+fn build_layout(
+    n: usize,
+    dim: usize,
+    metric: Metric,
+    quant: Quantization,
+    m: usize,
+    layout: Layout,
+) -> (Index, Vec<f32>) {
     let (base, queries) = ClusteredSpec::new(n, dim)
         .generate_with_queries(20)
         .unwrap();
     let mut o = IndexOptions::new(dim, metric);
     o.quantization = quant;
+    o.layout = layout;
     o.m = m;
     o.ef_construction = 40;
     let index = Index::new(o).unwrap();
@@ -131,9 +143,14 @@ fn an_empty_index_round_trips() {
     assert!(read.search(&[1.0, 0.0, 0.0], 3).unwrap().is_empty());
 }
 
-/// A small segment whose every byte the tests below damage.
+/// A small segment whose every byte the tests below damage (compact layout).
 fn small_segment(dir: &Path) -> Vec<u8> {
-    let (index, _) = build(40, 3, Metric::L2, Quantization::Sq4, 2);
+    small_segment_with(dir, Layout::Compact)
+}
+
+/// A small 4-bit segment in `layout`, with one deleted node.
+fn small_segment_with(dir: &Path, layout: Layout) -> Vec<u8> {
+    let (index, _) = build_layout(40, 3, Metric::L2, Quantization::Sq4, 2, layout);
     index.delete(10).unwrap();
     let path = dir.join("small.svs");
     index.save(&path).unwrap();
@@ -154,21 +171,77 @@ fn open_and_verify(bytes: &[u8]) -> crate::Result<()> {
 #[test]
 fn every_truncation_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = small_segment(dir.path());
-    open_and_verify(&bytes).unwrap();
-    for cut in 0..bytes.len() {
-        let err = open_and_verify(&bytes[..cut]).expect_err("a truncated file was accepted");
-        assert!(matches!(err, Error::Corrupt { .. }), "cut {cut}: {err}");
+    for layout in [Layout::Compact, Layout::FastScan] {
+        let bytes = small_segment_with(dir.path(), layout);
+        open_and_verify(&bytes).unwrap();
+        for cut in 0..bytes.len() {
+            let err = open_and_verify(&bytes[..cut]).expect_err("a truncated file was accepted");
+            assert!(
+                matches!(err, Error::Corrupt { .. }),
+                "{layout}, cut {cut}: {err}"
+            );
+        }
     }
 }
 
 #[test]
 fn every_flipped_byte_is_caught_by_open_or_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let bytes = small_segment(dir.path());
+    every_flipped_byte_is_caught(&small_segment(dir.path()));
+}
+
+#[test]
+fn every_flipped_byte_of_a_fast_scan_segment_is_caught_by_open_or_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = small_segment_with(dir.path(), Layout::FastScan);
+    assert_eq!(
+        Index::from_bytes(super::AlignedBytes::copy(&bytes))
+            .unwrap()
+            .options()
+            .layout,
+        Layout::FastScan
+    );
+    every_flipped_byte_is_caught(&bytes);
+}
+
+/// A fast-scan section whose checksum was fixed up after a block was changed is still caught:
+/// `verify` repacks every block from the links and codes.
+#[test]
+fn a_block_that_disagrees_with_its_links_fails_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = small_segment_with(dir.path(), Layout::FastScan);
+    let index = Index::from_bytes(super::AlignedBytes::copy(&bytes)).unwrap();
+    let info = index.segment_info().unwrap();
+    let s = info
+        .sections
+        .iter()
+        .find(|s| s.name == "fast_scan")
+        .unwrap();
+    let (offset, len) = (s.offset as usize, s.len as usize);
+    // Swap the first two neighbour ids of node 0's block, then fix the section's checksum.
+    bytes.swap(offset + 4, offset + 8);
+    bytes.swap(offset + 5, offset + 9);
+    let crc = crate::format::checksum(&bytes[offset..offset + len]);
+    let count = info.sections.len();
+    let entry = (0..count)
+        .map(|i| super::HEADER_BYTES + i * super::ENTRY_BYTES)
+        .find(|&e| u64::from_le_bytes(bytes[e + 8..e + 16].try_into().unwrap()) == s.offset)
+        .unwrap();
+    bytes[entry + 24..entry + 28].copy_from_slice(&crc.to_le_bytes());
+    let table_end = super::HEADER_BYTES + count * super::ENTRY_BYTES;
+    let head = super::header_checksum(&bytes[..table_end]);
+    bytes[24..28].copy_from_slice(&head.to_le_bytes());
+    let err = open_and_verify(&bytes).unwrap_err();
+    assert!(
+        err.to_string().contains("fast-scan block of node 0"),
+        "{err}"
+    );
+}
+
+fn every_flipped_byte_is_caught(bytes: &[u8]) {
     for at in 0..bytes.len() {
         for mask in [0x01u8, 0x80, 0xFF] {
-            let mut bad = bytes.clone();
+            let mut bad = bytes.to_vec();
             bad[at] ^= mask;
             let result = open_and_verify(&bad);
             assert!(
@@ -186,7 +259,8 @@ fn every_flipped_byte_is_caught_by_open_or_verify() {
 fn a_future_version_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = small_segment(dir.path());
-    bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let future = super::VERSION + 1;
+    bytes[8..12].copy_from_slice(&future.to_le_bytes());
     let table_end = super::HEADER_BYTES + 10 * super::ENTRY_BYTES;
     let crc = super::header_checksum(&bytes[..table_end]);
     bytes[24..28].copy_from_slice(&crc.to_le_bytes());
@@ -195,10 +269,10 @@ fn a_future_version_is_a_clear_error() {
         matches!(
             err,
             Error::UnsupportedVersion {
-                found: 2,
-                supported: 1,
+                found,
+                supported: super::VERSION,
                 ..
-            }
+            } if found == future
         ),
         "{err}"
     );
@@ -229,7 +303,9 @@ fn an_f32_index_saved_with_codes_searches_on_them_and_keeps_its_recall() {
     for quant in [Quantization::Sq8, Quantization::Sq4] {
         let (index, queries) = build(2000, 24, Metric::InnerProduct, Quantization::None, 8);
         let path = dir.path().join("q.svs");
-        index.save_quantized(&path, quant).unwrap();
+        index
+            .save_quantized(&path, quant, crate::Layout::Compact)
+            .unwrap();
         let read = Index::open(&path).unwrap();
         read.verify().unwrap();
         assert_eq!(read.options().quantization, quant);
@@ -254,4 +330,78 @@ fn an_f32_index_saved_with_codes_searches_on_them_and_keeps_its_recall() {
     let path = dir.path().join("e.svs");
     empty.save(&path).unwrap();
     Index::open(&path).unwrap().verify().unwrap();
+}
+
+/// The fast-scan layout changes where the walk reads neighbours' codes, not what it computes: on
+/// the same graph it returns exactly what the compact layout returns (ids and distances), in
+/// memory and from a file, with filters and deletes, and after the graph grows.
+#[test]
+fn the_fast_scan_layout_searches_exactly_like_the_compact_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let (index, queries) =
+            build_layout(700, 19, metric, Quantization::Sq4, 6, Layout::FastScan);
+        for id in (0..700u64).step_by(5).map(|i| i * 7 + 3) {
+            index.delete(id).unwrap();
+        }
+        for round in 0..2 {
+            let fast = dir.path().join("fast.svs");
+            let compact = dir.path().join("compact.svs");
+            index.save(&fast).unwrap();
+            index
+                .save_quantized(&compact, Quantization::Sq4, Layout::Compact)
+                .unwrap();
+            let fast = Index::open(&fast).unwrap();
+            let compact = Index::open(&compact).unwrap();
+            fast.verify().unwrap();
+            assert_eq!(fast.options().layout, Layout::FastScan);
+            assert_eq!(compact.options().layout, Layout::Compact);
+            assert_eq!(fast.segment_info().unwrap().format_version, 2);
+            assert_eq!(compact.segment_info().unwrap().format_version, 1);
+            assert!(fast.memory().fast_scan_bytes > 0);
+            assert_eq!(compact.memory().fast_scan_bytes, 0);
+            same_results(&compact, &fast, &queries);
+            same_results(&index, &fast, &queries);
+            assert!(
+                index.memory().fast_scan_bytes > 0,
+                "searching packed the blocks"
+            );
+            let odd = |id: u64| id % 2 == 1;
+            for q in queries.chunks_exact(19) {
+                let params = SearchParams::new(10).ef(40).filter(&odd);
+                let got = fast.search_with(q, &params).unwrap();
+                assert_eq!(got, compact.search_with(q, &params).unwrap());
+                assert!(got.iter().all(|h| h.id % 2 == 1));
+            }
+            if round == 0 {
+                // Grow the graph: the packed blocks are dropped and packed again.
+                let extra: Vec<f32> = (0..100 * 19)
+                    .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+                    .collect();
+                let ids: Vec<u64> = (0..100u64).map(|i| 1_000_000 + i).collect();
+                index.add_batch(&ids, &extra).unwrap();
+                assert_eq!(index.memory().fast_scan_bytes, 0);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_fast_scan_layout_needs_4_bit_codes() {
+    for quant in [Quantization::None, Quantization::Sq8] {
+        let mut o = IndexOptions::new(8, Metric::L2);
+        o.quantization = quant;
+        o.layout = Layout::FastScan;
+        let err = Index::new(o).unwrap_err();
+        assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");
+        assert!(err.to_string().contains("sq4"), "{err}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = crate::CollectionOptions::new(8, Metric::L2);
+    o.index.quantization = Quantization::Sq4;
+    o.index.layout = Layout::FastScan;
+    let err = crate::Collection::open(dir.path(), o).unwrap_err();
+    assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");
+    assert_eq!("fast-scan".parse::<Layout>().unwrap(), Layout::FastScan);
+    assert!("rows".parse::<Layout>().is_err());
 }

@@ -3,6 +3,7 @@
 use super::{Kind, Segment, ALIGN, ENTRY_BYTES, HEADER_BYTES};
 use crate::error::Result;
 use crate::format::checksum;
+use crate::hnsw::fastscan::{pack_block, BlockShape};
 use crate::hnsw::view::{bit, GraphView};
 
 impl Segment {
@@ -54,6 +55,28 @@ impl Segment {
             }
             for level in 1..=levels {
                 self.check_row(level, node as u32, m)?;
+            }
+        }
+
+        if let Some(blocks) = self.fast_scan() {
+            // Each block must be exactly what packing the node's link row and its neighbours'
+            // code rows gives.
+            let shape = BlockShape::new(self.meta.options.dim, m);
+            let mut want = vec![0u8; shape.stride];
+            for (node, got) in blocks.chunks_exact(shape.stride).enumerate() {
+                let node = node as u32;
+                pack_block(
+                    self.links(0, node),
+                    n as u32,
+                    |id| self.code(id),
+                    &shape,
+                    &mut want,
+                );
+                if got != want.as_slice() {
+                    return Err(self.corrupt(format!(
+                        "fast-scan block of node {node} does not match its links and codes"
+                    )));
+                }
             }
         }
 

@@ -4,13 +4,16 @@ use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::{header_checksum, Kind, ALIGN, ENTRY_BYTES, HEADER_BYTES, MAGIC, VERSION};
+use super::{
+    header_checksum, Kind, ALIGN, ENTRY_BYTES, FAST_SCAN_VERSION, HEADER_BYTES, MAGIC, MIN_VERSION,
+};
 use crate::error::{Error, Result};
 use crate::format::ByteWriter;
 use crate::fsutil::{replace_with, write_atomic};
+use crate::hnsw::fastscan::{pack_block, BlockShape};
 use crate::hnsw::storage::Storage;
 use crate::hnsw::view::GraphView;
-use crate::hnsw::IndexOptions;
+use crate::hnsw::{IndexOptions, Layout};
 use crate::quant::Codec;
 
 /// What goes into a segment: the index's options, codec and storage, and its live ids with their
@@ -95,10 +98,31 @@ fn write_to(file: &mut File, tmp: &Path, src: &SegmentSource<'_>) -> Result<u64>
         }
     }
 
+    let fast_scan = o.layout == Layout::FastScan;
     let kinds: Vec<Kind> = Kind::ALL
         .into_iter()
         .filter(|&k| k != Kind::Codes || src.codec.is_some())
+        .filter(|&k| k != Kind::FastScan || fast_scan)
         .collect();
+    // The fast-scan blocks repeat neighbours' code rows: those not stored with the graph (an f32
+    // index saved with a codec) are encoded once, up front.
+    let encoded: Vec<u8> = match src.codec {
+        Some(codec) if fast_scan && (n == 0 || st.code(0).len() != code_row) => {
+            let mut all = vec![0u8; n * code_row];
+            all.chunks_exact_mut(code_row)
+                .enumerate()
+                .for_each(|(i, row)| codec.encode(&st.vector(i as u32)[..dim], row));
+            all
+        }
+        _ => Vec::new(),
+    };
+    let code_of = |id: u32| -> &[u8] {
+        if encoded.is_empty() {
+            st.code(id)
+        } else {
+            &encoded[id as usize * code_row..][..code_row]
+        }
+    };
     let table_end = HEADER_BYTES + kinds.len() * ENTRY_BYTES;
     let first = table_end.next_multiple_of(ALIGN);
 
@@ -167,6 +191,14 @@ fn write_to(file: &mut File, tmp: &Path, src: &SegmentSource<'_>) -> Result<u64>
                 .deleted_words(n)
                 .iter()
                 .try_for_each(|w| out.put(&w.to_le_bytes())),
+            Kind::FastScan => {
+                let shape = BlockShape::new(dim, m);
+                let mut block = vec![0u8; shape.stride];
+                (0..n as u32).try_for_each(|i| {
+                    pack_block(st.links(0, i), n as u32, code_of, &shape, &mut block);
+                    out.put(&block)
+                })
+            }
         }
         .map_err(io)?;
         table.push((kind, offset, out.pos - offset, out.crc));
@@ -176,10 +208,14 @@ fn write_to(file: &mut File, tmp: &Path, src: &SegmentSource<'_>) -> Result<u64>
 
     let mut head = ByteWriter::new();
     head.buf.extend_from_slice(&MAGIC);
-    head.u32(VERSION)
-        .u32(kinds.len() as u32)
-        .u64(file_len as u64)
-        .u32(0);
+    head.u32(if fast_scan {
+        FAST_SCAN_VERSION
+    } else {
+        MIN_VERSION
+    })
+    .u32(kinds.len() as u32)
+    .u64(file_len as u64)
+    .u32(0);
     head.buf.resize(HEADER_BYTES, 0);
     for &(kind, offset, len, crc) in &table {
         head.u32(kind as u32)

@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use stratavec::data::synthetic::ClusteredSpec;
 use stratavec::data::Dataset;
 use stratavec::eval::{run_bench, BenchProgress, BenchReport, BenchSpec, DEFAULT_EFS};
-use stratavec::{Metric, QuantScheme, Quantization, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
+use stratavec::{Layout, Metric, QuantScheme, Quantization, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
 
 /// Vectors in the built-in default benchmark.
 const DEFAULT_SYNTHETIC_N: usize = 500_000;
@@ -129,6 +129,10 @@ struct BenchArgs {
     /// rescored exactly; default 2 for sq8, 3 for sq4).
     #[arg(long, value_delimiter = ',')]
     oversample: Vec<usize>,
+    /// Code layouts for the sq4 index: compact (one code row per vector) and/or fastscan (each
+    /// node also holds its neighbours' codes, scored 16 at a time); one index each.
+    #[arg(long, value_delimiter = ',', default_value = "compact")]
+    layout: Vec<Layout>,
     #[command(flatten)]
     build: BuildParams,
     /// Single-thread passes per ef; each chunk of 25 queries counts its fastest pass (robust
@@ -231,6 +235,7 @@ fn bench_spec(args: &BenchArgs) -> BenchSpec {
         ef_construction: args.build.ef_construction,
         efs: args.ef.clone(),
         quants: args.quant.clone(),
+        layouts: args.layout.clone(),
         oversamples: args.oversample.clone(),
         quant_scheme: args.build.quant_scheme.scheme(),
         k: args.k,
