@@ -119,6 +119,22 @@ fn qps_label(y: f64) -> String {
     }
 }
 
+/// The labelled QPS values between `lo` and `hi`: 1, 2 and 5 times each power of ten.
+fn qps_ticks(lo: f64, hi: f64) -> Vec<f64> {
+    let mut ticks = Vec::new();
+    let mut decade = 10f64.powf(lo.max(1.0).log10().floor());
+    while decade <= hi {
+        for m in [1.0, 2.0, 5.0] {
+            let t = m * decade;
+            if (lo..=hi).contains(&t) {
+                ticks.push(t);
+            }
+        }
+        decade *= 10.0;
+    }
+    ticks
+}
+
 /// Writes the plot of `report` to `path` as SVG.
 pub(crate) fn write_svg(report: &BenchReport, path: &Path) -> CliResult<()> {
     let lines = group(report.results.iter().map(|r| {
@@ -272,7 +288,12 @@ fn draw(title: &str, k: usize, lines: &[Line], path: &Path) -> CliResult<()> {
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
-        .build_cartesian_2d(x_min..x_max, (y_min / 1.3..y_max * 1.3).log_scale())?;
+        .build_cartesian_2d(
+            x_min..x_max,
+            (y_min / 1.3..y_max * 1.3)
+                .log_scale()
+                .with_key_points(qps_ticks(y_min / 1.3, y_max * 1.3)),
+        )?;
     chart
         .configure_mesh()
         .max_light_lines(2)
