@@ -211,3 +211,98 @@ fn bench_reads_an_ann_benchmarks_hdf5_file() {
     assert_eq!(report["dataset"]["metric"], "l2");
     assert!(report["results"][0]["recall_at_k"].as_f64().unwrap() > 0.95);
 }
+
+/// `groundtruth` recomputes a TEXMEX folder's exact neighbours: on digits, the same top 10 as the
+/// shipped file (up to ties, which may be ordered differently by another tool).
+#[test]
+fn groundtruth_matches_the_shipped_ground_truth() {
+    let Some(data) = common::dataset("digits-64-l2") else {
+        return;
+    };
+    let src = stratavec::data::datasets_dir().join("digits-64-l2");
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["base.fvecs", "query.fvecs", "METRIC"] {
+        std::fs::copy(src.join(file), dir.path().join(file)).unwrap();
+    }
+    let status = Command::new(env!("CARGO_BIN_EXE_stratavec"))
+        .arg("groundtruth")
+        .arg("--dataset")
+        .arg(dir.path())
+        .args(["--k", "20"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ours = stratavec::data::read_ivecs(dir.path().join("groundtruth.ivecs")).unwrap();
+    let shipped = data.ground_truth.expect("digits ships a ground truth");
+    assert_eq!((ours.len(), ours.dim()), (shipped.len(), 20));
+    let same: usize = (0..ours.len())
+        .map(|q| {
+            let a: std::collections::HashSet<i32> = ours.row(q)[..10].iter().copied().collect();
+            shipped.row(q)[..10]
+                .iter()
+                .filter(|&&id| a.contains(&(id as i32)))
+                .count()
+        })
+        .sum();
+    let agreement = same as f64 / (10 * ours.len()) as f64;
+    assert!(agreement > 0.99, "top-10 agreement {agreement}");
+}
+
+/// `plot` puts a bench report and a peers.py file on one SVG; `@` keeps only some engines.
+#[test]
+fn plot_draws_every_input_on_one_svg() {
+    let Some(_) = common::dataset("digits-64-l2") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let out = |name: &str| dir.path().join(name);
+    let status = Command::new(env!("CARGO_BIN_EXE_stratavec"))
+        .arg("bench")
+        .arg("--dataset")
+        .arg(stratavec::data::datasets_dir().join("digits-64-l2"))
+        .args(["--quant", "none,sq8", "--ef", "16,64", "--json"])
+        .arg(out("ours.json"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // The shape benches/peers/peers.py writes (only the fields the plot reads).
+    let peers = r#"[
+      {"lib": "hnswlib", "lib_version": "0.8.0", "dataset": "digits-64-l2", "n_base": 1597,
+       "dim": 64, "metric": "l2", "k": 10, "results": [
+        {"ef": 16, "recall_at_k": 0.99, "qps_single_query_loop": 50000.0, "qps_batch_1thread": 60000.0},
+        {"ef": 64, "recall_at_k": 0.999, "qps_single_query_loop": 20000.0, "qps_batch_1thread": 25000.0}]},
+      {"lib": "faiss", "lib_version": "1.15.1", "dataset": "digits-64-l2", "n_base": 1597,
+       "dim": 64, "metric": "l2", "k": 10, "results": [
+        {"ef": 16, "recall_at_k": 0.98, "qps_single_query_loop": 40000.0, "qps_batch_1thread": 45000.0}]}
+    ]"#;
+    std::fs::write(out("peers.json"), peers).unwrap();
+    let status = Command::new(env!("CARGO_BIN_EXE_stratavec"))
+        .arg("plot")
+        .arg(out("ours.json"))
+        .arg(format!("{}@hnswlib", out("peers.json").display()))
+        .arg("--out")
+        .arg(out("all.svg"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let svg = std::fs::read_to_string(out("all.svg")).unwrap();
+    for label in [
+        "stratavec f32",
+        "stratavec sq8 ×2",
+        "hnswlib 0.8.0",
+        "digits-64-l2",
+    ] {
+        assert!(svg.contains(label), "{label} missing");
+    }
+    assert!(!svg.contains("faiss"), "faiss was not selected");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_stratavec"))
+        .arg("plot")
+        .arg(out("missing.json"))
+        .arg("--out")
+        .arg(out("x.svg"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("missing.json"));
+}

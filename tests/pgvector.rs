@@ -35,9 +35,13 @@ fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Starts a server in a fresh folder; returns its guard and DSN.
-fn start_server() -> (Server, String) {
-    let dir = std::env::temp_dir().join(format!("stratavec-pgvector-test-{}", std::process::id()));
+/// Starts a server in a fresh folder named after the test (tests run in parallel in one
+/// process); returns its guard and DSN.
+fn start_server(test: &str) -> (Server, String) {
+    let dir = std::env::temp_dir().join(format!(
+        "stratavec-pgvector-test-{}-{test}",
+        std::process::id()
+    ));
     // The guard exists before the start, so a half-started server is stopped too.
     let server = Server { dir: dir.clone() };
     let output = Command::new(script("pgvector-up"))
@@ -58,7 +62,7 @@ fn compare_pgvector_on_digits_reports_both_engines() {
     let Some(_) = common::dataset("digits-64-l2") else {
         return;
     };
-    let (_server, dsn) = start_server();
+    let (_server, dsn) = start_server("f32");
     let out = tempfile::tempdir().unwrap();
     let json = out.path().join("compare.json");
     let csv = out.path().join("compare.csv");
@@ -130,6 +134,108 @@ fn compare_pgvector_on_digits_reports_both_engines() {
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.starts_with("| ef | stratavec R@10 |"), "{md}");
     assert!(md.contains("QPS at Recall@10 0.95"));
+}
+
+/// `--quant none,sq4`: one pgvector build, two stratavec indexes, each with its own recall
+/// (computed against the ground truth), QPS ratio and build ratio in every output.
+#[test]
+fn compare_pgvector_with_quantized_configurations() {
+    let Some(_) = common::dataset("digits-64-l2") else {
+        return;
+    };
+    let (_server, dsn) = start_server("quant");
+    let out = tempfile::tempdir().unwrap();
+    let json = out.path().join("compare.json");
+    let md = out.path().join("compare.md");
+    let svg = out.path().join("compare.svg");
+    let status = Command::new(env!("CARGO_BIN_EXE_stratavec"))
+        .arg("compare-pgvector")
+        .arg("--dataset")
+        .arg(stratavec::data::datasets_dir().join("digits-64-l2"))
+        .args([
+            "--dsn",
+            &dsn,
+            "--ef",
+            "16,64",
+            "--table",
+            "stratavec_test_quant",
+        ])
+        .args(["--quant", "none,sq4", "--oversample", "2,4"])
+        .arg("--json")
+        .arg(&json)
+        .arg("--markdown")
+        .arg(&md)
+        .arg("--svg")
+        .arg(&svg)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    // Per ef: pgvector, stratavec f32, stratavec sq4 ×2 and ×4.
+    assert_eq!(results.len(), 2 * 4, "{results:#?}");
+    let recall = |engine: &str, quant: &str, oversample: Option<u64>, ef: u64| {
+        let r = results
+            .iter()
+            .find(|r| {
+                let c = &r["config"];
+                c["engine"] == engine
+                    && c["quant"] == quant
+                    && c["oversample"].as_u64() == oversample
+                    && c["ef"] == ef
+            })
+            .unwrap_or_else(|| panic!("no {engine} {quant} {oversample:?} result at ef {ef}"));
+        assert!(r["qps_single_thread"].as_f64().unwrap() > 0.0);
+        assert!(r["build_seconds"].as_f64().unwrap() > 0.0);
+        r["recall_at_k"].as_f64().unwrap()
+    };
+    for ef in [16, 64] {
+        let pg = recall("pgvector", "none", None, ef);
+        assert!((0.0..=1.0).contains(&pg));
+        assert!(recall("stratavec", "none", None, ef) > 0.8);
+        for o in [2, 4] {
+            // Reranked 4-bit search: a real recall, not an assumed one.
+            let r = recall("stratavec", "sq4", Some(o), ef);
+            assert!(r > 0.8 && r <= 1.0, "sq4 ×{o} at ef {ef}: {r}");
+        }
+    }
+    let builds = report["stratavec"]["builds"].as_array().unwrap();
+    assert_eq!(builds.len(), 2);
+    assert_eq!(builds[0]["quant"], "none");
+    assert_eq!(builds[1]["quant"], "sq4");
+
+    let summary = &report["summary"];
+    let configs = summary["configs"].as_array().unwrap();
+    let series: Vec<&str> = configs
+        .iter()
+        .map(|c| c["series"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        series,
+        ["stratavec f32", "stratavec sq4 ×2", "stratavec sq4 ×4"]
+    );
+    for c in configs {
+        assert!(c["qps_ratio_at_target"].as_f64().unwrap() > 0.0, "{c}");
+        assert!(c["build_ratio"].as_f64().unwrap() > 0.0, "{c}");
+    }
+    // The top-level figures are the first configuration's (f32), as before --quant.
+    assert_eq!(
+        summary["qps_ratio_at_target"],
+        configs[0]["qps_ratio_at_target"]
+    );
+    assert_eq!(summary["build_ratio"], configs[0]["build_ratio"]);
+
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.starts_with("| ef | stratavec f32 R@10 |"), "{md}");
+    assert!(md.contains("ratio sq4 ×4"), "{md}");
+    assert!(
+        md.contains("QPS at Recall@10 0.95: stratavec sq4 ×2"),
+        "{md}"
+    );
+    let plot = std::fs::read_to_string(&svg).unwrap();
+    assert!(plot.contains("stratavec sq4 ×2") && plot.contains("pgvector"));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Peer benchmark for stratavec: HNSW in hnswlib and FAISS on the shared TEXMEX datasets, and
+"""Peer benchmark for stratavec: HNSW in hnswlib, FAISS and usearch on the shared TEXMEX datasets, and
 quantized graph indexes (--libs symqg, faiss-sq8, faiss-sq4-refine; see README.md).
 
 Builds an HNSW index per library (M, ef_construction, --build-threads threads, wall-clock
@@ -320,8 +320,67 @@ class SymqgRunner:
         return ids
 
 
-RUNNERS = {"hnswlib": HnswlibRunner, "faiss": FaissRunner, "symqg": SymqgRunner,
-           "faiss-sq8": FaissSQRunner, "faiss-sq4-refine": FaissSQ4RefineRunner}
+class UsearchRunner:
+    """usearch's HNSW (`usearch.index.Index`, f32 vectors): `connectivity` is HNSW's M (level 0
+    keeps 2·M links), `expansion_add` is ef_construction, `expansion_search` is ef."""
+    name = "usearch"
+
+    def __init__(self, dim, metric, m, ef_construction):
+        from usearch.index import Index
+        self.version = _dist_version("usearch")
+        self.dim, self.m = dim, m
+        self.index = Index(
+            ndim=dim,
+            metric={"l2": "l2sq", "ip": "ip"}[metric],
+            dtype="f32",  # full precision, like hnswlib and faiss IndexHNSWFlat
+            connectivity=m,
+            expansion_add=ef_construction,
+        )
+
+    def build(self, base, threads):
+        keys = np.arange(base.shape[0], dtype=np.uint64)
+        t0 = time.perf_counter()
+        self.index.add(keys, base, threads=threads)
+        return time.perf_counter() - t0
+
+    def index_bytes(self):
+        for attr in ("serialized_length", "memory_usage"):
+            v = getattr(self.index, attr, None)
+            if isinstance(v, (int, np.integer)):
+                return int(v)
+        with tempfile.TemporaryDirectory() as td:
+            p = os.path.join(td, "u.usearch")
+            self.index.save(p)
+            return os.path.getsize(p)
+
+    def bytes_per_vector_traversal(self):
+        # level-0 neighbours (2M u32 slots) + the f32 vector; usearch's node header not counted
+        return 2 * self.m * 4 + 4 * self.dim
+
+    def prepare_search(self, ef):
+        self.index.expansion_search = ef
+
+    def make_single(self, k):
+        search = self.index.search
+
+        def one(q1):
+            keys = np.asarray(search(q1[0], k, threads=1).keys, dtype=np.int64)
+            if keys.shape[0] < k:  # fewer than k found: pad like faiss does (-1)
+                keys = np.concatenate([keys, np.full(k - keys.shape[0], -1, np.int64)])
+            return keys
+        return one
+
+    def batch(self, queries, k):
+        m = self.index.search(queries, k, threads=1)
+        keys = np.asarray(m.keys, dtype=np.int64).reshape(queries.shape[0], -1)
+        counts = np.asarray(getattr(m, "counts", np.full(queries.shape[0], k)))
+        keys[np.arange(keys.shape[1])[None, :] >= counts[:, None]] = -1
+        return keys
+
+
+RUNNERS = {"hnswlib": HnswlibRunner, "faiss": FaissRunner, "usearch": UsearchRunner,
+           "symqg": SymqgRunner, "faiss-sq8": FaissSQRunner,
+           "faiss-sq4-refine": FaissSQ4RefineRunner}
 
 
 def _dist_version(name):
@@ -471,7 +530,8 @@ def main(argv=None):
     ap.add_argument("--k", type=int, default=10)
     ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256,384,512")
     ap.add_argument("--build-threads", type=int, default=2)
-    ap.add_argument("--libs", default="hnswlib,faiss")
+    ap.add_argument("--libs", default="hnswlib,faiss",
+                    help="comma-separated: hnswlib, faiss, usearch, symqg, faiss-sq8, faiss-sq4-refine")
     ap.add_argument("--repeats", type=int, default=5,
                     help="timed passes per ef and mode after the warm-up (see --chunk)")
     ap.add_argument("--chunk", type=int, default=25,

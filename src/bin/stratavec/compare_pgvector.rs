@@ -13,9 +13,9 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use stratavec::{Metric, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
+use stratavec::{Metric, Quantization, DEFAULT_EF_CONSTRUCTION, DEFAULT_M};
 
-use super::CliResult;
+use super::{CliResult, SchemeArg};
 
 /// The ef values swept when none are given.
 const DEFAULT_COMPARE_EFS: [usize; 6] = [10, 20, 40, 80, 160, 320];
@@ -42,6 +42,17 @@ pub struct ComparePgvectorArgs {
     /// Beam widths to sweep; pgvector's `hnsw.ef_search` is set to each (it allows 1–1000).
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_COMPARE_EFS)]
     ef: Vec<usize>,
+    /// stratavec codecs to measure against the same pgvector build, as in `stratavec bench`:
+    /// none (f32), sq8, sq4; one stratavec index each, each with its own QPS and build ratio.
+    #[arg(long, value_delimiter = ',', default_value = "none")]
+    quant: Vec<Quantization>,
+    /// Reranking oversampling factors for the quantized indexes (k × oversample candidates
+    /// rescored exactly from the f32 originals; default 2 for sq8, 3 for sq4), as in `bench`.
+    #[arg(long, value_delimiter = ',')]
+    oversample: Vec<usize>,
+    /// Quantization scheme of the quantized indexes: per-vector (the default) or per-dimension.
+    #[arg(long, default_value = "per-vector")]
+    quant_scheme: SchemeArg,
     /// Neighbours per query (the K of Recall@K and the LIMIT of the SQL query).
     #[arg(long, default_value_t = 10)]
     k: usize,
@@ -115,9 +126,10 @@ mod imp {
         BenchReport, BenchResult, DatasetInfo, LatencyRecorder, LatencyStats, MachineInfo,
         TableStyle,
     };
-    use stratavec::{Index, IndexOptions, Metric, Rerank, SearchParams};
+    use stratavec::{Index, IndexOptions, Metric, Quantization, Rerank, SearchParams};
 
     use super::ComparePgvectorArgs;
+    use crate::plot::series_label;
     use crate::CliResult;
 
     /// pgvector's limits (`hnsw.ef_search`, the index's `m` and `ef_construction`, dimensions
@@ -170,14 +182,29 @@ mod imp {
         notices: Vec<String>,
     }
 
+    /// stratavec's side. The top-level `build_seconds` and `index_bytes` are those of the first
+    /// configuration (`--quant`'s first codec); `builds` has every configuration's.
     #[derive(Serialize)]
     struct StratavecSide {
         version: String,
         build_seconds: f64,
         build_threads: usize,
         index_bytes: u64,
+        builds: Vec<StratavecBuild>,
     }
 
+    /// One stratavec index of the comparison.
+    #[derive(Serialize)]
+    struct StratavecBuild {
+        /// `"none"` (f32), `"sq8"` or `"sq4"`.
+        quant: String,
+        build_seconds: f64,
+        index_bytes: u64,
+    }
+
+    /// The headline numbers. The top-level `stratavec_*`, `qps_ratio_at_target` and
+    /// `build_ratio` are those of the first stratavec configuration (f32 by default), as before
+    /// `--quant` existed; `configs` has one entry per stratavec configuration.
     #[derive(Serialize)]
     struct Summary {
         target_recall: f64,
@@ -190,6 +217,25 @@ mod imp {
         /// stratavec QPS / pgvector QPS at the target recall.
         qps_ratio_at_target: Option<f64>,
         /// pgvector build seconds / stratavec build seconds.
+        build_ratio: f64,
+        configs: Vec<ConfigSummary>,
+    }
+
+    /// The headline numbers of one stratavec configuration against pgvector.
+    #[derive(Serialize)]
+    struct ConfigSummary {
+        /// The line's label, e.g. `stratavec f32` or `stratavec sq4 ×3`.
+        series: String,
+        quant: String,
+        /// Reranking oversampling (quantized indexes only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        oversample: Option<usize>,
+        qps_at_target: Option<f64>,
+        lower_bound: bool,
+        /// This configuration's QPS / pgvector's QPS at the target recall.
+        qps_ratio_at_target: Option<f64>,
+        build_seconds: f64,
+        /// pgvector build seconds / this configuration's build seconds.
         build_ratio: f64,
     }
 
@@ -270,6 +316,12 @@ mod imp {
         }
         if args.ef.is_empty() {
             return Err("--ef needs at least one value".into());
+        }
+        if args.quant.is_empty() {
+            return Err("--quant needs at least one codec".into());
+        }
+        if args.oversample.contains(&0) {
+            return Err("--oversample values must be at least 1".into());
         }
         if let Some(&ef) = args.ef.iter().find(|&&ef| ef == 0 || ef > PG_MAX_EF_SEARCH) {
             return Err(format!(
@@ -609,37 +661,47 @@ mod imp {
             .map(|q| Vector::from(q.to_vec()))
             .collect();
 
-        // --- stratavec: build on the same data. ---
-        eprintln!(
-            "stratavec: building HNSW (m {}, ef_construction {})",
-            args.m, args.ef_construction
-        );
-        let options = IndexOptions {
-            m: args.m,
-            ef_construction: args.ef_construction,
-            ..IndexOptions::new(dim, metric)
-        };
-        let index = Index::new(options)?;
+        // --- stratavec: one index per codec, on the same data. ---
         let ids: Vec<u64> = (0..n as u64).collect();
-        let started = Instant::now();
-        pool.install(|| index.add_batch(&ids, data.base.as_slice()))?;
-        let sv_build_seconds = started.elapsed().as_secs_f64();
-        let sv_index_bytes = index.memory_bytes() as u64;
-        eprintln!("stratavec: built in {sv_build_seconds:.2} s");
+        let mut ours = Vec::new();
+        for &quant in &args.quant {
+            eprintln!(
+                "stratavec: building HNSW (m {}, ef_construction {}, codec {quant})",
+                args.m, args.ef_construction
+            );
+            let options = IndexOptions {
+                m: args.m,
+                ef_construction: args.ef_construction,
+                quantization: quant,
+                quant_scheme: args.quant_scheme.scheme(),
+                ..IndexOptions::new(dim, metric)
+            };
+            let index = Index::new(options)?;
+            let started = Instant::now();
+            pool.install(|| index.add_batch(&ids, data.base.as_slice()))?;
+            let build = StratavecBuild {
+                quant: quant.to_string(),
+                build_seconds: started.elapsed().as_secs_f64(),
+                index_bytes: index.memory_bytes() as u64,
+            };
+            eprintln!("stratavec: built in {:.2} s", build.build_seconds);
+            ours.push((index, build));
+        }
         let round_trip_p50_us = round_trip_p50_us(&mut client)?;
 
         // --- The sweep: the same ef on both, one query at a time on one thread. ---
-        let config = |engine: &str, ef: usize| BenchConfig {
-            m: args.m,
-            ef_construction: args.ef_construction,
-            ef,
-            k,
-            quant: "none".into(),
-            oversample: None,
-            layout: None,
-            engine: Some(engine.into()),
-            filter: None,
-        };
+        let config =
+            |engine: &str, ef: usize, quant: Quantization, oversample: Option<usize>| BenchConfig {
+                m: args.m,
+                ef_construction: args.ef_construction,
+                ef,
+                k,
+                quant: quant.to_string(),
+                oversample,
+                layout: oversample.map(|_| "compact".into()),
+                engine: Some(engine.into()),
+                filter: None,
+            };
         let mut results = Vec::new();
         for &ef in &args.ef {
             eprintln!("ef {ef}: pgvector");
@@ -654,37 +716,52 @@ mod imp {
             })?;
             let recall = recall_at_k(&pg.found, &truth, k)?;
             results.push(BenchResult::new(
-                config("pgvector", ef),
+                config("pgvector", ef, Quantization::None, None),
                 recall,
                 &pg.stats,
                 pg_build_seconds,
                 pg_index_bytes as u64,
             ));
 
-            eprintln!("ef {ef}: stratavec");
-            let params = SearchParams::new(k).ef(ef).rerank(Rerank::None);
-            let sv = measure(nq, args.repeats, |i| {
-                Ok(index
-                    .search_with(data.queries.row(i), &params)?
-                    .into_iter()
-                    .map(|h| h.id)
-                    .collect())
-            })?;
-            let recall = recall_at_k(&sv.found, &truth, k)?;
-            results.push(BenchResult::new(
-                config("stratavec", ef),
-                recall,
-                &sv.stats,
-                sv_build_seconds,
-                sv_index_bytes,
-            ));
+            for (index, build) in &ours {
+                let quant = index.options().quantization;
+                let oversamples: Vec<Option<usize>> = match quant {
+                    Quantization::None => vec![None],
+                    _ if args.oversample.is_empty() => vec![Some(quant.default_oversample())],
+                    _ => args.oversample.iter().map(|&o| Some(o)).collect(),
+                };
+                for oversample in oversamples {
+                    let c = config("stratavec", ef, quant, oversample);
+                    eprintln!("ef {ef}: {}", series_label(&c));
+                    let params = SearchParams::new(k).ef(ef);
+                    let params = match oversample {
+                        Some(o) => params.oversample(o).rerank(Rerank::Exact),
+                        None => params.rerank(Rerank::None),
+                    };
+                    let sv = measure(nq, args.repeats, |i| {
+                        Ok(index
+                            .search_with(data.queries.row(i), &params)?
+                            .into_iter()
+                            .map(|h| h.id)
+                            .collect())
+                    })?;
+                    let recall = recall_at_k(&sv.found, &truth, k)?;
+                    results.push(BenchResult::new(
+                        c,
+                        recall,
+                        &sv.stats,
+                        build.build_seconds,
+                        build.index_bytes,
+                    ));
+                }
+            }
         }
 
-        // (QPS at the target, whether every ef already reached it).
-        let at_target = |engine: &str| {
+        // (QPS at the target, whether every ef already reached it) of one line.
+        let at_target = |series: &str| {
             let points: Vec<(f64, f64)> = results
                 .iter()
-                .filter(|r| r.config.engine.as_deref() == Some(engine))
+                .filter(|r| series_label(&r.config) == series)
                 .map(|r| (r.recall_at_k, r.qps_single_thread))
                 .collect();
             let all_above = points.iter().all(|&(r, _)| r >= args.target_recall);
@@ -693,17 +770,41 @@ mod imp {
                 all_above,
             )
         };
-        let ((sv_at, sv_bound), (pg_at, pg_bound)) =
-            (at_target("stratavec"), at_target("pgvector"));
+        let (pg_at, pg_bound) = at_target("pgvector f32");
+        let mut configs: Vec<ConfigSummary> = Vec::new();
+        for r in &results {
+            let series = series_label(&r.config);
+            if r.config.engine.as_deref() != Some("stratavec")
+                || configs.iter().any(|c| c.series == series)
+            {
+                continue;
+            }
+            let (at, lower_bound) = at_target(&series);
+            configs.push(ConfigSummary {
+                quant: r.config.quant.clone(),
+                oversample: r.config.oversample,
+                qps_at_target: at,
+                lower_bound,
+                qps_ratio_at_target: at.zip(pg_at).map(|(s, p)| s / p),
+                build_seconds: r.build_seconds,
+                build_ratio: pg_build_seconds / r.build_seconds,
+                series,
+            });
+        }
+        let first = configs
+            .first()
+            .ok_or("no stratavec configuration measured")?;
         let summary = Summary {
             target_recall: args.target_recall,
-            stratavec_qps_at_target: sv_at,
-            stratavec_lower_bound: sv_bound,
+            stratavec_qps_at_target: first.qps_at_target,
+            stratavec_lower_bound: first.lower_bound,
             pgvector_qps_at_target: pg_at,
             pgvector_lower_bound: pg_bound,
-            qps_ratio_at_target: sv_at.zip(pg_at).map(|(s, p)| s / p),
-            build_ratio: pg_build_seconds / sv_build_seconds,
+            qps_ratio_at_target: first.qps_ratio_at_target,
+            build_ratio: first.build_ratio,
+            configs,
         };
+        let builds: Vec<StratavecBuild> = ours.into_iter().map(|(_, b)| b).collect();
         let report = CompareReport {
             bench: BenchReport {
                 dataset: DatasetInfo {
@@ -736,9 +837,10 @@ mod imp {
             },
             stratavec: StratavecSide {
                 version: env!("CARGO_PKG_VERSION").into(),
-                build_seconds: sv_build_seconds,
+                build_seconds: builds[0].build_seconds,
                 build_threads: threads,
-                index_bytes: sv_index_bytes,
+                index_bytes: builds[0].index_bytes,
+                builds,
             },
             summary,
         };
@@ -785,28 +887,53 @@ mod imp {
         Ok(latencies.finish(started.elapsed()).p50_us)
     }
 
-    /// One row per ef: both engines' recall, QPS, p50 and p99, and the QPS ratio.
+    /// One row per ef: each stratavec configuration's recall, QPS, p50 and p99, then pgvector's,
+    /// then each configuration's QPS ratio. With f32 alone the columns are named as before
+    /// `--quant` existed (`stratavec R@K`, `QPS ratio`).
     fn side_by_side(report: &CompareReport, style: TableStyle) -> String {
         let results = &report.bench.results;
-        let find = |engine: &str, ef: usize| {
+        let series: Vec<String> = report
+            .summary
+            .configs
+            .iter()
+            .map(|c| c.series.clone())
+            .collect();
+        let find = |series: &str, ef: usize| {
             results
                 .iter()
-                .find(|r| r.config.engine.as_deref() == Some(engine) && r.config.ef == ef)
+                .find(|r| series_label(&r.config) == series && r.config.ef == ef)
         };
         let k = results.first().map_or(10, |r| r.config.k);
-        let headers: Vec<String> = [
-            "ef".to_string(),
-            format!("stratavec R@{k}"),
-            "QPS".into(),
-            "p50 µs".into(),
-            "p99 µs".into(),
+        let only_f32 = series.len() == 1 && report.summary.configs[0].quant == "none";
+        let name = |s: &str| {
+            if only_f32 {
+                "stratavec".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        let mut headers = vec!["ef".to_string()];
+        for s in &series {
+            headers.extend([
+                format!("{} R@{k}", name(s)),
+                "QPS".into(),
+                "p50 µs".into(),
+                "p99 µs".into(),
+            ]);
+        }
+        headers.extend([
             format!("pgvector R@{k}"),
             "QPS".into(),
             "p50 µs".into(),
             "p99 µs".into(),
-            "QPS ratio".into(),
-        ]
-        .into();
+        ]);
+        for s in &series {
+            headers.push(if only_f32 {
+                "QPS ratio".into()
+            } else {
+                format!("ratio {}", s.trim_start_matches("stratavec "))
+            });
+        }
         let mut efs: Vec<usize> = results.iter().map(|r| r.config.ef).collect();
         efs.dedup();
         let cells = |r: Option<&BenchResult>| match r {
@@ -821,23 +948,28 @@ mod imp {
         let rows: Vec<Vec<String>> = efs
             .iter()
             .map(|&ef| {
-                let (sv, pg) = (find("stratavec", ef), find("pgvector", ef));
+                let pg = find("pgvector f32", ef);
                 let mut row = vec![ef.to_string()];
-                row.extend(cells(sv));
+                for s in &series {
+                    row.extend(cells(find(s, ef)));
+                }
                 row.extend(cells(pg));
-                row.push(match (sv, pg) {
-                    (Some(s), Some(p)) if p.qps_single_thread > 0.0 => {
-                        format!("{:.1}×", s.qps_single_thread / p.qps_single_thread)
-                    }
-                    _ => "-".into(),
-                });
+                for s in &series {
+                    row.push(match (find(s, ef), pg) {
+                        (Some(s), Some(p)) if p.qps_single_thread > 0.0 => {
+                            format!("{:.1}×", s.qps_single_thread / p.qps_single_thread)
+                        }
+                        _ => "-".into(),
+                    });
+                }
                 row
             })
             .collect();
         render_grid(&headers, &rows, style)
     }
 
-    /// The builds and the QPS at the target recall, one line each, each line starting `bullet`.
+    /// The builds and the QPS at the target recall, one line each (per stratavec configuration),
+    /// each line starting `bullet`.
     fn summary_lines(report: &CompareReport, bullet: &str) -> String {
         let (pg, sv, s) = (&report.pgvector, &report.stratavec, &report.summary);
         let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
@@ -846,29 +978,43 @@ mod imp {
             Some(q) => format!("{q:.0}"),
             None => "not reached".into(),
         };
+        let ratio = |r: Option<f64>| r.map_or_else(|| "-".into(), |r| format!("{r:.1}×"));
         let k = report.bench.results.first().map_or(10, |r| r.config.k);
         let mut out = String::new();
+        for c in &s.configs {
+            out.push_str(&format!(
+                "{bullet}QPS at Recall@{k} {}: {} {}, pgvector {}, ratio {}\n",
+                s.target_recall,
+                c.series,
+                qps(c.qps_at_target, c.lower_bound),
+                qps(s.pgvector_qps_at_target, s.pgvector_lower_bound),
+                ratio(c.qps_ratio_at_target)
+            ));
+        }
+        for c in &s.configs {
+            out.push_str(&format!(
+                "{bullet}build: {} {:.2} s on {} threads, pgvector {:.2} s (leader + {} \
+                 parallel workers), ratio {:.1}×; pgvector load (COPY) {:.2} s\n",
+                c.series,
+                c.build_seconds,
+                sv.build_threads,
+                pg.build_seconds,
+                pg.max_parallel_maintenance_workers,
+                c.build_ratio,
+                pg.load_seconds
+            ));
+        }
+        let ours: Vec<String> = sv
+            .builds
+            .iter()
+            .map(|b| {
+                let codec = if b.quant == "none" { "f32" } else { &b.quant };
+                format!("{codec} {:.1} MiB", mib(b.index_bytes))
+            })
+            .collect();
         out.push_str(&format!(
-            "{bullet}QPS at Recall@{k} {}: stratavec {}, pgvector {}, ratio {}\n",
-            s.target_recall,
-            qps(s.stratavec_qps_at_target, s.stratavec_lower_bound),
-            qps(s.pgvector_qps_at_target, s.pgvector_lower_bound),
-            s.qps_ratio_at_target
-                .map_or_else(|| "-".into(), |r| format!("{r:.1}×"))
-        ));
-        out.push_str(&format!(
-            "{bullet}build: stratavec {:.2} s on {} threads, pgvector {:.2} s (leader + {} \
-             parallel workers), ratio {:.1}×; pgvector load (COPY) {:.2} s\n",
-            sv.build_seconds,
-            sv.build_threads,
-            pg.build_seconds,
-            pg.max_parallel_maintenance_workers,
-            s.build_ratio,
-            pg.load_seconds
-        ));
-        out.push_str(&format!(
-            "{bullet}index: stratavec {:.1} MiB in memory, pgvector {:.1} MiB (table {:.1} MiB)\n",
-            mib(sv.index_bytes),
+            "{bullet}index: stratavec {} in memory, pgvector {:.1} MiB (table {:.1} MiB)\n",
+            ours.join(", "),
             mib(pg.index_bytes),
             mib(pg.table_bytes)
         ));

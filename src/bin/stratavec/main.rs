@@ -2,6 +2,7 @@
 //! in the library (`stratavec::eval::run_bench`).
 
 mod compare_pgvector;
+mod groundtruth;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +51,11 @@ enum Command {
     /// The same benchmark against pgvector's HNSW on a PostgreSQL server (needs the `pgvector`
     /// feature; scripts/pgvector-up starts a server).
     ComparePgvector(compare_pgvector::ComparePgvectorArgs),
+    /// Put several result files on one recall-vs-QPS plot (SVG): `bench --json` and
+    /// `compare-pgvector --json` reports, and benches/peers/peers.py's JSON.
+    Plot(plot::PlotArgs),
+    /// Compute a TEXMEX folder's exact ground truth (top 100 by default) into groundtruth.ivecs.
+    Groundtruth(groundtruth::GroundtruthArgs),
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -168,6 +174,8 @@ fn main() -> ExitCode {
         Command::Info(args) => segment_cmds::info(args),
         Command::Verify(args) => segment_cmds::verify(args),
         Command::ComparePgvector(args) => compare_pgvector::run(args),
+        Command::Plot(args) => plot::run(args),
+        Command::Groundtruth(args) => groundtruth::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
