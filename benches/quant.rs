@@ -4,6 +4,9 @@
 //! query quantized to `i8` once, then every kernel set this CPU supports. Rows are 64-byte aligned
 //! as the index stores them.
 //!
+//! `fastscan16/<set>` scores 16 rows laid out as one fast-scan batch, against `i8u4x16`, the same
+//! 16 rows scored one by one with the row kernel.
+//!
 //! `cargo bench --bench quant` (add `-- quant/768` to filter).
 
 use std::hint::black_box;
@@ -97,6 +100,27 @@ fn kernels(c: &mut Criterion) {
                 |bench, _| bench.iter(|| dot_u4(black_box(w), black_box(p4))),
             );
         }
+        // 16 rows scored as one fast-scan batch (what the fast-scan layout does per 16 neighbours;
+        // compare with 16 × i8u4).
+        let rows: Vec<&[u8]> = vec![p4; quant::FAST_SCAN_BATCH];
+        let batch = quant::FastScanBatch::new(&q4, dim, &rows);
+        for (name, kernel) in quant::FastScanBatch::kernels() {
+            let kernel = black_box(kernel);
+            group.bench_with_input(
+                BenchmarkId::new(format!("fastscan16/{name}"), dim),
+                &dim,
+                |bench, _| bench.iter(|| kernel(black_box(&batch))),
+            );
+        }
+        group.bench_with_input(BenchmarkId::new("i8u4x16", dim), &dim, |bench, _| {
+            bench.iter(|| {
+                let mut s = 0i32;
+                for row in &rows {
+                    s = s.wrapping_add(quant::dot_i8_u4(black_box(&q4), black_box(row)));
+                }
+                s
+            })
+        });
         for (name, ik) in quant::int_kernel_sets() {
             let ik = black_box(ik);
             group.bench_with_input(

@@ -209,6 +209,54 @@ pub mod bench_api {
     pub fn pack_u4(codes: &[u8], out: &mut [u8]) {
         super::pack_u4(codes, out)
     }
+
+    /// Vectors per fast-scan batch.
+    pub const FAST_SCAN_BATCH: usize = crate::quant::fastscan::BATCH;
+
+    /// 16 packed 4-bit rows laid out as one fast-scan batch (64-byte aligned), with the query
+    /// prepared for it.
+    pub struct FastScanBatch {
+        query: crate::quant::fastscan::FastScanQuery,
+        buf: Vec<u8>,
+        start: usize,
+        len: usize,
+    }
+
+    impl FastScanBatch {
+        /// Packs `rows` (at most 16 packed 4-bit code rows of `dim` codes) for query `q`
+        /// (quantized for 4 bits).
+        pub fn new(q: &QueryI8, dim: usize, rows: &[&[u8]]) -> Self {
+            use crate::quant::fastscan::{batch_bytes, pack_into_batch, FastScanQuery};
+            let len = batch_bytes(dim);
+            let mut buf = vec![0u8; len + 64];
+            let start = buf.as_ptr().align_offset(64).min(64);
+            for (slot, row) in rows.iter().enumerate() {
+                pack_into_batch(row, dim, slot, &mut buf[start..start + len]);
+            }
+            FastScanBatch {
+                query: FastScanQuery::new(&q.0, dim),
+                buf,
+                start,
+                len,
+            }
+        }
+
+        /// Every fast-scan kernel this CPU supports, fastest first, as `(name, kernel)`.
+        pub fn kernels() -> Vec<(&'static str, fn(&FastScanBatch) -> [i32; 16])> {
+            fn run<const K: usize>(b: &FastScanBatch) -> [i32; 16] {
+                let mut out = [0; 16];
+                let kernel = crate::quant::fastscan::supported()[K].1;
+                kernel(&b.query, &b.buf[b.start..b.start + b.len], &mut out);
+                out
+            }
+            let runners: [fn(&FastScanBatch) -> [i32; 16]; 3] = [run::<0>, run::<1>, run::<2>];
+            crate::quant::fastscan::supported()
+                .into_iter()
+                .zip(runners)
+                .map(|((name, _), r)| (name, r))
+                .collect()
+        }
+    }
 }
 
 #[cfg(test)]
