@@ -213,6 +213,9 @@ pub mod bench_api {
     /// Vectors per fast-scan batch.
     pub const FAST_SCAN_BATCH: usize = crate::quant::fastscan::BATCH;
 
+    /// Scores a [`FastScanBatch`] with one kernel set.
+    pub type FastScanKernel = fn(&FastScanBatch) -> [i32; 16];
+
     /// 16 packed 4-bit rows laid out as one fast-scan batch (64-byte aligned), with the query
     /// prepared for it.
     pub struct FastScanBatch {
@@ -242,14 +245,14 @@ pub mod bench_api {
         }
 
         /// Every fast-scan kernel this CPU supports, fastest first, as `(name, kernel)`.
-        pub fn kernels() -> Vec<(&'static str, fn(&FastScanBatch) -> [i32; 16])> {
+        pub fn kernels() -> Vec<(&'static str, FastScanKernel)> {
             fn run<const K: usize>(b: &FastScanBatch) -> [i32; 16] {
                 let mut out = [0; 16];
                 let kernel = crate::quant::fastscan::supported()[K].1;
                 kernel(&b.query, &b.buf[b.start..b.start + b.len], &mut out);
                 out
             }
-            let runners: [fn(&FastScanBatch) -> [i32; 16]; 3] = [run::<0>, run::<1>, run::<2>];
+            let runners: [FastScanKernel; 3] = [run::<0>, run::<1>, run::<2>];
             crate::quant::fastscan::supported()
                 .into_iter()
                 .zip(runners)
