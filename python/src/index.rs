@@ -438,8 +438,9 @@ impl Index {
             .transpose()
     }
 
-    /// Bytes held by the index: codes_bytes, originals_bytes, graph_bytes, ids_bytes and their
-    /// sum total_bytes (allocated capacity included).
+    /// Bytes held by the index: codes_bytes, originals_bytes, graph_bytes, ids_bytes,
+    /// fast_scan_bytes (fast-scan blocks of an index saved with that layout) and their sum
+    /// total_bytes (allocated capacity included).
     fn memory<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let m = self.inner.memory();
         let d = PyDict::new(py);
@@ -447,10 +448,8 @@ impl Index {
         d.set_item("originals_bytes", m.originals_bytes)?;
         d.set_item("graph_bytes", m.graph_bytes)?;
         d.set_item("ids_bytes", m.ids_bytes)?;
-        d.set_item(
-            "total_bytes",
-            m.codes_bytes + m.originals_bytes + m.graph_bytes + m.ids_bytes,
-        )?;
+        d.set_item("fast_scan_bytes", m.fast_scan_bytes)?;
+        d.set_item("total_bytes", self.inner.memory_bytes())?;
         Ok(d)
     }
 }
