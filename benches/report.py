@@ -67,7 +67,7 @@ def series_of(ds_dir):
             mem = r.get("memory")
             if mem:
                 data = mem["codes_bytes"] if mem["codes_bytes"] else mem["originals_bytes"]
-                s["bpv"] = (data + mem["graph_bytes"]) / n
+                s["bpv"] = (data + mem["graph_bytes"] + mem.get("fast_scan_bytes", 0)) / n
     for p in load_json(os.path.join(ds_dir, "peers.json")) or []:
         pts = {r["ef"]: (r["recall_at_k"], max(r["qps_single_query_loop"], r["qps_batch_1thread"]))
                for r in p["results"]}
@@ -235,7 +235,8 @@ def render(out, image_base):
         "a target already met at the smallest ef. For the Python peers each ef counts the better "
         "of their two single-thread modes (one-query calls, calls of 25 queries), so Python's call "
         "overhead is not held against them. bytes/vector is what the traversal reads per vector "
-        "(codes or f32 vectors plus level-0 links; for pgvector its whole index over n).",
+        "(codes or f32 vectors plus level-0 links, plus the fast-scan blocks in that layout; for "
+        "pgvector its whole index over n).",
         "",
     ]
     for skipped in run.get("skipped", []):
