@@ -16,7 +16,7 @@ use parking_lot::{Mutex, RwLock};
 use rayon::prelude::*;
 
 use self::fastscan::{BlockScorer, BlockShape, Blocks, PackedBlocks};
-use self::graph::{CodeScorer, FloatScorer, Graph, Scorer, MAX_LINKS};
+use self::graph::{BuildCodes, CodeScorer, FloatScorer, Graph, Scorer, MAX_LINKS};
 use self::scratch::{with_scratch, Scored};
 use self::storage::Storage;
 pub(crate) use self::storage::{prefetch, MAX_PREFETCH_LINES};
@@ -29,6 +29,10 @@ use crate::segment::{self, Segment, SegmentInfo};
 
 /// Default number of links per node on the upper levels (level 0 keeps up to `2·m`).
 pub const DEFAULT_M: usize = 16;
+/// Smallest batch whose build searches for candidates on temporary 8-bit codes (see
+/// `graph::BuildCodes`; measured in `docs/benchmarks.md`).
+const BUILD_ON_CODES_MIN_BATCH: usize = 20_000;
+
 /// Default beam width while building.
 pub const DEFAULT_EF_CONSTRUCTION: usize = 200;
 /// Default beam width while searching (raised to `k` when `k` is larger).
@@ -830,15 +834,22 @@ impl Index {
         };
         let ef_c = self.options.ef_construction;
         let total = ids.len();
+        // A bulk build (a large batch, at least as large as what is already there) searches for
+        // candidates on temporary 8-bit codes; small additions to a large index would pay more to
+        // encode the index than they save.
+        let codes = (total >= BUILD_ON_CODES_MIN_BATCH && 2 * total >= start + total)
+            .then(|| BuildCodes::encode(&st, start + total, self.options.metric, rows))
+            .flatten();
+        let codes = codes.as_ref();
         let done = AtomicUsize::new(0);
         let mut first = start;
         if st.entry().is_none() {
-            graph.insert(start as u32, ef_c, &mem.entry_lock);
+            graph.insert(start as u32, ef_c, &mem.entry_lock, codes);
             first += 1;
             done.store(1, Ordering::Relaxed);
         }
         (first..start + total).into_par_iter().for_each(|slot| {
-            graph.insert(slot as u32, ef_c, &mem.entry_lock);
+            graph.insert(slot as u32, ef_c, &mem.entry_lock, codes);
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             if d.is_multiple_of(256) {
                 progress(d, total);

@@ -428,3 +428,47 @@ fn search_stats_count_the_work() {
         "search_exact does not count (no walk)"
     );
 }
+
+/// A bulk build (one batch of at least `BUILD_ON_CODES_MIN_BATCH`) searches for candidates on
+/// temporary 8-bit codes; the graph it makes must be as good as the f32-searched one (two smaller
+/// batches, which stay on f32), for every metric.
+#[test]
+fn a_bulk_build_on_codes_keeps_the_recall_of_an_f32_build() {
+    let n = BUILD_ON_CODES_MIN_BATCH + 4_000;
+    let dim = 24;
+    let (base, queries) = crate::data::synthetic::ClusteredSpec::new(n, dim)
+        .generate_with_queries(200)
+        .unwrap();
+    let ids: Vec<u64> = (0..n as u64).collect();
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let bulk = Index::new(IndexOptions::new(dim, metric)).unwrap();
+        bulk.add_batch(&ids, base.as_slice()).unwrap();
+        let halves = Index::new(IndexOptions::new(dim, metric)).unwrap();
+        let half = n / 2;
+        assert!(half < BUILD_ON_CODES_MIN_BATCH);
+        halves
+            .add_batch(&ids[..half], &base.as_slice()[..half * dim])
+            .unwrap();
+        halves
+            .add_batch(&ids[half..], &base.as_slice()[half * dim..])
+            .unwrap();
+        for ef in [16, 64] {
+            let on_codes = recall(&bulk, queries.as_slice(), 10, ef);
+            let on_f32 = recall(&halves, queries.as_slice(), 10, ef);
+            eprintln!("{metric} ef {ef}: built on codes {on_codes:.4}, on f32 {on_f32:.4}");
+            assert!(
+                on_codes >= on_f32 - 0.01,
+                "{metric} ef {ef}: built on codes {on_codes}, on f32 {on_f32}"
+            );
+        }
+        // The links are exact-distance choices: a node's nearest stored neighbour is found.
+        for i in (0..n).step_by(997) {
+            let hit = bulk
+                .search(&base.as_slice()[i * dim..(i + 1) * dim], 1)
+                .unwrap();
+            if metric != Metric::InnerProduct {
+                assert_eq!(hit[0].id, i as u64, "{metric}");
+            }
+        }
+    }
+}
