@@ -196,7 +196,8 @@ class Index:
         """
     def memory(self) -> Dict[str, int]:
         """Bytes held by the index: ``codes_bytes``, ``originals_bytes``, ``graph_bytes``,
-        ``ids_bytes`` and their sum ``total_bytes`` (allocated capacity included; for an opened
+        ``ids_bytes``, ``fast_scan_bytes`` (the blocks of a segment saved with the fast-scan
+        layout, else 0) and their sum ``total_bytes`` (allocated capacity included; for an opened
         index, the sizes of the file's sections)."""
     @property
     def read_only(self) -> bool:

@@ -203,7 +203,9 @@ def test_quantized_indexes_rerank_exactly(small, quantization):
 
 def test_memory(small_index):
     mem = small_index.memory()
-    assert set(mem) == {"codes_bytes", "originals_bytes", "graph_bytes", "ids_bytes", "total_bytes"}
+    assert set(mem) == {
+        "codes_bytes", "originals_bytes", "graph_bytes", "ids_bytes", "fast_scan_bytes", "total_bytes"
+    }
     assert mem["originals_bytes"] >= 1000 * 16 * 4
     assert mem["codes_bytes"] == 0
     assert mem["total_bytes"] == sum(v for k, v in mem.items() if k != "total_bytes")

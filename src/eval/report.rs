@@ -261,15 +261,17 @@ impl BenchReport {
 
     /// The results as CSV: a header line, then one line per result with the dataset, the
     /// configuration, recall, throughput, latency percentiles, build time and memory. When any
-    /// result names its engine, an `engine` column comes first.
+    /// result names its engine, an `engine` column comes first. Columns added after the first
+    /// release of this format (`layout`, `fast_scan_bytes`) come last, so existing readers keep
+    /// their column positions.
     pub fn to_csv(&self) -> String {
         let with_engine = self.results.iter().any(|r| r.config.engine.is_some());
         let mut out = String::from(if with_engine { "engine," } else { "" });
         out.push_str(
-            "dataset,metric,quant,layout,oversample,m,ef_construction,ef,k,recall_at_k,\
+            "dataset,metric,quant,oversample,m,ef_construction,ef,k,recall_at_k,\
              qps_single_thread,qps_all_threads,threads,p50_us,p90_us,p99_us,p999_us,\
-             build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes,fast_scan_bytes,\
-             filter\n",
+             build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes,filter,layout,\
+             fast_scan_bytes\n",
         );
         let opt = |v: Option<String>| v.unwrap_or_default();
         for r in &self.results {
@@ -283,7 +285,6 @@ impl BenchReport {
                 self.dataset.name,
                 self.dataset.metric,
                 c.quant,
-                opt(c.layout.clone()),
                 opt(c.oversample.map(|o| o.to_string())),
                 c.m,
                 c.ef_construction,
@@ -302,8 +303,9 @@ impl BenchReport {
                 opt(r.memory.map(|m| m.codes_bytes.to_string())),
                 opt(r.memory.map(|m| m.originals_bytes.to_string())),
                 opt(r.memory.map(|m| m.graph_bytes.to_string())),
-                opt(r.memory.map(|m| m.fast_scan_bytes.to_string())),
                 opt(c.filter.map(|f| f.to_string())),
+                opt(c.layout.clone()),
+                opt(r.memory.map(|m| m.fast_scan_bytes.to_string())),
             );
         }
         out
