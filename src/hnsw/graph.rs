@@ -212,29 +212,55 @@ impl<G: GraphView> Graph<'_, G> {
             s.scored += n_fresh as u64;
             // Pass 2: score them.
             for &n in &fresh[..n_fresh] {
-                let d = q.score(n);
-                if s.results.len() < ef || d < bound {
-                    s.candidates.push(Reverse(Scored { dist: d, id: n }));
-                    if all || accept.accepts(self.st, n) {
-                        s.results.push(Scored { dist: d, id: n });
-                        if s.results.len() > ef {
-                            s.results.pop();
-                        }
-                    }
-                    if let Some(w) = s.results.peek() {
-                        bound = w.dist;
-                    }
-                }
+                self.offer(
+                    Scored {
+                        dist: q.score(n),
+                        id: n,
+                    },
+                    ef,
+                    s,
+                    accept,
+                    all,
+                    &mut bound,
+                );
             }
         }
     }
 
-    /// The `ef`-beam search for `q` from the entry point down to level 0; leaves the best `ef`
-    /// accepted nodes in `s.results`.
-    pub(crate) fn search<S: Scorer>(&self, q: &S, ef: usize, s: &mut Scratch, accept: &Accept<'_>) {
+    /// One scored, fresh node of a beam search: kept as a candidate when it can still improve
+    /// the results, and as a result when `accept` takes it; `bound` follows the worst result.
+    #[inline(always)]
+    fn offer(
+        &self,
+        c: Scored,
+        ef: usize,
+        s: &mut Scratch,
+        accept: &Accept<'_>,
+        all: bool,
+        bound: &mut f32,
+    ) {
+        if s.results.len() < ef || c.dist < *bound {
+            s.candidates.push(Reverse(c));
+            if all || accept.accepts(self.st, c.id) {
+                s.results.push(c);
+                if s.results.len() > ef {
+                    s.results.pop();
+                }
+            }
+            if let Some(w) = s.results.peek() {
+                *bound = w.dist;
+            }
+        }
+    }
+
+    /// Greedy descent from the entry point to level 1, then seeds level 0's beam search: resets
+    /// the visited set and the heaps and pushes the node reached. `false` for an empty graph.
+    fn descend<S: Scorer>(&self, q: &S, s: &mut Scratch, accept: &Accept<'_>) -> bool {
         s.candidates.clear();
         s.results.clear();
-        let Some(ep) = self.st.entry() else { return };
+        let Some(ep) = self.st.entry() else {
+            return false;
+        };
         let mut cur = Scored {
             dist: q.score(ep.node),
             id: ep.node,
@@ -248,7 +274,15 @@ impl<G: GraphView> Graph<'_, G> {
         if accept.accepts(self.st, cur.id) {
             s.results.push(cur);
         }
-        self.search_layer(q, 0, ef, s, accept);
+        true
+    }
+
+    /// The `ef`-beam search for `q` from the entry point down to level 0; leaves the best `ef`
+    /// accepted nodes in `s.results`.
+    pub(crate) fn search<S: Scorer>(&self, q: &S, ef: usize, s: &mut Scratch, accept: &Accept<'_>) {
+        if self.descend(q, s, accept) {
+            self.search_layer(q, 0, ef, s, accept);
+        }
     }
 
     /// [`Graph::search`] with level 0 walked on fast-scan blocks: the upper levels use `q` (the
@@ -264,21 +298,8 @@ impl<G: GraphView> Graph<'_, G> {
         s: &mut Scratch,
         accept: &Accept<'_>,
     ) {
-        s.candidates.clear();
-        s.results.clear();
-        let Some(ep) = self.st.entry() else { return };
-        let mut cur = Scored {
-            dist: q.score(ep.node),
-            id: ep.node,
-        };
-        for level in (1..=ep.level).rev() {
-            cur = self.greedy(q, cur, level);
-        }
-        s.visited.reset(self.st.node_bound());
-        s.visited.insert(cur.id);
-        s.candidates.push(Reverse(cur));
-        if accept.accepts(self.st, cur.id) {
-            s.results.push(cur);
+        if !self.descend(q, s, accept) {
+            return;
         }
         let cap = self.st.node_bound() as u32;
         let all = accept.all();
@@ -299,18 +320,7 @@ impl<G: GraphView> Graph<'_, G> {
                     continue;
                 }
                 s.scored += 1;
-                if s.results.len() < ef || d < bound {
-                    s.candidates.push(Reverse(Scored { dist: d, id: n }));
-                    if all || accept.accepts(self.st, n) {
-                        s.results.push(Scored { dist: d, id: n });
-                        if s.results.len() > ef {
-                            s.results.pop();
-                        }
-                    }
-                    if let Some(w) = s.results.peek() {
-                        bound = w.dist;
-                    }
-                }
+                self.offer(Scored { dist: d, id: n }, ef, s, accept, all, &mut bound);
             }
         }
     }

@@ -959,16 +959,21 @@ impl Index {
             return Some(p);
         }
         let _writer = mem.writer.try_lock()?;
+        Some(self.pack_locked(mem))
+    }
+
+    /// The packed blocks of the current graph, packing them if needed. Called with the writer
+    /// lock held, so no add changes the graph meanwhile.
+    fn pack_locked(&self, mem: &Memory) -> Arc<PackedBlocks> {
         if let Some(p) = mem.fast_scan.read().clone() {
-            return Some(p);
+            return p;
         }
-        let st = mem.snapshot();
         let packed = Arc::new(PackedBlocks::pack(
-            &*st,
+            &*mem.snapshot(),
             &BlockShape::new(self.options.dim, self.options.m),
         ));
         *mem.fast_scan.write() = Some(packed.clone());
-        Some(packed)
+        packed
     }
 
     /// Packs the fast-scan blocks now, so the first search does not ([`Layout::FastScan`]; does
@@ -978,14 +983,7 @@ impl Index {
         if let Body::Memory(mem) = &self.body {
             if self.options.layout == Layout::FastScan {
                 let _writer = mem.writer.lock();
-                if mem.fast_scan.read().is_none() {
-                    let st = mem.snapshot();
-                    let packed = PackedBlocks::pack(
-                        &*st,
-                        &BlockShape::new(self.options.dim, self.options.m),
-                    );
-                    *mem.fast_scan.write() = Some(Arc::new(packed));
-                }
+                self.pack_locked(mem);
             }
         }
     }
