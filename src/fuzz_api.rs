@@ -12,7 +12,7 @@ use crate::collection::manifest::Manifest;
 use crate::collection::tombstones;
 use crate::collection::wal::{self, WalRecord};
 use crate::error::Result;
-use crate::hnsw::Index;
+use crate::index::Index;
 use crate::segment::AlignedBytes;
 
 /// Opens `bytes` as a segment ([`Index::from_bytes`]) from an 8-byte-aligned copy.

@@ -21,32 +21,39 @@
 //! # Ok::<(), stratavec::Error>(())
 //! ```
 //!
-//! The modules, from the bottom up: [`distance`] (metrics and SIMD kernels), the HNSW graph behind
-//! [`Index`], [`data`] (TEXMEX and `.npy` files, synthetic data) and [`eval`] (exact ground truth,
-//! Recall@K, latency statistics, benchmark reports).
+//! The public modules: [`distance`] (metrics and SIMD kernels), [`rerank`] (the reranking hook),
+//! [`data`] (TEXMEX and `.npy` files, synthetic data) and [`eval`] (exact ground truth, Recall@K,
+//! latency statistics, benchmark reports); the types at the root are the engine: [`Index`] (one
+//! HNSW index, in memory or a mapped segment file) and [`Collection`] (durable, many segments).
+//! `docs/architecture.md` draws the layers inside and which way they import.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+// The layers, bottom up (each imports only those above it in this list; tests/architecture.rs
+// checks it): error; simd; distance, fsutil; base; quant, rerank; hnsw, segment; index;
+// collection; data, eval.
+mod base;
 mod collection;
 pub mod data;
 pub mod distance;
 mod error;
 pub mod eval;
-mod format;
 mod fsutil;
 mod hnsw;
+mod index;
 mod quant;
 pub mod rerank;
 mod segment;
+mod simd;
 
+pub use base::options::{
+    IndexOptions, Layout, Neighbor, QuantScheme, Quantization, DEFAULT_EF_CONSTRUCTION,
+    DEFAULT_EF_SEARCH, DEFAULT_M, MAX_M,
+};
 pub use collection::{merge_top_k, Collection, CollectionOptions, CollectionStats, Durability};
 pub use distance::Metric;
 pub use error::{Error, Result};
-pub use hnsw::{
-    Index, IndexOptions, Layout, MemoryUsage, Neighbor, SearchCounts, SearchParams, SearchStats,
-    DEFAULT_EF_CONSTRUCTION, DEFAULT_EF_SEARCH, DEFAULT_M,
-};
-pub use quant::{QuantScheme, Quantization};
+pub use index::{Index, MemoryUsage, SearchCounts, SearchParams, SearchStats};
 pub use rerank::Rerank;
 pub use segment::{SectionInfo, SegmentInfo};
 

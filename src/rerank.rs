@@ -36,7 +36,7 @@
 //! # Ok::<(), stratavec::Error>(())
 //! ```
 
-use crate::Neighbor;
+use crate::base::options::Neighbor;
 
 /// What a [`Reranker`] may fail with; it reaches the caller as [`crate::Error::Rerank`].
 pub type RerankError = Box<dyn std::error::Error + Send + Sync>;

@@ -18,9 +18,9 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::format::{checksum, ByteReader, ByteWriter};
+use crate::base::bytes::{checksum, ByteReader, ByteWriter};
 use crate::fsutil::{is_plain_file_name, read_optional, write_atomic};
-use crate::hnsw::IndexOptions;
+use crate::base::options::IndexOptions;
 
 /// The manifest's file name inside a collection directory.
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
@@ -296,7 +296,7 @@ fn decode_fields(r: &mut ByteReader<'_>) -> Option<Manifest> {
 mod tests {
     use super::*;
     use crate::distance::Metric;
-    use crate::quant::Quantization;
+    use crate::base::options::Quantization;
     use std::fs;
 
     fn sample() -> Manifest {

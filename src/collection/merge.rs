@@ -1,6 +1,6 @@
 //! Merging per-segment (or per-shard) results into one top-k list.
 
-use crate::hnsw::Neighbor;
+use crate::base::options::Neighbor;
 
 /// Merges result lists (each sorted or not) into the `k` nearest, nearest first; an id present in
 /// several lists is kept once, with its smallest distance. Ties are broken by id, so the result

@@ -32,8 +32,9 @@ use self::tombstones::{read_tombstones, write_tombstones};
 use self::wal::{Wal, WalRecord, WAL_FILE};
 use crate::error::{Error, Result};
 use crate::fsutil::remove_temp_files;
-use crate::hnsw::{Index, IndexOptions, Layout, Neighbor, SearchParams};
-use crate::{Metric, Quantization};
+use crate::base::options::{IndexOptions, Layout, Neighbor, Quantization};
+use crate::distance::Metric;
+use crate::index::{Index, SearchParams};
 
 pub use self::merge::merge_top_k;
 pub use self::wal::Durability;

@@ -17,7 +17,7 @@
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::format::{checksum, ByteReader, ByteWriter};
+use crate::base::bytes::{checksum, ByteReader, ByteWriter};
 use crate::fsutil::write_atomic;
 
 /// The first 8 bytes of every deletion bitmap file (the same in every format version).

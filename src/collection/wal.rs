@@ -37,7 +37,7 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::format::{checksum, ByteReader, ByteWriter};
+use crate::base::bytes::{checksum, ByteReader, ByteWriter};
 use crate::fsutil::write_atomic;
 
 /// The log's file name inside a collection directory.

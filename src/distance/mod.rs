@@ -8,17 +8,20 @@
 //! | [`Metric::InnerProduct`] | `1 − a·b` | as hnswlib; for unit vectors it equals the cosine distance |
 //! | [`Metric::Cosine`] | `1 − a·b / (‖a‖‖b‖)` | the index normalises each vector once at insert and the query once per search, then uses `1 − a·b` |
 //!
-//! The kernels ([`l2_squared`], [`dot`]) dispatch at run time to the fastest implementation the CPU
-//! supports; [`scalar`] holds the plain reference each SIMD path is tested against.
+//! The kernels ([`l2_squared`], [`dot`]) run on the fastest implementation the CPU supports;
+//! [`scalar`] holds the plain reference each SIMD path is tested against.
 //!
 //! | kernel set | where | lanes |
 //! |---|---|---|
-//! | `avx512f` | x86_64 with AVX-512F | 16, four accumulators, masked tail |
+//! | `avx512` | x86_64 with AVX-512 F, BW, VL | 16, four accumulators, masked tail |
 //! | `avx2+fma` | x86_64 with AVX2 and FMA | 8, four accumulators, masked tail |
 //! | `scalar` | everywhere | [`scalar`] |
 //!
-//! The CPU is inspected once per process (the first call of any kernel); from then on a kernel is
-//! a plain function pointer ([`active_kernels`]). `docs/distance.md` has the measurements.
+//! Inside the crate the kernels are the [`FloatKernels`] trait of the CPU levels of
+//! [`crate::simd`]: a search picks the level once and is compiled for it, so the hot loop calls
+//! the kernel directly ([`VectorDistance`] adds the metric). The public [`Kernels`] sets of
+//! function pointers are for benchmarks and callers outside the crate. `docs/distance.md` has the
+//! measurements.
 
 use std::fmt;
 use std::str::FromStr;
@@ -27,15 +30,11 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::simd::{Avx2, Avx512, Avx512Vnni, Isa, Level, Scalar};
 
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
-pub(crate) mod x86;
-
-/// A distance between two vectors of equal length, as a plain function pointer: chosen once, called
-/// in the hot loop without further dispatch.
-pub(crate) type DistanceFn = fn(&[f32], &[f32]) -> f32;
-
+mod x86;
 /// How closeness is measured.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -84,13 +83,6 @@ impl Metric {
         }
     }
 
-    /// The kernel used on *stored* vectors (already normalised for cosine).
-    pub(crate) fn kernel(self) -> DistanceFn {
-        match self {
-            Metric::L2 => l2_squared_unchecked(),
-            Metric::InnerProduct | Metric::Cosine => ip_distance_unchecked(),
-        }
-    }
 }
 
 impl fmt::Display for Metric {
@@ -124,7 +116,7 @@ impl FromStr for Metric {
 #[inline]
 pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "l2_squared: vectors differ in length");
-    (l2_squared_unchecked())(a, b)
+    (active_kernels().l2_squared)(a, b)
 }
 
 /// Dot product `Σ aᵢ·bᵢ`, on the fastest kernel this CPU has.
@@ -134,7 +126,7 @@ pub fn l2_squared(a: &[f32], b: &[f32]) -> f32 {
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: vectors differ in length");
-    (dot_unchecked())(a, b)
+    (active_kernels().dot)(a, b)
 }
 
 /// Scales `v` to unit length in place. Returns `false` (and leaves `v` unchanged) when its norm is
@@ -150,7 +142,121 @@ pub fn normalize(v: &mut [f32]) -> bool {
     }
 }
 
-/// The kernels of one instruction set, as plain function pointers.
+/// The f32 kernels of one CPU level. Each reads `min(a.len(), b.len())` elements of each slice,
+/// so it never reads out of bounds; pass slices of equal length to get a meaningful answer.
+pub(crate) trait FloatKernels: Isa {
+    /// `Σ (aᵢ − bᵢ)²`.
+    fn l2_squared(self, a: &[f32], b: &[f32]) -> f32;
+    /// `Σ aᵢ·bᵢ`.
+    fn dot(self, a: &[f32], b: &[f32]) -> f32;
+}
+
+impl FloatKernels for Scalar {
+    #[inline(always)]
+    fn l2_squared(self, a: &[f32], b: &[f32]) -> f32 {
+        scalar::l2_squared(a, b)
+    }
+
+    #[inline(always)]
+    fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+        scalar::dot(a, b)
+    }
+}
+
+/// Implements [`FloatKernels`] for an x86 level with the kernels of one instruction set (on
+/// other architectures the level types cannot be obtained, and the scalar kernels stand in).
+macro_rules! x86_float_kernels {
+    ($level:ty, $l2:ident, $dot:ident) => {
+        impl FloatKernels for $level {
+            #[inline(always)]
+            fn l2_squared(self, a: &[f32], b: &[f32]) -> f32 {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: a value of the level exists only after the CPU was found to support it
+                // (`crate::simd`); the kernel reads `min(a.len(), b.len())` elements of each.
+                return unsafe { x86::$l2(a.as_ptr(), b.as_ptr(), a.len().min(b.len())) };
+                #[cfg(not(target_arch = "x86_64"))]
+                scalar::l2_squared(a, b)
+            }
+
+            #[inline(always)]
+            fn dot(self, a: &[f32], b: &[f32]) -> f32 {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as in `l2_squared`.
+                return unsafe { x86::$dot(a.as_ptr(), b.as_ptr(), a.len().min(b.len())) };
+                #[cfg(not(target_arch = "x86_64"))]
+                scalar::dot(a, b)
+            }
+        }
+    };
+}
+
+x86_float_kernels!(Avx2, l2_squared_avx2, dot_avx2);
+x86_float_kernels!(Avx512, l2_squared_avx512, dot_avx512);
+x86_float_kernels!(Avx512Vnni, l2_squared_avx512, dot_avx512);
+
+/// The distance of a metric between a query and a stored vector (normalised already under
+/// cosine), on one CPU level: what an exact scorer and the graph build call per pair.
+pub(crate) trait VectorDistance: Copy + Send + Sync {
+    /// The distance; smaller is closer.
+    fn distance(self, a: &[f32], b: &[f32]) -> f32;
+}
+
+/// Squared L2 on the kernels of level `K`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct L2<K>(pub K);
+
+/// `1 − a·b` (inner product, and cosine on normalised vectors) on the kernels of level `K`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct OneMinusDot<K>(pub K);
+
+impl<K: FloatKernels> VectorDistance for L2<K> {
+    #[inline(always)]
+    fn distance(self, a: &[f32], b: &[f32]) -> f32 {
+        self.0.l2_squared(a, b)
+    }
+}
+
+impl<K: FloatKernels> VectorDistance for OneMinusDot<K> {
+    #[inline(always)]
+    fn distance(self, a: &[f32], b: &[f32]) -> f32 {
+        1.0 - self.0.dot(a, b)
+    }
+}
+
+/// Code that runs with the distance of one metric on one CPU level, compiled for each pair.
+pub(crate) trait WithDistance {
+    /// What the job returns.
+    type Output;
+    /// Runs the job with `distance`.
+    fn run<D: VectorDistance>(self, distance: D) -> Self::Output;
+}
+
+impl Metric {
+    /// Runs `job` with this metric's distance on stored vectors, on level `level`.
+    pub(crate) fn with_distance<K: FloatKernels, J: WithDistance>(
+        self,
+        level: K,
+        job: J,
+    ) -> J::Output {
+        match self {
+            Metric::L2 => job.run(L2(level)),
+            Metric::InnerProduct | Metric::Cosine => job.run(OneMinusDot(level)),
+        }
+    }
+
+    /// [`Metric::with_distance`] on the best level of this CPU.
+    pub(crate) fn with_best_distance<J: WithDistance>(self, job: J) -> J::Output {
+        match Level::best() {
+            Level::Avx512Vnni(k) => self.with_distance(k, job),
+            Level::Avx512(k) => self.with_distance(k, job),
+            Level::Avx2(k) => self.with_distance(k, job),
+            Level::Scalar(k) => self.with_distance(k, job),
+        }
+    }
+}
+
+/// The kernels of one instruction set, as plain function pointers (for benchmarks and callers
+/// outside the crate; the index calls [`FloatKernels`] directly).
 ///
 /// Every kernel reads `min(a.len(), b.len())` elements of each slice, so it never reads out of
 /// bounds; pass slices of equal length to get a meaningful answer. Obtain a set with
@@ -159,7 +265,7 @@ pub fn normalize(v: &mut [f32]) -> bool {
 #[derive(Clone, Copy, Debug)]
 #[non_exhaustive]
 pub struct Kernels {
-    /// The instruction set: `avx512f`, `avx2+fma` or `scalar`.
+    /// The instruction set: `avx512`, `avx2+fma` or `scalar`.
     pub name: &'static str,
     /// Squared Euclidean distance `Σ (aᵢ − bᵢ)²`.
     pub l2_squared: fn(&[f32], &[f32]) -> f32,
@@ -169,27 +275,45 @@ pub struct Kernels {
     pub ip_distance: fn(&[f32], &[f32]) -> f32,
 }
 
-impl Kernels {
-    const SCALAR: Kernels = Kernels {
-        name: "scalar",
-        l2_squared: scalar::l2_squared,
-        dot: scalar::dot,
-        ip_distance: scalar::ip_distance,
-    };
+/// The function-pointer set of one level: monomorphised wrappers around the level's kernels.
+/// Safe to call because a set is only built from a level value, the proof of CPU support.
+fn kernel_set(level: Level) -> Kernels {
+    fn set<K: FloatKernels>() -> Kernels {
+        Kernels {
+            name: K::NAME,
+            l2_squared: |a, b| level_value::<K>().l2_squared(a, b),
+            dot: |a, b| level_value::<K>().dot(a, b),
+            ip_distance: |a, b| 1.0 - level_value::<K>().dot(a, b),
+        }
+    }
+    match level {
+        Level::Avx512Vnni(_) | Level::Avx512(_) => set::<Avx512>(),
+        Level::Avx2(_) => set::<Avx2>(),
+        Level::Scalar(_) => set::<Scalar>(),
+    }
 }
 
-/// Every kernel set this CPU can run, fastest first; the last is always `scalar`.
+/// The proof value of level `K`, for the function pointers of [`kernel_set`], which are only
+/// handed out for levels this CPU was found to support.
+fn level_value<K: Isa>() -> K {
+    // SAFETY: `kernel_set` builds pointers for `K` only from a `Level` holding a `K` (or, for
+    // `Avx512`, an `Avx512Vnni`, which implies it), i.e. after `crate::simd` checked the CPU.
+    unsafe { K::assume_supported() }
+}
+
+/// Every kernel set this CPU can run, fastest first; the last is always `scalar`. (AVX-512 with
+/// and without VNNI have the same f32 kernels: the set is listed once, as `avx512`.)
 ///
 /// Cost: a few CPU-feature queries and a small allocation; meant for benchmarks and tests, not for
 /// hot loops.
 pub fn supported_kernels() -> Vec<Kernels> {
-    let mut sets = Vec::with_capacity(3);
-    #[cfg(target_arch = "x86_64")]
-    {
-        sets.extend(x86::avx512());
-        sets.extend(x86::avx2());
+    let mut sets: Vec<Kernels> = Vec::with_capacity(3);
+    for level in Level::supported() {
+        let set = kernel_set(level);
+        if !sets.iter().any(|s| s.name == set.name) {
+            sets.push(set);
+        }
     }
-    sets.push(Kernels::SCALAR);
     sets
 }
 
@@ -197,36 +321,7 @@ pub fn supported_kernels() -> Vec<Kernels> {
 /// on the first call and cached for the life of the process.
 pub fn active_kernels() -> &'static Kernels {
     static ACTIVE: OnceLock<Kernels> = OnceLock::new();
-    ACTIVE.get_or_init(detect)
-}
-
-/// The fastest kernel set of this CPU, without allocating.
-fn detect() -> Kernels {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if let Some(k) = x86::avx512() {
-            return k;
-        }
-        if let Some(k) = x86::avx2() {
-            return k;
-        }
-    }
-    Kernels::SCALAR
-}
-
-// The dispatched kernels. Each takes slices of equal length (the callers guarantee it; the SIMD
-// paths read `min(a.len(), b.len())` elements so a violation is a wrong answer, never UB).
-
-fn l2_squared_unchecked() -> DistanceFn {
-    active_kernels().l2_squared
-}
-
-fn dot_unchecked() -> DistanceFn {
-    active_kernels().dot
-}
-
-fn ip_distance_unchecked() -> DistanceFn {
-    active_kernels().ip_distance
+    ACTIVE.get_or_init(|| kernel_set(Level::best()))
 }
 
 #[cfg(test)]
@@ -311,8 +406,8 @@ mod tests {
         assert_eq!(active_kernels().name, names[0]);
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx512f") {
-                assert!(names.contains(&"avx512f"), "{names:?}");
+            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw") {
+                assert!(names.contains(&"avx512"), "{names:?}");
             }
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 assert!(names.contains(&"avx2+fma"), "{names:?}");
@@ -386,9 +481,17 @@ mod tests {
         let k = active_kernels();
         assert_eq!(l2_squared(&a, &b), (k.l2_squared)(&a, &b));
         assert_eq!(dot(&a, &b), (k.dot)(&a, &b));
-        assert_eq!(Metric::L2.kernel()(&a, &b), (k.l2_squared)(&a, &b));
-        assert_eq!(Metric::InnerProduct.kernel()(&a, &b), 1.0 - (k.dot)(&a, &b));
-        assert_eq!(Metric::Cosine.kernel()(&a, &b), 1.0 - (k.dot)(&a, &b));
+        struct Pair<'a>(&'a [f32], &'a [f32]);
+        impl WithDistance for Pair<'_> {
+            type Output = f32;
+            fn run<D: VectorDistance>(self, d: D) -> f32 {
+                d.distance(self.0, self.1)
+            }
+        }
+        let with = |m: Metric| m.with_best_distance(Pair(&a, &b));
+        assert_eq!(with(Metric::L2), (k.l2_squared)(&a, &b));
+        assert_eq!(with(Metric::InnerProduct), 1.0 - (k.dot)(&a, &b));
+        assert_eq!(with(Metric::Cosine), 1.0 - (k.dot)(&a, &b));
         assert_eq!(Metric::L2.distance(&a, &b), l2_squared(&a, &b));
     }
 

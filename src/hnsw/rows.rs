@@ -7,6 +7,8 @@
 
 use std::cell::UnsafeCell;
 
+use crate::base::view::RowView;
+
 /// The unit rows are made of: a block of bytes with the alignment every row starts on.
 pub(crate) trait Line: Copy + Send + Sync + 'static {
     /// Bytes (and alignment) of one line.
@@ -91,13 +93,19 @@ impl<L: Line> Rows<L> {
         unsafe { std::slice::from_raw_parts(lines.as_ptr().cast::<u8>(), self.row_bytes()) }
     }
 
-    /// A pointer to row `i`, for prefetching only (never dereferenced).
-    #[inline(always)]
-    pub(crate) fn row_ptr(&self, i: usize) -> *const u8 {
-        self.lines
-            .as_ptr()
-            .wrapping_add(i * self.lines_per_row)
-            .cast::<u8>()
+    /// Every row as one borrowed view of bytes (`row_bytes()` per row).
+    pub(crate) fn byte_view(&self) -> RowView<'_, u8> {
+        // SAFETY: the lines are `capacity · row_bytes` contiguous bytes (`UnsafeCell<L>` has the
+        // layout of `L`, a `repr(C)` byte array without padding), valid while `self` is borrowed;
+        // a row is read through the view only once its node is published, after its one write
+        // (module contract), so no read overlaps a write.
+        unsafe {
+            RowView::from_raw(
+                self.lines.as_ptr().cast::<u8>(),
+                self.row_bytes(),
+                self.capacity(),
+            )
+        }
     }
 
     /// Writes row `i`: `src`, then zeros to the end of the row.
@@ -142,11 +150,24 @@ impl Rows<CacheLine> {
         self.row_bytes() / 4
     }
 
+    /// Every row as one borrowed view of floats (`stride()` per row).
+    pub(crate) fn float_view(&self) -> RowView<'_, f32> {
+        // SAFETY: as in `byte_view`; the rows start on 64-byte boundaries (aligned for f32), hold
+        // a multiple of 4 bytes, and every bit pattern is a valid f32.
+        unsafe {
+            RowView::from_raw(
+                self.lines.as_ptr().cast::<f32>(),
+                self.stride(),
+                self.capacity(),
+            )
+        }
+    }
+
     /// Row `i` as floats.
     ///
     /// # Panics
     /// When `i >= capacity()`.
-    #[inline(always)]
+    #[cfg(test)]
     pub(crate) fn row(&self, i: usize) -> &[f32] {
         let bytes = self.bytes(i);
         // SAFETY: the row starts on a 64-byte boundary (so is aligned for f32), its length is a

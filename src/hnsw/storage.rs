@@ -16,14 +16,9 @@ use std::sync::OnceLock;
 use parking_lot::Mutex;
 
 use super::rows::{CacheLine, Line16, Rows, LINE_FLOATS};
-use super::view::{atomic_bit, EntryPoint, GraphView};
+use crate::base::view::{atomic_bit, prefetch_link_row, EntryPoint, GraphView, RowView};
 
 const NO_ENTRY: u64 = u64::MAX;
-
-/// Cache lines of a vector prefetched before it is scored. Measured (in-process A/B, best of 7
-/// passes): on mnist-784 (49 lines a vector) and wordllama-256 (16) 4–8 lines beat 1 line by
-/// 3–5% and all lines by 4–8%; more lines than that fill the CPU's miss buffers.
-pub(crate) const MAX_PREFETCH_LINES: usize = 8;
 
 pub(crate) struct Storage {
     pub dim: usize,
@@ -44,8 +39,6 @@ pub(crate) struct Storage {
     /// Slots whose vector, label and level are written.
     len: AtomicUsize,
     entry: AtomicU64,
-    /// Cache lines of a vector fetched ahead of scoring it.
-    prefetch_lines: usize,
 }
 
 fn atomics_u32(n: usize) -> Box<[AtomicU32]> {
@@ -68,7 +61,6 @@ impl Storage {
     fn with_rows(dim: usize, m: usize, rows: Rows<CacheLine>, codes: Option<Rows<Line16>>) -> Self {
         let capacity = rows.capacity();
         let m0 = 2 * m;
-        let prefetch_lines = (rows.stride() / LINE_FLOATS).min(MAX_PREFETCH_LINES);
         Storage {
             dim,
             m,
@@ -86,7 +78,6 @@ impl Storage {
             deleted_count: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             entry: AtomicU64::new(NO_ENTRY),
-            prefetch_lines,
         }
     }
 
@@ -134,11 +125,6 @@ impl Storage {
         self.labels.len()
     }
 
-    /// The first `dim` components of a node's vector.
-    pub(crate) fn vector_unpadded(&self, node: u32) -> &[f32] {
-        &self.rows.row(node as usize)[..self.dim]
-    }
-
     /// Bytes of the code rows, vector rows and links (allocated capacity included).
     pub(crate) fn memory(&self) -> (usize, usize, usize) {
         (
@@ -146,10 +132,6 @@ impl Storage {
             self.rows.allocated_bytes(),
             self.graph_bytes(),
         )
-    }
-
-    pub(crate) fn level(&self, node: u32) -> usize {
-        self.levels[node as usize].load(Ordering::Relaxed) as usize
     }
 
     /// Maximum links on `level`.
@@ -210,14 +192,6 @@ impl Storage {
         self.deleted_count.load(Ordering::Relaxed)
     }
 
-    /// The deletion bitmap's words, for slots `0..len` (bits past `len` are zero).
-    pub(crate) fn deleted_words(&self, len: usize) -> Vec<u64> {
-        self.deleted[..len.div_ceil(64)]
-            .iter()
-            .map(|w| w.load(Ordering::Relaxed))
-            .collect()
-    }
-
     pub(crate) fn publish_len(&self, len: usize) {
         self.len.store(len, Ordering::Release);
     }
@@ -264,63 +238,26 @@ impl GraphView for Storage {
         self.len.load(Ordering::Acquire)
     }
 
-    /// The padded vector of a node (length: the stride, a multiple of 16).
     #[inline(always)]
-    fn vector(&self, node: u32) -> &[f32] {
-        self.rows.row(node as usize)
+    fn node_bound(&self) -> usize {
+        self.capacity()
     }
 
     #[inline(always)]
-    fn stride(&self) -> usize {
-        self.rows.stride()
+    fn m(&self) -> usize {
+        self.m
     }
 
+    /// The padded vectors (stride a multiple of 16 floats), one row per slot.
     #[inline(always)]
-    fn prefetch_vector(&self, node: u32) {
-        let row = self.rows.row_ptr(node as usize);
-        for line in 0..self.prefetch_lines {
-            prefetch(row.wrapping_add(line * 64));
-        }
+    fn vectors(&self) -> RowView<'_, f32> {
+        self.rows.float_view()
     }
 
-    /// Starts fetching the level-`level` link row of `node` (level 0 only; upper levels are few).
+    /// The code rows of a quantized index.
     #[inline(always)]
-    fn prefetch_links(&self, level: usize, node: u32) {
-        if level == 0 {
-            let w = 1 + self.m0;
-            let row = self
-                .level0
-                .as_ptr()
-                .wrapping_add(node as usize * w)
-                .cast::<u8>();
-            prefetch(row);
-            prefetch(row.wrapping_add(w * 4 - 1));
-        }
-    }
-
-    /// The code row of a node (quantized indexes only; empty otherwise).
-    #[inline(always)]
-    fn code(&self, node: u32) -> &[u8] {
-        match &self.codes {
-            Some(codes) => codes.bytes(node as usize),
-            None => &[],
-        }
-    }
-
-    /// Starts fetching a node's code row.
-    #[inline(always)]
-    fn prefetch_code(&self, node: u32) {
-        if let Some(codes) = &self.codes {
-            let row = codes.row_ptr(node as usize);
-            for line in 0..codes.row_bytes().div_ceil(64).min(MAX_PREFETCH_LINES) {
-                prefetch(row.wrapping_add(line * 64));
-            }
-        }
-    }
-
-    #[inline(always)]
-    fn label(&self, node: u32) -> u64 {
-        self.labels[node as usize].load(Ordering::Relaxed)
+    fn codes(&self) -> Option<RowView<'_, u8>> {
+        self.codes.as_ref().map(Rows::byte_view)
     }
 
     /// The link row of `node` on `level`: `[count, ids…]`. Empty when the node has no such level.
@@ -338,22 +275,23 @@ impl GraphView for Storage {
         }
     }
 
-    fn entry(&self) -> Option<EntryPoint> {
-        let e = self.entry.load(Ordering::Acquire);
-        (e != NO_ENTRY).then_some(EntryPoint {
-            node: e as u32,
-            level: (e >> 32) as usize,
-        })
+    /// Starts fetching the level-`level` link row of `node` (level 0 only; upper levels are few).
+    #[inline(always)]
+    fn prefetch_links(&self, level: usize, node: u32) {
+        if level == 0 {
+            let w = 1 + self.m0;
+            let row = self.level0.as_ptr().wrapping_add(node as usize * w);
+            prefetch_link_row(row.cast::<u8>(), w);
+        }
+    }
+
+    fn level(&self, node: u32) -> usize {
+        self.levels[node as usize].load(Ordering::Relaxed) as usize
     }
 
     #[inline(always)]
-    fn node_bound(&self) -> usize {
-        self.capacity()
-    }
-
-    #[inline(always)]
-    fn m(&self) -> usize {
-        self.m
+    fn label(&self, node: u32) -> u64 {
+        self.labels[node as usize].load(Ordering::Relaxed)
     }
 
     #[inline(always)]
@@ -364,17 +302,12 @@ impl GraphView for Storage {
     fn has_deletes(&self) -> bool {
         self.deleted_count() > 0
     }
-}
 
-/// Hints the CPU to fetch the cache line at `ptr` (never faults, even for a bad address).
-#[inline(always)]
-pub(crate) fn prefetch(ptr: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        // SAFETY: prefetch is a hint; it never dereferences architecturally and cannot fault.
-        unsafe { _mm_prefetch(ptr.cast::<i8>(), _MM_HINT_T0) };
+    fn entry(&self) -> Option<EntryPoint> {
+        let e = self.entry.load(Ordering::Acquire);
+        (e != NO_ENTRY).then_some(EntryPoint {
+            node: e as u32,
+            level: (e >> 32) as usize,
+        })
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = ptr;
 }

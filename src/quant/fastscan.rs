@@ -14,10 +14,9 @@
 //! integer dot product that `dot_i8_u4` returns for each row: a fast-scan search scores every node
 //! exactly as the row layout does and visits the same nodes in the same order.
 
-use std::sync::OnceLock;
-
 use super::kernels::scalar::u4_weight_index;
 use super::kernels::QueryI8;
+use crate::simd::{Avx2, Avx512, Avx512Vnni, Isa, Level, Scalar};
 
 /// Vectors per fast-scan batch.
 pub(crate) const BATCH: usize = 16;
@@ -95,29 +94,68 @@ impl FastScanQuery {
     }
 }
 
-/// Scores one batch: `out[j]` = the exact integer dot of the query with the codes in slot `j`
-/// (wrapping `i32`, as `dot_i8_u4`).
-pub(crate) type BatchKernel = fn(&FastScanQuery, &[u8], &mut [i32; BATCH]);
-
-/// The fastest batch kernel of this CPU and its name, chosen once per process.
-pub(crate) fn active() -> (&'static str, BatchKernel) {
-    static ACTIVE: OnceLock<(&'static str, BatchKernel)> = OnceLock::new();
-    *ACTIVE.get_or_init(|| supported()[0])
+/// The batch kernel of one CPU level: `out[j]` = the exact integer dot of the query with the codes
+/// in slot `j` (wrapping `i32`, as `dot_i8_u4`).
+pub(crate) trait BatchKernels: Isa {
+    /// Scores one batch.
+    ///
+    /// # Panics
+    /// When `codes` is shorter than `q.groups()` groups.
+    fn dot_batch(self, q: &FastScanQuery, codes: &[u8], out: &mut [i32; BATCH]);
 }
 
-/// Every batch kernel this CPU can run, fastest first; the last is the scalar reference.
-pub(crate) fn supported() -> Vec<(&'static str, BatchKernel)> {
-    let mut out: Vec<(&'static str, BatchKernel)> = Vec::with_capacity(3);
-    #[cfg(target_arch = "x86_64")]
-    {
-        if x86::has_vnni() {
-            out.push(("avx512+vnni", x86::dot_batch_vnni));
+impl BatchKernels for Scalar {
+    #[inline(always)]
+    fn dot_batch(self, q: &FastScanQuery, codes: &[u8], out: &mut [i32; BATCH]) {
+        dot_batch_scalar(q, codes, out)
+    }
+}
+
+/// Implements [`BatchKernels`] for an x86 level (scalar on other architectures, where the level
+/// types cannot be obtained).
+macro_rules! x86_batch_kernel {
+    ($level:ty, $kernel:ident) => {
+        impl BatchKernels for $level {
+            #[inline(always)]
+            fn dot_batch(self, q: &FastScanQuery, codes: &[u8], out: &mut [i32; BATCH]) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: a value of the level exists only after the CPU was found to support it
+                // (`crate::simd`), which covers what the kernel needs.
+                return unsafe { x86::$kernel(q, codes, out) };
+                #[cfg(not(target_arch = "x86_64"))]
+                dot_batch_scalar(q, codes, out)
+            }
         }
-        if is_x86_feature_detected!("avx2") {
-            out.push(("avx2", x86::dot_batch_avx2));
+    };
+}
+
+x86_batch_kernel!(Avx2, dot_batch_avx2);
+x86_batch_kernel!(Avx512, dot_batch_avx2);
+x86_batch_kernel!(Avx512Vnni, dot_batch_vnni);
+
+/// A batch kernel as a plain function pointer (tests and benchmarks).
+pub(crate) type BatchKernel = fn(&FastScanQuery, &[u8], &mut [i32; BATCH]);
+
+/// Every distinct batch kernel this CPU can run, fastest first, with its level's name; the last
+/// is the scalar reference. For tests and benchmarks.
+pub(crate) fn supported() -> Vec<(&'static str, BatchKernel)> {
+    fn of<K: BatchKernels>() -> BatchKernel {
+        |q, codes, out| {
+            // SAFETY: `supported` builds this pointer only for a level `Level::supported`
+            // returned, i.e. after `crate::simd` checked the CPU.
+            unsafe { K::assume_supported() }.dot_batch(q, codes, out)
         }
     }
-    out.push(("scalar", dot_batch_scalar));
+    let mut out: Vec<(&'static str, BatchKernel)> = Vec::with_capacity(3);
+    for level in Level::supported() {
+        match level {
+            Level::Avx512Vnni(_) => out.push((Avx512Vnni::NAME, of::<Avx512Vnni>())),
+            // AVX-512 without VNNI runs the AVX2 batch kernel: listed once, as AVX2.
+            Level::Avx512(_) => {}
+            Level::Avx2(_) => out.push((Avx2::NAME, of::<Avx2>())),
+            Level::Scalar(_) => out.push((Scalar::NAME, of::<Scalar>())),
+        }
+    }
     out
 }
 
@@ -148,23 +186,19 @@ mod x86 {
 
     use super::{FastScanQuery, BATCH, GROUP_BYTES};
 
-    /// Whether this CPU has AVX-512 F, BW and VNNI.
-    pub(super) fn has_vnni() -> bool {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vnni")
-    }
-
-    /// Handed out by `supported()` only after `has_vnni()`.
-    pub(super) fn dot_batch_vnni(q: &FastScanQuery, codes: &[u8], out: &mut [i32; BATCH]) {
+    /// The VNNI batch kernel.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, BW and VNNI.
+    pub(super) unsafe fn dot_batch_vnni(q: &FastScanQuery, codes: &[u8], out: &mut [i32; BATCH]) {
         let groups = q.groups();
         assert!(
             codes.len() >= groups * GROUP_BYTES,
             "fast-scan batch too short"
         );
-        // SAFETY: reachable only through `supported()`, which lists it after detecting AVX-512
-        // F/BW/VNNI; `codes` holds `groups` whole groups (checked above) and `q.lo`/`q.hi` hold
-        // `groups` words each, so every load is in bounds; `out` is 16 i32 = one 512-bit store.
+        // SAFETY: the CPU has the features (the caller's contract); `codes` holds `groups` whole
+        // groups (checked above) and `q.lo`/`q.hi` hold `groups` words each, so every load is in
+        // bounds; `out` is 16 i32 = one 512-bit store.
         unsafe { dot_batch_vnni_raw(q, codes.as_ptr(), groups, out) }
     }
 
@@ -192,15 +226,18 @@ mod x86 {
         unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), sum) };
     }
 
-    /// Handed out by `supported()` only after AVX2 was detected.
-    pub(super) fn dot_batch_avx2(q: &FastScanQuery, codes: &[u8], out: &mut [i32; BATCH]) {
+    /// The AVX2 batch kernel.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    pub(super) unsafe fn dot_batch_avx2(q: &FastScanQuery, codes: &[u8], out: &mut [i32; BATCH]) {
         let groups = q.groups();
         assert!(
             codes.len() >= groups * GROUP_BYTES,
             "fast-scan batch too short"
         );
-        // SAFETY: reachable only through `supported()`, which lists it after detecting AVX2; the
-        // bounds are as in `dot_batch_vnni`.
+        // SAFETY: the CPU has AVX2 (the caller's contract); the bounds are as in
+        // `dot_batch_vnni`.
         unsafe { dot_batch_avx2_raw(q, codes.as_ptr(), groups, out) }
     }
 
@@ -305,8 +342,7 @@ mod tests {
     }
 
     #[test]
-    fn the_active_kernel_is_the_first_supported() {
-        assert_eq!(active().0, supported()[0].0);
+    fn the_scalar_kernel_is_listed_last() {
         assert_eq!(supported().last().unwrap().0, "scalar");
     }
 }

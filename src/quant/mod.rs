@@ -1,11 +1,19 @@
-//! Vector codecs: 8- and 4-bit scalar quantization and the kernels that score codes.
+//! Vector codecs and the scorers a search walks with: f32 rows (exact), 8- and 4-bit scalar
+//! quantization, and the fast-scan block layout of 4-bit codes.
 //!
 //! This module knows nothing of graphs or files: it trains a codec, encodes vectors into
-//! fixed-width code rows, and prepares a query once so that scoring a code row is one kernel call.
+//! fixed-width code rows, and turns a query into a concrete [`Scorer`] once per search
+//! ([`Traversal`]), so that scoring a node is one direct kernel call. The graph algorithms are
+//! generic over [`Scorer`] and [`BlockScorer`]; the index layer hands them the scorer this
+//! module chose.
 
-mod codec;
+pub(crate) mod blocks;
+mod dispatch;
 pub(crate) mod fastscan;
 pub(crate) mod kernels;
+mod scorer;
+mod sq;
 
-pub(crate) use codec::{Codec, FastScanPrepared, PreparedQuery, PARAMS};
-pub use codec::{QuantScheme, Quantization};
+pub(crate) use dispatch::{with_kernels, Kernels, Traversal, WithKernels, WithScorer};
+pub(crate) use scorer::{BlockScorer, FloatScorer, Scorer};
+pub(crate) use sq::Codec;

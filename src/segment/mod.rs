@@ -4,9 +4,10 @@
 //! section count, file length, a CRC-32C over header and section table), a table of sections
 //! (kind, offset, length, CRC-32C), then the sections, each 64-byte aligned and zero-padded:
 //! metadata, f32 vector rows, code rows, level-0 link rows, upper-level offsets and rows, labels,
-//! the sorted id index, and the tombstone bitmap. The sections are the in-memory rows of
-//! [`crate::hnsw`] written as they are, so opening maps them back and the same search code runs on
-//! them ([`crate::hnsw`]'s `GraphView`).
+//! the sorted id index, and the tombstone bitmap. The sections are the in-memory rows of an index
+//! written as they are, so opening maps them back and the same search code runs on them (the
+//! segment is a [`GraphView`]). This module reads and writes bytes; it knows the graph only
+//! through that view, never the growing storage of [`crate::hnsw`].
 //!
 //! Opening checks the header, the section table, the metadata and the entry point — work that does
 //! not grow with the file. [`Segment::verify`] checks every checksum, every link and the id index.
@@ -16,18 +17,20 @@
 #[cfg(not(target_endian = "little"))]
 compile_error!("stratavec's segment files are read in place and need a little-endian target");
 
+mod aligned;
+mod parse;
 mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
+use crate::base::options::IndexOptions;
+use crate::base::view::{bit, prefetch_link_row, EntryPoint, GraphView, RowView};
 use crate::error::{Error, Result};
-use crate::format::{checksum, ByteReader};
-use crate::hnsw::fastscan::BlockShape;
-use crate::hnsw::view::{bit, EntryPoint, GraphView};
-use crate::hnsw::{IndexOptions, Layout};
-use crate::quant::{Codec, Quantization};
+use crate::quant::Codec;
 
+pub(crate) use aligned::AlignedBytes;
+pub(crate) use parse::{code_row_width, header_checksum};
 pub(crate) use writer::{write_bytes, write_segment, SegmentSource};
 
 /// The first 8 bytes of every segment file.
@@ -256,193 +259,6 @@ impl Segment {
         Error::corrupt(&self.path, reason)
     }
 
-    fn parse(path: PathBuf, bytes: Bytes) -> Result<Segment> {
-        let data = bytes.get();
-        let bad = |reason: String| Error::corrupt(&path, reason);
-        if data.len() < HEADER_BYTES {
-            return Err(bad(format!(
-                "{} bytes is shorter than the {HEADER_BYTES}-byte header",
-                data.len()
-            )));
-        }
-        if data[..8] != MAGIC {
-            return Err(bad("not a stratavec segment file (bad magic)".into()));
-        }
-        if !(data.as_ptr() as usize).is_multiple_of(8) {
-            return Err(Error::invalid_parameter(
-                "bytes",
-                "segment bytes must start at an 8-byte boundary (use Index::load for a copy)",
-            ));
-        }
-        let mut h = ByteReader::new(&data[8..HEADER_BYTES]);
-        let version = h.u32().expect("in header");
-        if !(MIN_VERSION..=VERSION).contains(&version) {
-            return Err(Error::UnsupportedVersion {
-                path,
-                found: version,
-                supported: VERSION,
-            });
-        }
-        let count = h.u32().expect("in header") as usize;
-        let file_len = h.u64().expect("in header");
-        let stored_crc = h.u32().expect("in header");
-        if file_len != data.len() as u64 {
-            return Err(bad(format!(
-                "header says {file_len} bytes, file has {} (truncated or extended)",
-                data.len()
-            )));
-        }
-        if count == 0 || count > Kind::ALL.len() {
-            return Err(bad(format!("section count {count} is out of range")));
-        }
-        let table_end = HEADER_BYTES + count * ENTRY_BYTES;
-        if table_end > data.len() {
-            return Err(bad("section table runs past the end of the file".into()));
-        }
-        if header_checksum(&data[..table_end]) != stored_crc {
-            return Err(bad("header or section table checksum mismatch".into()));
-        }
-        if data[28..HEADER_BYTES].iter().any(|&b| b != 0) {
-            return Err(bad("reserved header bytes are not zero".into()));
-        }
-
-        let mut sections: [Option<Section>; Kind::ALL.len()] = [None; Kind::ALL.len()];
-        let mut t = ByteReader::new(&data[HEADER_BYTES..table_end]);
-        for i in 0..count {
-            let kind = t.u32().expect("in table");
-            let reserved = t.u32().expect("in table");
-            let offset = t.u64().expect("in table");
-            let len = t.u64().expect("in table");
-            let crc = t.u32().expect("in table");
-            let reserved2 = t.u32().expect("in table");
-            let kind = Kind::from_u32(kind)
-                .ok_or_else(|| bad(format!("section {i} has unknown kind {kind}")))?;
-            if reserved != 0 || reserved2 != 0 {
-                return Err(bad(format!("section {i}: reserved fields are not zero")));
-            }
-            if sections[kind.slot()].is_some() {
-                return Err(bad(format!("section {kind:?} appears twice")));
-            }
-            let end = offset.checked_add(len).filter(|&e| e <= data.len() as u64);
-            if end.is_none() || offset < table_end as u64 || !offset.is_multiple_of(ALIGN as u64) {
-                return Err(bad(format!(
-                    "section {kind:?} at {offset}+{len} is misplaced in a {}-byte file",
-                    data.len()
-                )));
-            }
-            sections[kind.slot()] = Some(Section {
-                offset: offset as usize,
-                len: len as usize,
-                crc,
-            });
-        }
-        let mut placed: Vec<Section> = sections.iter().flatten().copied().collect();
-        placed.sort_by_key(|s| s.offset);
-        if placed
-            .windows(2)
-            .any(|w| w[0].offset + w[0].len > w[1].offset)
-        {
-            return Err(bad("sections overlap".into()));
-        }
-
-        let meta_section =
-            sections[Kind::Meta.slot()].ok_or_else(|| bad("no metadata section".into()))?;
-        let meta_bytes = &data[meta_section.offset..meta_section.offset + meta_section.len];
-        if checksum(meta_bytes) != meta_section.crc {
-            return Err(bad("metadata checksum mismatch".into()));
-        }
-        let (meta, codec) =
-            read_meta(meta_bytes).ok_or_else(|| bad("metadata is malformed".into()))?;
-
-        let mut seg = Segment {
-            m0: 2 * meta.options.m,
-            path,
-            bytes: Bytes::Owned(Box::new(Vec::<u8>::new())),
-            meta,
-            codec,
-            sections,
-            version,
-            vectors: Raw::EMPTY,
-            codes: Raw::EMPTY,
-            level0: Raw::EMPTY,
-            upper_offsets: Raw::EMPTY,
-            upper_links: Raw::EMPTY,
-            labels: Raw::EMPTY,
-            id_keys: Raw::EMPTY,
-            id_slots: Raw::EMPTY,
-            tombstones: Raw::EMPTY,
-            fast_scan: Raw::EMPTY,
-        };
-        let n = seg.meta.nodes;
-        let m = seg.meta.options.m;
-        seg.vectors = seg.typed(data, Kind::Vectors, n * seg.meta.stride)?;
-        seg.codes = if seg.codec.is_some() {
-            seg.typed(data, Kind::Codes, n * seg.meta.code_row_bytes)?
-        } else {
-            seg.absent(Kind::Codes)?;
-            Raw::EMPTY
-        };
-        seg.level0 = seg.typed(data, Kind::Level0, n * (1 + 2 * m))?;
-        seg.upper_offsets = seg.typed(data, Kind::UpperOffsets, n + 1)?;
-        seg.upper_links = seg.typed(data, Kind::UpperLinks, seg.meta.upper_rows * (1 + m))?;
-        seg.labels = seg.typed(data, Kind::Labels, n)?;
-        seg.id_keys = seg.typed(data, Kind::IdKeys, seg.meta.live)?;
-        seg.id_slots = seg.typed(data, Kind::IdSlots, seg.meta.live)?;
-        seg.tombstones = seg.typed(data, Kind::Tombstones, n.div_ceil(64))?;
-        if seg.sections[Kind::FastScan.slot()].is_some() {
-            if version < FAST_SCAN_VERSION || seg.meta.options.quantization != Quantization::Sq4 {
-                return Err(seg.corrupt(format!(
-                    "a fast_scan section in a version {version} segment with {} codes",
-                    seg.meta.options.quantization
-                )));
-            }
-            let shape = BlockShape::new(seg.meta.options.dim, m);
-            seg.fast_scan = seg.typed(data, Kind::FastScan, shape.bytes(n))?;
-            seg.meta.options.layout = Layout::FastScan;
-        }
-        if let Some(e) = seg.meta.entry {
-            if e.node as usize >= n || seg.node_levels(e.node) < e.level {
-                return Err(seg.corrupt(format!(
-                    "entry point {} at level {} is not a node with that level",
-                    e.node, e.level
-                )));
-            }
-        } else if seg.meta.live > 0 {
-            return Err(seg.corrupt("no entry point in a non-empty segment"));
-        }
-        seg.bytes = bytes;
-        Ok(seg)
-    }
-
-    /// The section of `kind` as `expected` values of `T`, checked for size and alignment.
-    fn typed<T>(&self, data: &[u8], kind: Kind, expected: usize) -> Result<Raw<T>> {
-        let s = self.sections[kind.slot()]
-            .ok_or_else(|| self.corrupt(format!("no {kind:?} section")))?;
-        let want = expected.checked_mul(std::mem::size_of::<T>());
-        if want != Some(s.len) {
-            return Err(self.corrupt(format!(
-                "{kind:?} section is {} bytes, the metadata implies {}",
-                s.len,
-                want.map_or("too many".to_string(), |w| w.to_string())
-            )));
-        }
-        let ptr = data[s.offset..].as_ptr();
-        if !(ptr as usize).is_multiple_of(std::mem::align_of::<T>()) {
-            return Err(self.corrupt(format!("{kind:?} section is misaligned")));
-        }
-        Ok(Raw {
-            ptr: ptr.cast::<T>(),
-            len: expected,
-        })
-    }
-
-    fn absent(&self, kind: Kind) -> Result<()> {
-        match self.sections[kind.slot()] {
-            Some(_) => Err(self.corrupt(format!("unexpected {kind:?} section"))),
-            None => Ok(()),
-        }
-    }
-
     /// The values behind a typed section.
     #[inline(always)]
     fn slice<T>(&self, raw: Raw<T>) -> &[T] {
@@ -572,41 +388,15 @@ impl GraphView for Segment {
     }
 
     #[inline(always)]
-    fn stride(&self) -> usize {
-        self.meta.stride
+    fn vectors(&self) -> RowView<'_, f32> {
+        RowView::from_slice(self.slice(self.vectors), self.meta.stride)
     }
 
     #[inline(always)]
-    fn vector(&self, node: u32) -> &[f32] {
-        let s = self.meta.stride;
-        &self.slice(self.vectors)[node as usize * s..(node as usize + 1) * s]
-    }
-
-    #[inline(always)]
-    fn prefetch_vector(&self, node: u32) {
-        let row = self
-            .vectors
-            .ptr
-            .wrapping_add(node as usize * self.meta.stride)
-            .cast::<u8>();
-        for line in 0..(self.meta.stride / 16).min(crate::hnsw::MAX_PREFETCH_LINES) {
-            crate::hnsw::prefetch(row.wrapping_add(line * 64));
-        }
-    }
-
-    #[inline(always)]
-    fn code(&self, node: u32) -> &[u8] {
-        let w = self.meta.code_row_bytes;
-        &self.slice(self.codes)[node as usize * w..(node as usize + 1) * w]
-    }
-
-    #[inline(always)]
-    fn prefetch_code(&self, node: u32) {
-        let w = self.meta.code_row_bytes;
-        let row = self.codes.ptr.wrapping_add(node as usize * w);
-        for line in 0..w.div_ceil(64).min(crate::hnsw::MAX_PREFETCH_LINES) {
-            crate::hnsw::prefetch(row.wrapping_add(line * 64));
-        }
+    fn codes(&self) -> Option<RowView<'_, u8>> {
+        self.codec
+            .as_ref()
+            .map(|_| RowView::from_slice(self.slice(self.codes), self.meta.code_row_bytes))
     }
 
     #[inline(always)]
@@ -628,10 +418,13 @@ impl GraphView for Segment {
     fn prefetch_links(&self, level: usize, node: u32) {
         if level == 0 {
             let w = 1 + self.m0;
-            let row = self.level0.ptr.wrapping_add(node as usize * w).cast::<u8>();
-            crate::hnsw::prefetch(row);
-            crate::hnsw::prefetch(row.wrapping_add(w * 4 - 1));
+            let row = self.level0.ptr.wrapping_add(node as usize * w);
+            prefetch_link_row(row.cast::<u8>(), w);
         }
+    }
+
+    fn level(&self, node: u32) -> usize {
+        self.node_levels(node)
     }
 
     #[inline(always)]
@@ -653,101 +446,3 @@ impl GraphView for Segment {
     }
 }
 
-/// The header's checksum: CRC-32C over the header with its CRC field zeroed, then the table.
-pub(crate) fn header_checksum(header_and_table: &[u8]) -> u32 {
-    let mut h = [0u8; HEADER_BYTES];
-    h.copy_from_slice(&header_and_table[..HEADER_BYTES]);
-    h[HEADER_CRC_AT..HEADER_CRC_AT + 4].fill(0);
-    crc32c::crc32c_append(crc32c::crc32c(&h), &header_and_table[HEADER_BYTES..])
-}
-
-/// Parses the metadata section.
-fn read_meta(bytes: &[u8]) -> Option<(Meta, Option<Codec>)> {
-    let mut r = ByteReader::new(bytes);
-    let options = r.options()?;
-    let nodes = usize::try_from(r.u64()?).ok()?;
-    let stride = r.u32()? as usize;
-    let code_row_bytes = r.u32()? as usize;
-    let entry_node = r.u32()?;
-    let entry_level = r.u32()? as usize;
-    let upper_rows = usize::try_from(r.u64()?).ok()?;
-    let deleted = usize::try_from(r.u64()?).ok()?;
-    let has_codec = r.u8()?;
-    let codec = match has_codec {
-        0 => None,
-        1 => Some(Codec::read_params(&mut r, &options)?),
-        _ => return None,
-    };
-    if r.remaining() != 0
-        || nodes > u32::MAX as usize
-        || stride != options.dim.div_ceil(16) * 16
-        || deleted > nodes
-        || codec.is_some() != options.quantization.bits().is_some()
-        || code_row_bytes
-            != options
-                .quantization
-                .bits()
-                .map_or(0, |b| Codec::row_bytes(b, options.dim).div_ceil(16) * 16)
-        || entry_level > crate::hnsw::MAX_LEVEL
-    {
-        return None;
-    }
-    let entry = (entry_node != u32::MAX).then_some(EntryPoint {
-        node: entry_node,
-        level: entry_level,
-    });
-    Some((
-        Meta {
-            options,
-            nodes,
-            stride,
-            code_row_bytes,
-            entry,
-            upper_rows,
-            deleted,
-            live: nodes - deleted,
-        },
-        codec,
-    ))
-}
-
-/// Bytes in memory starting on an 8-byte boundary (what [`Segment::load`] reads a file into).
-pub(crate) struct AlignedBytes {
-    words: Vec<u64>,
-    len: usize,
-}
-
-impl AlignedBytes {
-    /// `len` zero bytes.
-    pub(crate) fn zeroed(len: usize) -> AlignedBytes {
-        AlignedBytes {
-            words: vec![0; len.div_ceil(8)],
-            len,
-        }
-    }
-
-    /// An aligned copy of `data`.
-    pub(crate) fn copy(data: &[u8]) -> AlignedBytes {
-        let mut b = AlignedBytes::zeroed(data.len());
-        b.as_mut().copy_from_slice(data);
-        b
-    }
-}
-
-impl AsRef<[u8]> for AlignedBytes {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: `words` holds `8 · words.len() >= len` initialised bytes; u64 has no padding.
-        unsafe { std::slice::from_raw_parts(self.words.as_ptr().cast::<u8>(), self.len) }
-    }
-}
-
-impl AsMut<[u8]> for AlignedBytes {
-    fn as_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `as_ref`; `&mut self` makes the view unique, and any byte pattern is a
-        // valid u64.
-        unsafe { std::slice::from_raw_parts_mut(self.words.as_mut_ptr().cast::<u8>(), self.len) }
-    }
-}
-
-#[cfg(test)]
-mod tests;

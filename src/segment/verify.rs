@@ -1,10 +1,11 @@
 //! The full check of a segment: every checksum, every byte of padding, every link, the id index.
 
 use super::{Kind, Segment, ALIGN, ENTRY_BYTES, HEADER_BYTES};
+use crate::base::bytes::checksum;
+use crate::base::options::{MAX_LEVEL, MAX_LINKS};
+use crate::base::view::{bit, neighbours_below, GraphView};
 use crate::error::Result;
-use crate::format::checksum;
-use crate::hnsw::fastscan::{pack_block, BlockShape};
-use crate::hnsw::view::{bit, GraphView};
+use crate::quant::blocks::{pack_block, BlockShape};
 
 impl Segment {
     /// Checks the whole file: section checksums, zero padding, link counts and targets, upper-level
@@ -50,7 +51,7 @@ impl Segment {
                 return Err(self.corrupt(format!("upper-level offsets decrease at node {node}")));
             }
             let levels = (off[node + 1] - off[node]) as usize;
-            if levels > crate::hnsw::MAX_LEVEL {
+            if levels > MAX_LEVEL {
                 return Err(self.corrupt(format!("node {node} has {levels} levels")));
             }
             for level in 1..=levels {
@@ -62,16 +63,13 @@ impl Segment {
             // Each block must be exactly what packing the node's link row and its neighbours'
             // code rows gives.
             let shape = BlockShape::new(self.meta.options.dim, m);
+            let codes = self.codes().expect("a fast_scan section is opened only with codes");
             let mut want = vec![0u8; shape.stride];
             for (node, got) in blocks.chunks_exact(shape.stride).enumerate() {
                 let node = node as u32;
-                pack_block(
-                    self.links(0, node),
-                    n as u32,
-                    |id| self.code(id),
-                    &shape,
-                    &mut want,
-                );
+                let mut ids = [0u32; MAX_LINKS];
+                let count = neighbours_below(self.links(0, node), n as u32, &mut ids);
+                pack_block(&ids[..count], |id| Some(codes.row(id)), &shape, &mut want);
                 if got != want.as_slice() {
                     return Err(self.corrupt(format!(
                         "fast-scan block of node {node} does not match its links and codes"

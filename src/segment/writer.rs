@@ -1,30 +1,46 @@
-//! Writes an in-memory index as a segment file: temporary file, fsync, rename, fsync directory.
+//! Writes an index as a segment file: temporary file, fsync, rename, fsync directory.
+//!
+//! The writer reads the index only through [`GraphView`] (the rows and links a search reads), so
+//! it works for any in-memory body; each section is one step below, in file order.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::{
-    header_checksum, Kind, ALIGN, ENTRY_BYTES, FAST_SCAN_VERSION, HEADER_BYTES, MAGIC, MIN_VERSION,
+    code_row_width, header_checksum, Kind, ALIGN, ENTRY_BYTES, FAST_SCAN_VERSION, HEADER_BYTES,
+    HEADER_CRC_AT, MAGIC, MIN_VERSION,
 };
+use crate::base::bytes::ByteWriter;
+use crate::base::options::{IndexOptions, Layout, MAX_LINKS};
+use crate::base::view::{neighbours_below, GraphView, LinkCell, RowView};
 use crate::error::{Error, Result};
-use crate::format::ByteWriter;
 use crate::fsutil::{replace_with, write_atomic};
-use crate::hnsw::fastscan::{pack_block, BlockShape};
-use crate::hnsw::storage::Storage;
-use crate::hnsw::view::GraphView;
-use crate::hnsw::{IndexOptions, Layout};
+use crate::quant::blocks::{pack_block, BlockShape};
 use crate::quant::Codec;
 
-/// What goes into a segment: the index's options, codec and storage, and its live ids with their
+/// What goes into a segment: the index's options, codec and graph, and its live ids with their
 /// slots (in any order).
-pub(crate) struct SegmentSource<'a> {
+pub(crate) struct SegmentSource<'a, G> {
     pub options: &'a IndexOptions,
     pub codec: Option<&'a Codec>,
-    pub storage: &'a Storage,
-    /// Slots `0..nodes` are written (a storage may hold more, not yet published).
+    pub view: &'a G,
+    /// Slots `0..nodes` are written (a growing index may hold more, not yet published).
     pub nodes: usize,
     pub ids: Vec<(u64, u32)>,
+}
+
+/// Writes `src` to `path` atomically ([`replace_with`]). Returns the file's size.
+pub(crate) fn write_segment<G: GraphView>(path: &Path, src: &SegmentSource<'_, G>) -> Result<u64> {
+    replace_with(path, |file, tmp| {
+        Writer::new(src).write(file).map_err(|e| Error::io(tmp, e))
+    })
+}
+
+/// Writes the bytes of a segment to `path` atomically. Returns their length.
+pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<u64> {
+    write_atomic(path, bytes)?;
+    Ok(bytes.len() as u64)
 }
 
 /// Streams bytes to a file, counting them and computing the CRC-32C of the current section.
@@ -41,6 +57,14 @@ impl Out<'_> {
         self.w.write_all(bytes)
     }
 
+    fn put_u32s(&mut self, words: impl IntoIterator<Item = u32>) -> std::io::Result<()> {
+        let mut buf = Vec::with_capacity(4 * (1 + MAX_LINKS));
+        words
+            .into_iter()
+            .for_each(|w| buf.extend(w.to_le_bytes()));
+        self.put(&buf)
+    }
+
     fn pad_to(&mut self, align: usize) -> std::io::Result<()> {
         let pad = self.pos.next_multiple_of(align) - self.pos;
         self.w.write_all(&[0u8; ALIGN][..pad])?;
@@ -49,192 +73,237 @@ impl Out<'_> {
     }
 }
 
-/// Writes `src` to `path` atomically ([`replace_with`]). Returns the file's size.
-pub(crate) fn write_segment(path: &Path, src: &SegmentSource<'_>) -> Result<u64> {
-    replace_with(path, |file, tmp| write_to(file, tmp, src))
+/// One section's place in the file, for the table.
+struct Placed {
+    kind: Kind,
+    offset: usize,
+    len: usize,
+    crc: u32,
 }
 
-/// Writes the bytes of a segment to `path` atomically. Returns their length.
-pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<u64> {
-    write_atomic(path, bytes)?;
-    Ok(bytes.len() as u64)
+/// A segment being written: the source and what is derived from it once.
+struct Writer<'s, 'a, G> {
+    src: &'s SegmentSource<'a, G>,
+    /// Bytes of one stored code row (0 for f32).
+    code_row: usize,
+    /// Each node's number of upper levels.
+    levels: Vec<usize>,
+    /// The live ids with their slots, ascending.
+    ids: Vec<(u64, u32)>,
+    /// The code rows of every node, when the source does not store them (an f32 index saved
+    /// with a codec: a collection sealing its in-memory segment).
+    encoded: Option<Vec<u8>>,
+    kinds: Vec<Kind>,
 }
 
-fn write_to(file: &mut File, tmp: &Path, src: &SegmentSource<'_>) -> Result<u64> {
-    let io = |e| Error::io(tmp, e);
-    let st = src.storage;
-    let o = src.options;
-    let n = src.nodes;
-    let m = o.m;
-    let stride = st.stride();
-    let dim = o.dim;
-    let code_row = o
-        .quantization
-        .bits()
-        .map_or(0, |b| Codec::row_bytes(b, dim).next_multiple_of(16));
-    let levels: Vec<usize> = (0..n as u32).map(|i| st.level(i)).collect();
-    let upper_rows: usize = levels.iter().sum();
-    let mut ids = src.ids.clone();
-    ids.sort_unstable();
-    let deleted = n - ids.len();
-    let entry = st.entry();
-
-    let mut meta = ByteWriter::new();
-    meta.options(o)
-        .u64(n as u64)
-        .u32(stride as u32)
-        .u32(code_row as u32)
-        .u32(entry.map_or(u32::MAX, |e| e.node))
-        .u32(entry.map_or(0, |e| e.level as u32))
-        .u64(upper_rows as u64)
-        .u64(deleted as u64);
-    match src.codec {
-        Some(c) => {
-            meta.u8(1);
-            c.write_params(&mut meta);
-        }
-        None => {
-            meta.u8(0);
+impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
+    fn new(src: &'s SegmentSource<'a, G>) -> Self {
+        let code_row = code_row_width(src.options);
+        let levels = (0..src.nodes as u32).map(|i| src.view.level(i)).collect();
+        let mut ids = src.ids.clone();
+        ids.sort_unstable();
+        let fast_scan = src.options.layout == Layout::FastScan;
+        let stored = src.view.codes().filter(|c| c.stride() == code_row);
+        let encoded = match src.codec {
+            Some(codec) if stored.is_none() => Some(encode_all(codec, src, code_row)),
+            _ => None,
+        };
+        let kinds = Kind::ALL
+            .into_iter()
+            .filter(|&k| k != Kind::Codes || src.codec.is_some())
+            .filter(|&k| k != Kind::FastScan || fast_scan)
+            .collect();
+        Writer {
+            src,
+            code_row,
+            levels,
+            ids,
+            encoded,
+            kinds,
         }
     }
 
-    let fast_scan = o.layout == Layout::FastScan;
-    let kinds: Vec<Kind> = Kind::ALL
-        .into_iter()
-        .filter(|&k| k != Kind::Codes || src.codec.is_some())
-        .filter(|&k| k != Kind::FastScan || fast_scan)
-        .collect();
-    // The fast-scan blocks repeat neighbours' code rows: those not stored with the graph (an f32
-    // index saved with a codec) are encoded once, up front.
-    let encoded: Vec<u8> = match src.codec {
-        Some(codec) if fast_scan && (n == 0 || st.code(0).len() != code_row) => {
-            let mut all = vec![0u8; n * code_row];
-            all.chunks_exact_mut(code_row)
-                .enumerate()
-                .for_each(|(i, row)| codec.encode(&st.vector(i as u32)[..dim], row));
-            all
+    /// The code row of `node`: stored with the graph, or encoded by [`encode_all`].
+    fn code_rows(&self) -> Option<RowView<'_, u8>> {
+        match &self.encoded {
+            Some(rows) => Some(RowView::from_slice(rows, self.code_row)),
+            None => self.src.view.codes(),
         }
-        _ => Vec::new(),
-    };
-    let code_of = |id: u32| -> &[u8] {
-        if encoded.is_empty() {
-            st.code(id)
-        } else {
-            &encoded[id as usize * code_row..][..code_row]
-        }
-    };
-    let table_end = HEADER_BYTES + kinds.len() * ENTRY_BYTES;
-    let first = table_end.next_multiple_of(ALIGN);
+    }
 
-    let mut out = Out {
-        w: BufWriter::with_capacity(1 << 20, file),
-        pos: first,
-        crc: 0,
-    };
-    out.w.seek(SeekFrom::Start(first as u64)).map_err(io)?;
-    let mut table = Vec::with_capacity(kinds.len());
-    let mut words = Vec::<u8>::with_capacity(4 * (1 + 2 * m).max(stride));
-    for &kind in &kinds {
-        let offset = out.pos;
-        out.crc = 0;
+    /// Writes the whole file: the sections after room for the header and table, then the header.
+    fn write(&self, file: &mut File) -> std::io::Result<u64> {
+        let table_end = HEADER_BYTES + self.kinds.len() * ENTRY_BYTES;
+        let first = table_end.next_multiple_of(ALIGN);
+        let mut out = Out {
+            w: BufWriter::with_capacity(1 << 20, file),
+            pos: first,
+            crc: 0,
+        };
+        out.w.seek(SeekFrom::Start(first as u64))?;
+        let mut table = Vec::with_capacity(self.kinds.len());
+        for &kind in &self.kinds {
+            let offset = out.pos;
+            out.crc = 0;
+            self.write_section(kind, &mut out)?;
+            table.push(Placed {
+                kind,
+                offset,
+                len: out.pos - offset,
+                crc: out.crc,
+            });
+            out.pad_to(ALIGN)?;
+        }
+        let file_len = out.pos;
+        let file = out.w.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&self.header(&table, file_len, first))?;
+        Ok(file_len as u64)
+    }
+
+    fn write_section(&self, kind: Kind, out: &mut Out<'_>) -> std::io::Result<()> {
+        let n = self.src.nodes as u32;
+        let view = self.src.view;
         match kind {
-            Kind::Meta => out.put(&meta.buf),
-            Kind::Vectors => (0..n as u32).try_for_each(|i| out.put(f32_bytes(st.vector(i)))),
-            Kind::Codes => {
-                // Codes stored with the graph are written as they are; an f32 index saved with a
-                // codec (a collection sealing its in-memory segment) is encoded here.
-                let mut row = vec![0u8; code_row];
-                (0..n as u32).try_for_each(|i| match (st.code(i), src.codec) {
-                    (stored, _) if stored.len() == code_row => out.put(stored),
-                    (_, Some(codec)) => {
-                        codec.encode(&st.vector(i)[..dim], &mut row);
-                        out.put(&row)
-                    }
-                    (_, None) => unreachable!("a codes section is written only with a codec"),
-                })
+            Kind::Meta => out.put(&self.meta()),
+            Kind::Vectors => {
+                let rows = view.vectors();
+                (0..n).try_for_each(|i| out.put(f32_bytes(rows.row(i))))
             }
-            Kind::Level0 => (0..n as u32).try_for_each(|i| {
-                words.clear();
-                st.links(0, i)
-                    .iter()
-                    .for_each(|l| words.extend(l.load(ACQ).to_le_bytes()));
-                out.put(&words)
-            }),
+            Kind::Codes => {
+                let rows = self.code_rows().expect("a codes section is written with a codec");
+                (0..n).try_for_each(|i| out.put(rows.row(i)))
+            }
+            Kind::Level0 => (0..n).try_for_each(|i| out.put_u32s(cells(view.links(0, i)))),
             Kind::UpperOffsets => {
                 let mut at = 0u64;
-                let mut r = Ok(());
-                for l in levels.iter().copied().chain([0]) {
-                    r = r.and(out.put(&at.to_le_bytes()));
+                for l in self.levels.iter().copied().chain([0]) {
+                    out.put(&at.to_le_bytes())?;
                     at += l as u64;
                 }
-                r
+                Ok(())
             }
-            Kind::UpperLinks => (0..n as u32).try_for_each(|i| {
-                (1..=levels[i as usize]).try_for_each(|l| {
-                    words.clear();
-                    st.links(l, i)
-                        .iter()
-                        .for_each(|x| words.extend(x.load(ACQ).to_le_bytes()));
-                    // A level whose list was never allocated is written as an empty row.
-                    words.resize(4 * (1 + m), 0);
-                    out.put(&words)
-                })
-            }),
-            Kind::Labels => (0..n as u32).try_for_each(|i| out.put(&st.label(i).to_le_bytes())),
-            Kind::IdKeys => ids
-                .iter()
-                .try_for_each(|(id, _)| out.put(&id.to_le_bytes())),
-            Kind::IdSlots => ids
-                .iter()
-                .try_for_each(|(_, slot)| out.put(&slot.to_le_bytes())),
-            Kind::Tombstones => st
-                .deleted_words(n)
+            Kind::UpperLinks => self.write_upper_links(out),
+            Kind::Labels => (0..n).try_for_each(|i| out.put(&view.label(i).to_le_bytes())),
+            Kind::IdKeys => self.ids.iter().try_for_each(|(id, _)| out.put(&id.to_le_bytes())),
+            Kind::IdSlots => self.ids.iter().try_for_each(|(_, s)| out.put(&s.to_le_bytes())),
+            Kind::Tombstones => deleted_words(view, self.src.nodes)
                 .iter()
                 .try_for_each(|w| out.put(&w.to_le_bytes())),
-            Kind::FastScan => {
-                let shape = BlockShape::new(dim, m);
-                let mut block = vec![0u8; shape.stride];
-                (0..n as u32).try_for_each(|i| {
-                    pack_block(st.links(0, i), n as u32, code_of, &shape, &mut block);
-                    out.put(&block)
-                })
+            Kind::FastScan => self.write_fast_scan(out),
+        }
+    }
+
+    /// The metadata: options, counts, shapes, entry point, then the codec's parameters.
+    fn meta(&self) -> Vec<u8> {
+        let src = self.src;
+        let entry = src.view.entry();
+        let mut meta = ByteWriter::new();
+        meta.options(src.options)
+            .u64(src.nodes as u64)
+            .u32(src.view.vectors().stride() as u32)
+            .u32(self.code_row as u32)
+            .u32(entry.map_or(u32::MAX, |e| e.node))
+            .u32(entry.map_or(0, |e| e.level as u32))
+            .u64(self.levels.iter().sum::<usize>() as u64)
+            .u64((src.nodes - self.ids.len()) as u64);
+        match src.codec {
+            Some(c) => {
+                meta.u8(1);
+                c.write_params(&mut meta);
+            }
+            None => {
+                meta.u8(0);
             }
         }
-        .map_err(io)?;
-        table.push((kind, offset, out.pos - offset, out.crc));
-        out.pad_to(ALIGN).map_err(io)?;
+        meta.buf
     }
-    let file_len = out.pos;
 
-    let mut head = ByteWriter::new();
-    head.buf.extend_from_slice(&MAGIC);
-    head.u32(if fast_scan {
-        FAST_SCAN_VERSION
-    } else {
-        MIN_VERSION
-    })
-    .u32(kinds.len() as u32)
-    .u64(file_len as u64)
-    .u32(0);
-    head.buf.resize(HEADER_BYTES, 0);
-    for &(kind, offset, len, crc) in &table {
-        head.u32(kind as u32)
-            .u32(0)
-            .u64(offset as u64)
-            .u64(len as u64)
-            .u32(crc)
-            .u32(0);
+    /// Every node's upper-level rows, level 1 first; a level whose list was never allocated is
+    /// written as an empty row.
+    fn write_upper_links(&self, out: &mut Out<'_>) -> std::io::Result<()> {
+        let width = 1 + self.src.options.m;
+        for (i, &levels) in self.levels.iter().enumerate() {
+            for l in 1..=levels {
+                let row = self.src.view.links(l, i as u32);
+                out.put_u32s(cells(row).chain(std::iter::repeat(0)).take(width))?;
+            }
+        }
+        Ok(())
     }
-    let crc = header_checksum(&head.buf);
-    head.buf[24..28].copy_from_slice(&crc.to_le_bytes());
-    head.buf.resize(first, 0);
-    let file = out.w.into_inner().map_err(|e| io(e.into_error()))?;
-    file.seek(SeekFrom::Start(0)).map_err(io)?;
-    file.write_all(&head.buf).map_err(io)?;
-    Ok(file_len as u64)
+
+    /// Each node's fast-scan block, packed from its level-0 links and its neighbours' code rows.
+    fn write_fast_scan(&self, out: &mut Out<'_>) -> std::io::Result<()> {
+        let src = self.src;
+        let n = src.nodes as u32;
+        let shape = BlockShape::new(src.options.dim, src.options.m);
+        let rows = self.code_rows().expect("the fast-scan layout needs codes");
+        let mut block = vec![0u8; shape.stride];
+        for i in 0..n {
+            let mut ids = [0u32; MAX_LINKS];
+            let count = neighbours_below(src.view.links(0, i), n, &mut ids);
+            pack_block(&ids[..count], |id| Some(rows.row(id)), &shape, &mut block);
+            out.put(&block)?;
+        }
+        Ok(())
+    }
+
+    /// The header and the section table, zero-padded to the first section.
+    fn header(&self, table: &[Placed], file_len: usize, first: usize) -> Vec<u8> {
+        let version = if self.kinds.contains(&Kind::FastScan) {
+            FAST_SCAN_VERSION
+        } else {
+            MIN_VERSION
+        };
+        let mut head = ByteWriter::new();
+        head.buf.extend_from_slice(&MAGIC);
+        head.u32(version)
+            .u32(table.len() as u32)
+            .u64(file_len as u64)
+            .u32(0);
+        head.buf.resize(HEADER_BYTES, 0);
+        for p in table {
+            head.u32(p.kind as u32)
+                .u32(0)
+                .u64(p.offset as u64)
+                .u64(p.len as u64)
+                .u32(p.crc)
+                .u32(0);
+        }
+        let crc = header_checksum(&head.buf);
+        head.buf[HEADER_CRC_AT..HEADER_CRC_AT + 4].copy_from_slice(&crc.to_le_bytes());
+        head.buf.resize(first, 0);
+        head.buf
+    }
 }
 
-const ACQ: std::sync::atomic::Ordering = std::sync::atomic::Ordering::Acquire;
+/// Every node's code row, encoded from its vector (in parallel).
+fn encode_all<G: GraphView>(codec: &Codec, src: &SegmentSource<'_, G>, code_row: usize) -> Vec<u8> {
+    use rayon::prelude::*;
+    let vectors = src.view.vectors();
+    let dim = src.options.dim;
+    let mut all = vec![0u8; src.nodes * code_row];
+    all.par_chunks_exact_mut(code_row.max(1))
+        .enumerate()
+        .for_each(|(i, row)| codec.encode(&vectors.row(i as u32)[..dim], row));
+    all
+}
+
+/// The deletion bitmap of nodes `0..nodes`.
+fn deleted_words<G: GraphView>(view: &G, nodes: usize) -> Vec<u64> {
+    let mut words = vec![0u64; nodes.div_ceil(64)];
+    for i in 0..nodes as u32 {
+        if view.is_deleted(i) {
+            words[i as usize / 64] |= 1 << (i % 64);
+        }
+    }
+    words
+}
+
+/// The values of a row of link cells.
+fn cells<L: LinkCell>(row: &[L]) -> impl Iterator<Item = u32> + '_ {
+    row.iter().map(LinkCell::get)
+}
 
 /// The bytes of an f32 slice (the target is little-endian: see the module's `compile_error!`).
 fn f32_bytes(v: &[f32]) -> &[u8] {

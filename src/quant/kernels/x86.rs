@@ -2,18 +2,12 @@
 //! `f32` query, AVX-512 VNNI (64 bytes per instruction) and AVX2 for the `i8` query.
 //!
 //! All `unsafe` code of the quantization kernels lives here, with the discipline of
-//! `distance/x86.rs`:
-//!
-//! - raw kernels (`unsafe fn`, `#[target_feature]`) over a weight pointer, a code pointer and a
-//!   count: codes are widened to `i32`, converted to `f32` (exact: every code is below 2²⁴) and
-//!   multiplied into the weights with FMA on four independent accumulators; the last elements are
-//!   read with masked loads (AVX-512) or copied into a zeroed stack buffer (AVX2, which has no
-//!   byte-masked load), so no byte past the end is ever read;
-//! - safe wrappers with the `fn(&[f32], &[u8]) -> f32` signature that read the `min` lengths. They
-//!   are private, and the only way to reach them is through the statics [`AVX512_VNNI`],
-//!   [`AVX512`] / [`AVX2`], which are private too and handed out only by [`avx512_vnni`],
-//!   [`avx512`] / [`avx2`] after the CPU has been checked at run time. That check is the whole
-//!   safety argument for calling a `#[target_feature]` function from them.
+//! `distance/x86.rs`: raw kernels (`unsafe fn`, `#[target_feature]`) over a weight pointer, a code
+//! pointer and a count, the f32 and 8-bit ones written on the shared skeleton
+//! [`unrolled_sum`] (four accumulators, then single steps, then a masked or stack-copied tail, so
+//! no byte past the end is ever read); and slice entry points that compute the count. They are
+//! reached only through the [`super::CodeKernels`] impls of the CPU levels of [`crate::simd`],
+//! whose values prove the CPU has the features.
 //!
 //! 4-bit codes are split with `& 0x0F` and `>> 4` and put back in element order with
 //! `unpacklo/hi_epi8(lo, hi)`: byte `j` holds codes `2j` (low nibble) and `2j + 1` (high nibble).
@@ -33,118 +27,115 @@
 use core::arch::x86_64::*;
 
 use super::scalar::{i8_len, I8_U4_BLOCK, I8_U8_BLOCK};
-use super::{QuantKernels, QueryI8};
-use crate::distance::x86::{hsum256, mask8};
-
-/// The AVX-512 VNNI kernel set: the `f32` kernels of [`AVX512`] and the VNNI integer kernels.
-static AVX512_VNNI: QuantKernels = QuantKernels {
-    name: "avx512+vnni",
-    dot_u8: dot_u8_avx512,
-    dot_u4: dot_u4_avx512,
-    dot_i8_u8: dot_i8_u8_vnni,
-    dot_i8_u4: dot_i8_u4_vnni,
-};
-
-/// The AVX-512 kernel set (F for the arithmetic, BW + VL for byte-masked tail loads); without
-/// VNNI, the integer kernels are the AVX2 ones.
-static AVX512: QuantKernels = QuantKernels {
-    name: "avx512",
-    dot_u8: dot_u8_avx512,
-    dot_u4: dot_u4_avx512,
-    dot_i8_u8: dot_i8_u8_avx2,
-    dot_i8_u4: dot_i8_u4_avx2,
-};
-
-/// The AVX2 + FMA kernel set.
-static AVX2: QuantKernels = QuantKernels {
-    name: "avx2+fma",
-    dot_u8: dot_u8_avx2,
-    dot_u4: dot_u4_avx2,
-    dot_i8_u8: dot_i8_u8_avx2,
-    dot_i8_u4: dot_i8_u4_avx2,
-};
-
-/// Whether this CPU has AVX-512 F, BW and VL.
-fn has_avx512() -> bool {
-    is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512vl")
-}
-
-/// The AVX-512 VNNI kernels, if this CPU has AVX-512 F, BW, VL and VNNI.
-pub(super) fn avx512_vnni() -> Option<&'static QuantKernels> {
-    (has_avx512() && is_x86_feature_detected!("avx512vnni")).then_some(&AVX512_VNNI)
-}
-
-/// The AVX-512 kernels, if this CPU has AVX-512 F, BW and VL, and AVX2 (for the integer kernels).
-pub(super) fn avx512() -> Option<&'static QuantKernels> {
-    (has_avx512() && is_x86_feature_detected!("avx2")).then_some(&AVX512)
-}
-
-/// The AVX2 + FMA kernels, if this CPU has both.
-pub(super) fn avx2() -> Option<&'static QuantKernels> {
-    (is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")).then_some(&AVX2)
-}
+use super::QueryI8;
+use crate::simd::unrolled_sum;
+use crate::simd::x86::{hsum256, hsum256_epi32, mask16, mask64, mask8};
 
 // ---------------------------------------------------------------------------------------------
-// Safe wrappers. Reachable only through the private statics above, which only `avx512()` /
-// `avx2()` hand out, after detecting the CPU features the kernels need.
+// Slice entry points: each reads the `min` lengths of its inputs (see `super::CodeKernels`).
 // ---------------------------------------------------------------------------------------------
 
-fn dot_u8_avx512(w: &[f32], codes: &[u8]) -> f32 {
+/// `Σ w[i] · codes[i]` over `min(w.len(), codes.len())` codes.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL.
+#[inline]
+pub(super) unsafe fn dot_u8_avx512(w: &[f32], codes: &[u8]) -> f32 {
     let n = w.len().min(codes.len());
-    // SAFETY: only reachable through `AVX512`, handed out by `avx512()` after AVX-512 F/BW/VL were
-    // detected; `n` is at most the length of either slice, so the kernel reads in bounds.
+    // SAFETY: the CPU has the features (the caller's contract); `n` is at most the length of
+    // either slice, so the kernel reads in bounds.
     unsafe { dot_u8_avx512_raw(w.as_ptr(), codes.as_ptr(), n) }
 }
 
-fn dot_u4_avx512(w: &[f32], packed: &[u8]) -> f32 {
+/// `Σ w[i] · code(i)` over `min(w.len(), 2 · packed.len())` packed 4-bit codes.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VL.
+#[inline]
+pub(super) unsafe fn dot_u4_avx512(w: &[f32], packed: &[u8]) -> f32 {
     let n = w.len().min(2 * packed.len());
-    // SAFETY: as in `dot_u8_avx512` for the CPU; `n <= w.len()` and `ceil(n / 2) <= packed.len()`,
-    // so the kernel reads in bounds.
+    // SAFETY: the CPU has the features; `n <= w.len()` and `ceil(n / 2) <= packed.len()`.
     unsafe { dot_u4_avx512_raw(w.as_ptr(), packed.as_ptr(), n) }
 }
 
-fn dot_u8_avx2(w: &[f32], codes: &[u8]) -> f32 {
+/// `Σ w[i] · codes[i]` over `min(w.len(), codes.len())` codes.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[inline]
+pub(super) unsafe fn dot_u8_avx2(w: &[f32], codes: &[u8]) -> f32 {
     let n = w.len().min(codes.len());
-    // SAFETY: only reachable through `AVX2`, handed out by `avx2()` after AVX2 and FMA were
-    // detected; `n` is at most the length of either slice, so the kernel reads in bounds.
+    // SAFETY: the CPU has the features; `n` is at most the length of either slice.
     unsafe { dot_u8_avx2_raw(w.as_ptr(), codes.as_ptr(), n) }
 }
 
-fn dot_u4_avx2(w: &[f32], packed: &[u8]) -> f32 {
+/// `Σ w[i] · code(i)` over `min(w.len(), 2 · packed.len())` packed 4-bit codes.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[inline]
+pub(super) unsafe fn dot_u4_avx2(w: &[f32], packed: &[u8]) -> f32 {
     let n = w.len().min(2 * packed.len());
-    // SAFETY: as in `dot_u8_avx2` for the CPU; `n <= w.len()` and `ceil(n / 2) <= packed.len()`,
-    // so the kernel reads in bounds.
+    // SAFETY: the CPU has the features; `n <= w.len()` and `ceil(n / 2) <= packed.len()`.
     unsafe { dot_u4_avx2_raw(w.as_ptr(), packed.as_ptr(), n) }
 }
 
-fn dot_i8_u8_vnni(q: &QueryI8, codes: &[u8]) -> i32 {
+/// The exact `Σ wq[i] · codes[i]` over `min(q.len, codes.len())` codes.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI.
+///
+/// # Panics
+/// When `q.weights` does not cover those codes.
+#[inline]
+pub(super) unsafe fn dot_i8_u8_vnni(q: &QueryI8, codes: &[u8]) -> i32 {
     let n = i8_len(q, codes.len(), I8_U8_BLOCK);
-    // SAFETY: only reachable through `AVX512_VNNI`, handed out by `avx512_vnni()` after AVX-512
-    // F/BW/VL/VNNI were detected; `i8_len` checked `n <= codes.len()` and `n <= q.weights.len()`,
-    // so the kernel reads in bounds.
+    // SAFETY: the CPU has the features; `i8_len` checked `n <= codes.len()` and
+    // `n <= q.weights.len()`.
     unsafe { dot_i8_u8_vnni_raw(q.weights.as_ptr(), codes.as_ptr(), n) }
 }
 
-fn dot_i8_u4_vnni(q: &QueryI8, packed: &[u8]) -> i32 {
+/// The exact `Σ wq[i] · code(i)` over `min(q.len, 2 · packed.len())` packed 4-bit codes.
+///
+/// # Safety
+/// The CPU must support AVX-512 F, BW and VNNI.
+///
+/// # Panics
+/// When `q.weights` does not cover those codes.
+#[inline]
+pub(super) unsafe fn dot_i8_u4_vnni(q: &QueryI8, packed: &[u8]) -> i32 {
     let n = i8_len(q, 2 * packed.len(), I8_U4_BLOCK);
-    // SAFETY: as in `dot_i8_u8_vnni` for the CPU; `i8_len` checked `ceil(n / 2) <= packed.len()`
-    // and `n.next_multiple_of(128) <= q.weights.len()`, so the kernel reads in bounds.
+    // SAFETY: the CPU has the features; `i8_len` checked `ceil(n / 2) <= packed.len()` and
+    // `n.next_multiple_of(128) <= q.weights.len()`.
     unsafe { dot_i8_u4_vnni_raw(q.weights.as_ptr(), packed.as_ptr(), n) }
 }
 
-fn dot_i8_u8_avx2(q: &QueryI8, codes: &[u8]) -> i32 {
+/// The exact `Σ wq[i] · codes[i]` over `min(q.len, codes.len())` codes.
+///
+/// # Safety
+/// The CPU must support AVX2.
+///
+/// # Panics
+/// When `q.weights` does not cover those codes.
+#[inline]
+pub(super) unsafe fn dot_i8_u8_avx2(q: &QueryI8, codes: &[u8]) -> i32 {
     let n = i8_len(q, codes.len(), I8_U8_BLOCK);
-    // SAFETY: only reachable through `AVX512` or `AVX2`, handed out by `avx512()` / `avx2()` after
-    // AVX2 was detected; `i8_len` checked `n <= codes.len()` and `n <= q.weights.len()`.
+    // SAFETY: the CPU has AVX2; `i8_len` checked `n <= codes.len()` and `n <= q.weights.len()`.
     unsafe { dot_i8_u8_avx2_raw(q.weights.as_ptr(), codes.as_ptr(), n) }
 }
 
-fn dot_i8_u4_avx2(q: &QueryI8, packed: &[u8]) -> i32 {
+/// The exact `Σ wq[i] · code(i)` over `min(q.len, 2 · packed.len())` packed 4-bit codes.
+///
+/// # Safety
+/// The CPU must support AVX2.
+///
+/// # Panics
+/// When `q.weights` does not cover those codes.
+#[inline]
+pub(super) unsafe fn dot_i8_u4_avx2(q: &QueryI8, packed: &[u8]) -> i32 {
     let n = i8_len(q, 2 * packed.len(), I8_U4_BLOCK);
-    // SAFETY: as in `dot_i8_u8_avx2` for the CPU; `i8_len` checked `ceil(n / 2) <= packed.len()`
-    // and `n.next_multiple_of(128) <= q.weights.len()`.
+    // SAFETY: the CPU has AVX2; `i8_len` checked `ceil(n / 2) <= packed.len()` and
+    // `n.next_multiple_of(128) <= q.weights.len()`.
     unsafe { dot_i8_u4_avx2_raw(q.weights.as_ptr(), packed.as_ptr(), n) }
 }
 
@@ -166,13 +157,6 @@ fn split_nibbles(b: __m128i) -> (__m128i, __m128i) {
 // AVX-512
 // ---------------------------------------------------------------------------------------------
 
-/// The mask selecting the first `k` (`0..=16`) of 16 lanes.
-#[inline(always)]
-fn mask16(k: usize) -> __mmask16 {
-    debug_assert!(k <= 16);
-    ((1u32 << k) - 1) as __mmask16
-}
-
 /// The first 16 bytes of `b`, widened to 16 `f32` lanes.
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -188,46 +172,25 @@ fn u8x16_to_ps512(b: __m128i) -> __m512 {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 #[inline]
 unsafe fn dot_u8_avx512_raw(w: *const f32, c: *const u8, n: usize) -> f32 {
-    let mut acc0 = _mm512_setzero_ps();
-    let mut acc1 = _mm512_setzero_ps();
-    let mut acc2 = _mm512_setzero_ps();
-    let mut acc3 = _mm512_setzero_ps();
-    let mut i = 0;
-    while i + 64 <= n {
-        // SAFETY: `i + 64 <= n`, so every load below stays inside the `n` readable elements.
-        unsafe {
+    let acc = unrolled_sum(
+        n,
+        16,
+        _mm512_setzero_ps(),
+        // SAFETY: the skeleton calls `step` with `i + 16 <= n`: 16 weights and 16 codes.
+        |acc, i| unsafe {
             let c0 = u8x16_to_ps512(_mm_loadu_si128(c.add(i).cast()));
-            let c1 = u8x16_to_ps512(_mm_loadu_si128(c.add(i + 16).cast()));
-            let c2 = u8x16_to_ps512(_mm_loadu_si128(c.add(i + 32).cast()));
-            let c3 = u8x16_to_ps512(_mm_loadu_si128(c.add(i + 48).cast()));
-            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w.add(i)), c0, acc0);
-            acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(w.add(i + 16)), c1, acc1);
-            acc2 = _mm512_fmadd_ps(_mm512_loadu_ps(w.add(i + 32)), c2, acc2);
-            acc3 = _mm512_fmadd_ps(_mm512_loadu_ps(w.add(i + 48)), c3, acc3);
-        }
-        i += 64;
-    }
-    while i + 16 <= n {
-        // SAFETY: `i + 16 <= n`.
-        unsafe {
-            let c0 = u8x16_to_ps512(_mm_loadu_si128(c.add(i).cast()));
-            acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w.add(i)), c0, acc0);
-        }
-        i += 16;
-    }
-    if i < n {
-        let m = mask16(n - i);
-        // SAFETY: `w.add(i)` and `c.add(i)` are in bounds (`i < n`); the mask enables only the
-        // `n - i` readable lanes, and masked-off lanes are neither read nor fault.
-        unsafe {
+            _mm512_fmadd_ps(_mm512_loadu_ps(w.add(i)), c0, acc)
+        },
+        // SAFETY: `i < n`, and the mask enables only the `rem = n - i` readable lanes; masked-off
+        // lanes are neither read nor fault.
+        |acc, i, rem| unsafe {
+            let m = mask16(rem);
             let c0 = u8x16_to_ps512(_mm_maskz_loadu_epi8(m, c.add(i).cast()));
-            acc1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w.add(i)), c0, acc1);
-        }
-    }
-    _mm512_reduce_add_ps(_mm512_add_ps(
-        _mm512_add_ps(acc0, acc1),
-        _mm512_add_ps(acc2, acc3),
-    ))
+            _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, w.add(i)), c0, acc)
+        },
+        |x, y| _mm512_add_ps(x, y),
+    );
+    _mm512_reduce_add_ps(acc)
 }
 
 /// `Σ w[i] · code(i)` over `n` 4-bit codes packed two per byte (low nibble first).
@@ -307,52 +270,31 @@ fn u8x8_to_ps256(b: __m128i) -> __m256 {
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn dot_u8_avx2_raw(w: *const f32, c: *const u8, n: usize) -> f32 {
-    let mut acc0 = _mm256_setzero_ps();
-    let mut acc1 = _mm256_setzero_ps();
-    let mut acc2 = _mm256_setzero_ps();
-    let mut acc3 = _mm256_setzero_ps();
-    let mut i = 0;
-    while i + 32 <= n {
-        // SAFETY: `i + 32 <= n`, so every load below stays inside the `n` readable elements
-        // (`_mm_loadl_epi64` reads 8 bytes).
-        unsafe {
+    let acc = unrolled_sum(
+        n,
+        8,
+        _mm256_setzero_ps(),
+        // SAFETY: the skeleton calls `step` with `i + 8 <= n`: 8 weights and the 8 codes
+        // `_mm_loadl_epi64` reads.
+        |acc, i| unsafe {
             let c0 = u8x8_to_ps256(_mm_loadl_epi64(c.add(i).cast()));
-            let c1 = u8x8_to_ps256(_mm_loadl_epi64(c.add(i + 8).cast()));
-            let c2 = u8x8_to_ps256(_mm_loadl_epi64(c.add(i + 16).cast()));
-            let c3 = u8x8_to_ps256(_mm_loadl_epi64(c.add(i + 24).cast()));
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w.add(i)), c0, acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(w.add(i + 8)), c1, acc1);
-            acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(w.add(i + 16)), c2, acc2);
-            acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(w.add(i + 24)), c3, acc3);
-        }
-        i += 32;
-    }
-    while i + 8 <= n {
-        // SAFETY: `i + 8 <= n`.
-        unsafe {
-            let c0 = u8x8_to_ps256(_mm_loadl_epi64(c.add(i).cast()));
-            acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(w.add(i)), c0, acc0);
-        }
-        i += 8;
-    }
-    if i < n {
-        let rem = n - i; // 1..=7
-        let mut tail = [0u8; 16];
-        // SAFETY: bytes `i..n` of `c` are readable and `tail` has room for `rem <= 7` of them; the
-        // two do not overlap (`tail` is a fresh local).
-        unsafe { core::ptr::copy_nonoverlapping(c.add(i), tail.as_mut_ptr(), rem) };
-        // SAFETY: `tail` is 16 bytes, more than the 8 `_mm_loadl_epi64` reads; the weight mask
-        // enables only the `rem` readable lanes `i..n`, and masked-off lanes are neither read nor
-        // fault.
-        unsafe {
-            let c0 = u8x8_to_ps256(_mm_loadl_epi64(tail.as_ptr().cast()));
-            acc1 = _mm256_fmadd_ps(_mm256_maskload_ps(w.add(i), mask8(rem)), c0, acc1);
-        }
-    }
-    hsum256(_mm256_add_ps(
-        _mm256_add_ps(acc0, acc1),
-        _mm256_add_ps(acc2, acc3),
-    ))
+            _mm256_fmadd_ps(_mm256_loadu_ps(w.add(i)), c0, acc)
+        },
+        |acc, i, rem| {
+            let mut tail = [0u8; 16];
+            // SAFETY: bytes `i..n` of `c` are readable and `tail` has room for `rem <= 7` of them;
+            // the two do not overlap (`tail` is a fresh local).
+            unsafe { core::ptr::copy_nonoverlapping(c.add(i), tail.as_mut_ptr(), rem) };
+            // SAFETY: `tail` is 16 bytes, more than the 8 `_mm_loadl_epi64` reads; the weight mask
+            // enables only the `rem` readable lanes `i..n`.
+            unsafe {
+                let c0 = u8x8_to_ps256(_mm_loadl_epi64(tail.as_ptr().cast()));
+                _mm256_fmadd_ps(_mm256_maskload_ps(w.add(i), mask8(rem)), c0, acc)
+            }
+        },
+        |x, y| _mm256_add_ps(x, y),
+    );
+    hsum256(acc)
 }
 
 /// `Σ w[i] · code(i)` over `n` 4-bit codes packed two per byte (low nibble first).
@@ -419,17 +361,6 @@ unsafe fn dot_u4_avx2_raw(w: *const f32, p: *const u8, n: usize) -> f32 {
 // Integer kernels: AVX-512 VNNI
 // ---------------------------------------------------------------------------------------------
 
-/// The mask selecting the first `k` (`0..=64`) of 64 byte lanes.
-#[inline(always)]
-fn mask64(k: usize) -> __mmask64 {
-    debug_assert!(k <= 64);
-    if k >= 64 {
-        !0
-    } else {
-        (1u64 << k) - 1
-    }
-}
-
 /// `Σ w[i] · c[i]` over `n` elements, in wrapping `i32` arithmetic.
 ///
 /// # Safety
@@ -438,48 +369,24 @@ fn mask64(k: usize) -> __mmask64 {
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]
 unsafe fn dot_i8_u8_vnni_raw(w: *const i8, c: *const u8, n: usize) -> i32 {
-    let mut acc0 = _mm512_setzero_si512();
-    let mut acc1 = _mm512_setzero_si512();
-    let mut acc2 = _mm512_setzero_si512();
-    let mut acc3 = _mm512_setzero_si512();
-    let mut i = 0;
-    while i + 256 <= n {
-        // SAFETY: `i + 256 <= n`, so every 64-byte load below stays inside the `n` readable bytes.
-        unsafe {
+    let acc = unrolled_sum(
+        n,
+        64,
+        _mm512_setzero_si512(),
+        // SAFETY: the skeleton calls `step` with `i + 64 <= n`: one 64-byte load of each.
+        |acc, i| unsafe {
             let c0 = _mm512_loadu_si512(c.add(i).cast());
-            let c1 = _mm512_loadu_si512(c.add(i + 64).cast());
-            let c2 = _mm512_loadu_si512(c.add(i + 128).cast());
-            let c3 = _mm512_loadu_si512(c.add(i + 192).cast());
-            acc0 = _mm512_dpbusd_epi32(acc0, c0, _mm512_loadu_si512(w.add(i).cast()));
-            acc1 = _mm512_dpbusd_epi32(acc1, c1, _mm512_loadu_si512(w.add(i + 64).cast()));
-            acc2 = _mm512_dpbusd_epi32(acc2, c2, _mm512_loadu_si512(w.add(i + 128).cast()));
-            acc3 = _mm512_dpbusd_epi32(acc3, c3, _mm512_loadu_si512(w.add(i + 192).cast()));
-        }
-        i += 256;
-    }
-    while i + 64 <= n {
-        // SAFETY: `i + 64 <= n`.
-        unsafe {
-            let c0 = _mm512_loadu_si512(c.add(i).cast());
-            let w0 = _mm512_loadu_si512(w.add(i).cast());
-            acc0 = _mm512_dpbusd_epi32(acc0, c0, w0);
-        }
-        i += 64;
-    }
-    if i < n {
-        let m = mask64(n - i);
-        // SAFETY: `c.add(i)` and `w.add(i)` are in bounds (`i < n`); the mask enables only the
-        // `n - i` readable bytes, and masked-off lanes are neither read nor fault.
-        unsafe {
+            _mm512_dpbusd_epi32(acc, c0, _mm512_loadu_si512(w.add(i).cast()))
+        },
+        // SAFETY: `i < n`, and the mask enables only the `rem` readable bytes.
+        |acc, i, rem| unsafe {
+            let m = mask64(rem);
             let c0 = _mm512_maskz_loadu_epi8(m, c.add(i).cast());
-            let w0 = _mm512_maskz_loadu_epi8(m, w.add(i));
-            acc1 = _mm512_dpbusd_epi32(acc1, c0, w0);
-        }
-    }
-    _mm512_reduce_add_epi32(_mm512_add_epi32(
-        _mm512_add_epi32(acc0, acc1),
-        _mm512_add_epi32(acc2, acc3),
-    ))
+            _mm512_dpbusd_epi32(acc, c0, _mm512_maskz_loadu_epi8(m, w.add(i)))
+        },
+        |x, y| _mm512_add_epi32(x, y),
+    );
+    _mm512_reduce_add_epi32(acc)
 }
 
 /// `Σ w[k(i)] · code(i)` over `n` 4-bit codes packed two per byte (low nibble first), with `w` in
@@ -555,16 +462,6 @@ unsafe fn dot_i8_u4_vnni_raw(w: *const i8, p: *const u8, n: usize) -> i32 {
 // Integer kernels: AVX2
 // ---------------------------------------------------------------------------------------------
 
-/// The sum of the eight `i32` lanes of `v`, wrapping.
-#[target_feature(enable = "avx2")]
-#[inline]
-fn hsum256_epi32(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-    _mm_cvtsi128_si32(s)
-}
-
 /// `Σ w[i] · c[i]` over 32 codes and weights, as eight `i32` partial sums: both widened to `i16`
 /// (no saturation) and multiplied with `vpmaddwd`.
 #[target_feature(enable = "avx2")]
@@ -584,50 +481,37 @@ fn madd_u8_i8_x32(c: __m256i, w: __m256i) -> __m256i {
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn dot_i8_u8_avx2_raw(w: *const i8, c: *const u8, n: usize) -> i32 {
-    let mut acc0 = _mm256_setzero_si256();
-    let mut acc1 = _mm256_setzero_si256();
-    let mut i = 0;
-    while i + 64 <= n {
-        // SAFETY: `i + 64 <= n`, so every 32-byte load below stays inside the `n` readable bytes.
-        unsafe {
-            let c0 = _mm256_loadu_si256(c.add(i).cast());
-            let c1 = _mm256_loadu_si256(c.add(i + 32).cast());
-            let w0 = _mm256_loadu_si256(w.add(i).cast());
-            let w1 = _mm256_loadu_si256(w.add(i + 32).cast());
-            acc0 = _mm256_add_epi32(acc0, madd_u8_i8_x32(c0, w0));
-            acc1 = _mm256_add_epi32(acc1, madd_u8_i8_x32(c1, w1));
-        }
-        i += 64;
-    }
-    while i + 32 <= n {
-        // SAFETY: `i + 32 <= n`.
-        unsafe {
+    let acc = unrolled_sum(
+        n,
+        32,
+        _mm256_setzero_si256(),
+        // SAFETY: the skeleton calls `step` with `i + 32 <= n`: one 32-byte load of each.
+        |acc, i| unsafe {
             let c0 = _mm256_loadu_si256(c.add(i).cast());
             let w0 = _mm256_loadu_si256(w.add(i).cast());
-            acc0 = _mm256_add_epi32(acc0, madd_u8_i8_x32(c0, w0));
-        }
-        i += 32;
-    }
-    if i < n {
-        let rem = n - i; // 1..=31
-        let mut tc = [0u8; 32];
-        let mut tw = [0i8; 32];
-        // SAFETY: bytes `i..n` of `c` and `w` are readable and the buffers have room for
-        // `rem <= 31` of them; they do not overlap (fresh locals).
-        unsafe {
-            core::ptr::copy_nonoverlapping(c.add(i), tc.as_mut_ptr(), rem);
-            core::ptr::copy_nonoverlapping(w.add(i), tw.as_mut_ptr(), rem);
-        }
-        // SAFETY: each buffer is exactly the 32 bytes `_mm256_loadu_si256` reads.
-        let (c0, w0) = unsafe {
-            (
-                _mm256_loadu_si256(tc.as_ptr().cast()),
-                _mm256_loadu_si256(tw.as_ptr().cast()),
-            )
-        };
-        acc1 = _mm256_add_epi32(acc1, madd_u8_i8_x32(c0, w0));
-    }
-    hsum256_epi32(_mm256_add_epi32(acc0, acc1))
+            _mm256_add_epi32(acc, madd_u8_i8_x32(c0, w0))
+        },
+        |acc, i, rem| {
+            let mut tc = [0u8; 32];
+            let mut tw = [0i8; 32];
+            // SAFETY: bytes `i..n` of `c` and `w` are readable and the buffers have room for
+            // `rem <= 31` of them; they do not overlap (fresh locals).
+            unsafe {
+                core::ptr::copy_nonoverlapping(c.add(i), tc.as_mut_ptr(), rem);
+                core::ptr::copy_nonoverlapping(w.add(i), tw.as_mut_ptr(), rem);
+            }
+            // SAFETY: each buffer is exactly the 32 bytes `_mm256_loadu_si256` reads.
+            let (c0, w0) = unsafe {
+                (
+                    _mm256_loadu_si256(tc.as_ptr().cast()),
+                    _mm256_loadu_si256(tw.as_ptr().cast()),
+                )
+            };
+            _mm256_add_epi32(acc, madd_u8_i8_x32(c0, w0))
+        },
+        |x, y| _mm256_add_epi32(x, y),
+    );
+    hsum256_epi32(acc)
 }
 
 /// `Σ` over 32 packed bytes `b` (64 codes) of their low nibbles times `wlo` and their high nibbles

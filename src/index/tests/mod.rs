@@ -6,8 +6,12 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use super::build::BUILD_ON_CODES_MIN_BATCH;
 use super::*;
+use crate::base::options::Neighbor;
 use crate::rerank::Rerank;
+
+mod segment_files;
 
 fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);

@@ -9,9 +9,8 @@
 //! inconsistent buffer yields `None`, which the caller turns into [`crate::Error::Corrupt`] with
 //! the file's path.
 
+use super::options::{IndexOptions, Layout, QuantScheme, Quantization, MAX_M};
 use crate::distance::Metric;
-use crate::hnsw::IndexOptions;
-use crate::quant::{QuantScheme, Quantization};
 
 /// Appends little-endian values to a byte buffer.
 #[derive(Default)]
@@ -157,7 +156,7 @@ impl<'a> ByteReader<'a> {
         let seed = self.u64()?;
         let quantization = quantization_from_tag(self.u8()?)?;
         let quant_scheme = scheme_from_tag(self.u8()?)?;
-        if dim == 0 || !(2..=crate::hnsw::MAX_M).contains(&m) || ef_construction == 0 {
+        if dim == 0 || !(2..=MAX_M).contains(&m) || ef_construction == 0 {
             return None;
         }
         Some(IndexOptions {
@@ -168,7 +167,7 @@ impl<'a> ByteReader<'a> {
             seed,
             quantization,
             quant_scheme,
-            layout: crate::hnsw::Layout::Compact,
+            layout: Layout::Compact,
         })
     }
 }

@@ -1,11 +1,12 @@
-//! The fast-scan layout: per node, a block holding its level-0 neighbours' ids, their per-vector
-//! code parameters and their 4-bit codes in fast-scan batches ([`crate::quant::fastscan`]).
+//! The fast-scan layout of a 4-bit index: per node, a block holding its level-0 neighbours' ids,
+//! their per-vector code parameters and their 4-bit codes in fast-scan batches
+//! ([`super::fastscan`]).
 //!
 //! Visiting a node in the row layout reads one scattered code row per fresh neighbour (8–18 of
 //! them on our data); in this layout it reads one block, sequentially, and scores all neighbours
 //! 16 at a time. The cost is memory: every node's codes are repeated in the blocks of the nodes
-//! that link to it (up to `2·m` times), which `docs/quantization.md` quantifies. The row layout's
-//! code rows stay (upper levels and the entry point use them), so the blocks come on top.
+//! that link to it (up to `2·m` times), which `docs/quantization.md` quantifies. The code rows
+//! stay (upper levels and the entry point use them), so the blocks come on top.
 //!
 //! Block of node `u` (fixed stride, a multiple of 64 bytes; `S` = `2·m` rounded up to a batch):
 //!
@@ -16,15 +17,17 @@
 //! | 4 + 4·S | 4·S each | `p0`, `p1`, `p2` of each neighbour's code row (`f32` LE), three arrays |
 //! | `header` = 4 + 16·S rounded up to 64 | `S / 16 · batch_bytes(dim)` | the codes, in batches of 16 |
 //!
-//! A block is a pure function of the node's level-0 link row and its neighbours' code rows
-//! ([`pack_block`]); a segment's blocks are checked against exactly that by `verify`.
+//! A block is a pure function of the node's neighbour list and the neighbours' code rows
+//! ([`pack_block`]); a segment's blocks are checked against exactly that by `verify`. This module
+//! knows nothing of graphs: callers hand it the neighbour ids.
 
 use rayon::prelude::*;
 
-use super::graph::MAX_LINKS;
-use super::view::{link_ids, GraphView, LinkCell};
-use crate::quant::fastscan::{batch_bytes, pack_into_batch, BatchKernel, BATCH};
-use crate::quant::{FastScanPrepared, PARAMS};
+use super::fastscan::{batch_bytes, pack_into_batch, BatchKernels, BATCH};
+use super::scorer::BlockScorer;
+use super::sq::{code_distance, FastScanPrepared, PARAMS};
+use crate::base::options::MAX_LINKS;
+use crate::base::prefetch::{prefetch_lines, LINE_BYTES};
 
 /// The sizes of one index's blocks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,7 +46,7 @@ impl BlockShape {
     /// The shape for `dim` dimensions and `m` links per upper-level node (`2·m` at level 0).
     pub(crate) fn new(dim: usize, m: usize) -> Self {
         let slots = (2 * m).next_multiple_of(BATCH);
-        let header = (4 + 16 * slots).next_multiple_of(64);
+        let header = (4 + 16 * slots).next_multiple_of(LINE_BYTES);
         BlockShape {
             dim,
             slots,
@@ -70,28 +73,24 @@ impl BlockShape {
     }
 }
 
-/// Writes one node's block into `out` (`shape.stride` bytes, zeroed by this call): the ids of its
-/// level-0 link row `links` (`[count, ids…]`) below `nodes`, in link order, with the parameters
-/// and codes of their code rows (`code(id)`, a codec row: 12 bytes of parameters, then the packed
-/// 4-bit codes).
-pub(crate) fn pack_block<'c, L: LinkCell>(
-    links: &[L],
-    nodes: u32,
-    code: impl Fn(u32) -> &'c [u8],
+/// Writes one node's block into `out` (`shape.stride` bytes, zeroed by this call): the
+/// `neighbours` (in order; at most `shape.slots` are kept) for which `code(id)` gives a code row
+/// (12 bytes of parameters, then the packed 4-bit codes), with their parameters and codes.
+pub(crate) fn pack_block<'c>(
+    neighbours: &[u32],
+    code: impl Fn(u32) -> Option<&'c [u8]>,
     shape: &BlockShape,
     out: &mut [u8],
 ) {
     out.fill(0);
     let mut count = 0usize;
-    for link in link_ids(links) {
-        let id = link.get();
-        if id >= nodes || count == shape.slots {
-            continue;
+    for &id in neighbours {
+        if count == shape.slots {
+            break;
         }
-        let row = code(id);
-        if row.len() < PARAMS + shape.dim.div_ceil(2) {
+        let Some(row) = code(id).filter(|r| r.len() >= PARAMS + shape.dim.div_ceil(2)) else {
             continue;
-        }
+        };
         out[shape.ids_at() + 4 * count..][..4].copy_from_slice(&id.to_le_bytes());
         for which in 0..3 {
             let at = shape.param_at(which) + 4 * count;
@@ -108,7 +107,7 @@ pub(crate) fn pack_block<'c, L: LinkCell>(
 /// load never straddles two lines).
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Line([u8; 64]);
+struct Line([u8; LINE_BYTES]);
 
 /// The blocks of an index built in memory, packed from a snapshot of its graph.
 pub(crate) struct PackedBlocks {
@@ -119,12 +118,17 @@ pub(crate) struct PackedBlocks {
 }
 
 impl PackedBlocks {
-    /// Packs every node of `view` (in parallel).
-    pub(crate) fn pack<G: GraphView>(view: &G, shape: &BlockShape) -> Self {
-        let nodes = view.len();
+    /// Packs the blocks of nodes `0..nodes` (in parallel): `neighbours(node, buf)` writes a
+    /// node's neighbour ids into `buf` and returns how many; `code(id)` is a neighbour's code row.
+    pub(crate) fn pack<'c>(
+        nodes: usize,
+        shape: &BlockShape,
+        neighbours: impl Fn(u32, &mut [u32; MAX_LINKS]) -> usize + Sync,
+        code: impl Fn(u32) -> Option<&'c [u8]> + Sync,
+    ) -> Self {
         let len = shape.bytes(nodes);
         let mut blocks = PackedBlocks {
-            lines: vec![Line([0; 64]); len / 64],
+            lines: vec![Line([0; LINE_BYTES]); len / LINE_BYTES],
             len,
             nodes,
         };
@@ -134,8 +138,9 @@ impl PackedBlocks {
                 .par_chunks_mut(shape.stride)
                 .enumerate()
                 .for_each(|(node, out)| {
-                    let links = view.links(0, node as u32);
-                    pack_block(links, nodes as u32, |id| view.code(id), shape, out)
+                    let mut ids = [0u32; MAX_LINKS];
+                    let n = neighbours(node as u32, &mut ids);
+                    pack_block(&ids[..n], &code, shape, out)
                 });
         }
         blocks
@@ -170,11 +175,11 @@ impl<'a> Blocks<'a> {
     }
 }
 
-/// Scores a node's neighbours from its block against one query.
-pub(crate) struct BlockScorer<'a> {
+/// Scores a node's neighbours from its block against one 4-bit query, on kernels `K`.
+pub(crate) struct Sq4Blocks<'a, K> {
     pub blocks: Blocks<'a>,
     pub query: &'a FastScanPrepared,
-    pub kernel: BatchKernel,
+    pub kernels: K,
 }
 
 #[inline(always)]
@@ -182,11 +187,11 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
-impl BlockScorer<'_> {
+impl<K: BatchKernels> BlockScorer for Sq4Blocks<'_, K> {
     /// Writes `node`'s neighbours and their approximate distances (exactly those the row layout's
     /// scorer gives) into `ids` and `dists`; returns how many.
     #[inline(always)]
-    pub(crate) fn score(
+    fn score_block(
         &self,
         node: u32,
         ids: &mut [u32; MAX_LINKS],
@@ -204,12 +209,12 @@ impl BlockScorer<'_> {
             |which: usize, s: usize| f32::from_bits(u32_at(block, shape.param_at(which) + 4 * s));
         for b in 0..count.div_ceil(BATCH) {
             let codes = &block[shape.batch_at(b)..][..batch_bytes(shape.dim)];
-            (self.kernel)(&q.query, codes, &mut dots);
+            self.kernels.dot_batch(&q.query, codes, &mut dots);
             for (j, &dot) in dots.iter().enumerate().take(count - b * BATCH) {
                 let s = b * BATCH + j;
                 ids[s] = u32_at(block, shape.ids_at() + 4 * s);
-                let dot = q.scale * dot as f32;
-                dists[s] = q.c0 + param(0, s) * q.c1 + param(1, s) * dot + param(2, s);
+                let params = [param(0, s), param(1, s), param(2, s)];
+                dists[s] = code_distance(q.c0, q.c1, params, q.scale * dot as f32);
             }
         }
         count
@@ -218,12 +223,10 @@ impl BlockScorer<'_> {
     /// Starts fetching the start of `node`'s block (the header and the first codes; the hardware
     /// prefetcher follows the sequential read from there).
     #[inline(always)]
-    pub(crate) fn prefetch(&self, node: u32) {
+    fn prefetch_block(&self, node: u32) {
         let block = self.blocks.block(node);
-        let lines = (self.blocks.shape.header / 64 + 2).min(block.len() / 64);
-        for line in 0..lines {
-            super::prefetch(block.as_ptr().wrapping_add(line * 64));
-        }
+        let lines = (self.blocks.shape.header / LINE_BYTES + 2).min(block.len() / LINE_BYTES);
+        prefetch_lines(block.as_ptr(), lines);
     }
 }
 

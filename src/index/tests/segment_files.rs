@@ -1,10 +1,14 @@
-//! Segment round trips, and hostile files: every truncation and every flipped byte.
+//! Segment files written and read by an index: round trips, and hostile files — every truncation
+//! and every flipped byte.
 
 use std::path::Path;
 
 use crate::data::synthetic::ClusteredSpec;
-use crate::hnsw::{Index, IndexOptions, Layout, SearchParams};
-use crate::{Error, Metric, Quantization};
+use crate::base::options::{IndexOptions, Layout, Quantization};
+use crate::distance::Metric;
+use crate::error::Error;
+use crate::index::{Index, SearchParams};
+use crate::segment::{header_checksum, AlignedBytes, ENTRY_BYTES, HEADER_BYTES, VERSION};
 
 fn build(n: usize, dim: usize, metric: Metric, quant: Quantization, m: usize) -> (Index, Vec<f32>) {
     build_layout(n, dim, metric, quant, m, Layout::Compact)
@@ -60,7 +64,7 @@ fn saved_indexes_search_exactly_like_the_original_every_way_they_are_read() {
             for read in [
                 Index::open(&path).unwrap(),
                 Index::load(&path).unwrap(),
-                Index::from_bytes(super::AlignedBytes::copy(&bytes)).unwrap(),
+                Index::from_bytes(AlignedBytes::copy(&bytes)).unwrap(),
             ] {
                 read.verify().unwrap();
                 assert!(read.is_read_only());
@@ -159,7 +163,7 @@ fn small_segment_with(dir: &Path, layout: Layout) -> Vec<u8> {
 
 /// Opens `bytes`; when that succeeds, searches it (must not panic) and returns what verify says.
 fn open_and_verify(bytes: &[u8]) -> crate::Result<()> {
-    let index = Index::from_bytes(super::AlignedBytes::copy(bytes))?;
+    let index = Index::from_bytes(AlignedBytes::copy(bytes))?;
     for q in [[0.0f32, 0.0, 0.0], [1.0, -1.0, 3.0]] {
         let _ = index.search_with(&q, &SearchParams::new(5).ef(20));
         let _ = index.search_exact(&q, &SearchParams::new(5));
@@ -195,7 +199,7 @@ fn every_flipped_byte_of_a_fast_scan_segment_is_caught_by_open_or_verify() {
     let dir = tempfile::tempdir().unwrap();
     let bytes = small_segment_with(dir.path(), Layout::FastScan);
     assert_eq!(
-        Index::from_bytes(super::AlignedBytes::copy(&bytes))
+        Index::from_bytes(AlignedBytes::copy(&bytes))
             .unwrap()
             .options()
             .layout,
@@ -210,7 +214,7 @@ fn every_flipped_byte_of_a_fast_scan_segment_is_caught_by_open_or_verify() {
 fn a_block_that_disagrees_with_its_links_fails_verify() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = small_segment_with(dir.path(), Layout::FastScan);
-    let index = Index::from_bytes(super::AlignedBytes::copy(&bytes)).unwrap();
+    let index = Index::from_bytes(AlignedBytes::copy(&bytes)).unwrap();
     let info = index.segment_info().unwrap();
     let s = info
         .sections
@@ -221,15 +225,15 @@ fn a_block_that_disagrees_with_its_links_fails_verify() {
     // Swap the first two neighbour ids of node 0's block, then fix the section's checksum.
     bytes.swap(offset + 4, offset + 8);
     bytes.swap(offset + 5, offset + 9);
-    let crc = crate::format::checksum(&bytes[offset..offset + len]);
+    let crc = crate::base::bytes::checksum(&bytes[offset..offset + len]);
     let count = info.sections.len();
     let entry = (0..count)
-        .map(|i| super::HEADER_BYTES + i * super::ENTRY_BYTES)
+        .map(|i| HEADER_BYTES + i * ENTRY_BYTES)
         .find(|&e| u64::from_le_bytes(bytes[e + 8..e + 16].try_into().unwrap()) == s.offset)
         .unwrap();
     bytes[entry + 24..entry + 28].copy_from_slice(&crc.to_le_bytes());
-    let table_end = super::HEADER_BYTES + count * super::ENTRY_BYTES;
-    let head = super::header_checksum(&bytes[..table_end]);
+    let table_end = HEADER_BYTES + count * ENTRY_BYTES;
+    let head = header_checksum(&bytes[..table_end]);
     bytes[24..28].copy_from_slice(&head.to_le_bytes());
     let err = open_and_verify(&bytes).unwrap_err();
     assert!(
@@ -259,10 +263,10 @@ fn every_flipped_byte_is_caught(bytes: &[u8]) {
 fn a_future_version_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = small_segment(dir.path());
-    let future = super::VERSION + 1;
+    let future = VERSION + 1;
     bytes[8..12].copy_from_slice(&future.to_le_bytes());
-    let table_end = super::HEADER_BYTES + 10 * super::ENTRY_BYTES;
-    let crc = super::header_checksum(&bytes[..table_end]);
+    let table_end = HEADER_BYTES + 10 * ENTRY_BYTES;
+    let crc = header_checksum(&bytes[..table_end]);
     bytes[24..28].copy_from_slice(&crc.to_le_bytes());
     let err = open_and_verify(&bytes).unwrap_err();
     assert!(
@@ -270,7 +274,7 @@ fn a_future_version_is_a_clear_error() {
             err,
             Error::UnsupportedVersion {
                 found,
-                supported: super::VERSION,
+                supported: VERSION,
                 ..
             } if found == future
         ),

@@ -16,93 +16,13 @@
 //! A code row is `[p0: f32 LE][p1: f32 LE][p2: f32 LE][codes]`, codes one byte each (8-bit) or two
 //! per byte, low nibble first (4-bit).
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
 use super::fastscan::FastScanQuery;
-use super::kernels::{self, quantize_query, QueryI8};
+use super::kernels::{self, quantize_query, CodeKernels, QueryI8};
+use super::scorer::Scorer;
+use crate::base::bytes::{scheme_from_tag, scheme_tag, ByteReader, ByteWriter};
+use crate::base::options::{IndexOptions, QuantScheme, Quantization};
+use crate::base::view::RowView;
 use crate::distance::Metric;
-use crate::error::{Error, Result};
-use crate::format::{scheme_from_tag, scheme_tag, ByteReader, ByteWriter};
-use crate::hnsw::IndexOptions;
-
-/// How vectors are stored for the graph traversal.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Quantization {
-    /// Full-precision f32 vectors.
-    #[default]
-    None,
-    /// 8 bits per dimension (4× smaller than f32).
-    Sq8,
-    /// 4 bits per dimension (8× smaller than f32).
-    Sq4,
-}
-
-impl Quantization {
-    /// The name used by the CLI and reports: `none`, `sq8`, `sq4`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Quantization::None => "none",
-            Quantization::Sq8 => "sq8",
-            Quantization::Sq4 => "sq4",
-        }
-    }
-
-    /// Bits per dimension; `None` for f32.
-    pub fn bits(self) -> Option<u32> {
-        match self {
-            Quantization::None => None,
-            Quantization::Sq8 => Some(8),
-            Quantization::Sq4 => Some(4),
-        }
-    }
-
-    /// How many times `k` candidates the exact reranking rescores by default: 1 for f32, 2 for
-    /// 8-bit, 3 for 4-bit codes.
-    pub fn default_oversample(self) -> usize {
-        match self {
-            Quantization::None => 1,
-            Quantization::Sq8 => 2,
-            Quantization::Sq4 => 3,
-        }
-    }
-}
-
-impl fmt::Display for Quantization {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Quantization {
-    type Err = Error;
-
-    /// Parses `none` (also `f32`), `sq8` or `sq4`, case-insensitively.
-    fn from_str(s: &str) -> Result<Self> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "none" | "f32" => Ok(Quantization::None),
-            "sq8" => Ok(Quantization::Sq8),
-            "sq4" => Ok(Quantization::Sq4),
-            other => Err(Error::invalid_parameter(
-                "quantization",
-                format!("unknown quantization {other:?}; expected none, sq8 or sq4"),
-            )),
-        }
-    }
-}
-
-/// Where a codec's offsets and scales come from.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub enum QuantScheme {
-    /// One range per dimension, trained from the data (FAISS-style).
-    PerDimension,
-    /// The data's mean, then one range per vector (LVQ-style).
-    #[default]
-    PerVector,
-}
 
 /// Whether distances are squared L2 or `1 − dot`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,10 +47,6 @@ pub(crate) struct Codec {
     offset: Vec<f32>,
     /// Per-dimension step (empty for the per-vector scheme).
     step: Vec<f32>,
-    /// 8-bit codes: `Σ w[i]·c[i]` with f32 query weights.
-    dot_u8: fn(&[f32], &[u8]) -> f32,
-    /// 4-bit codes: `Σ wq[i]·c[i]` with i8-quantized query weights (VNNI where the CPU has it).
-    dot_i8_u4: fn(&QueryI8, &[u8]) -> i32,
 }
 
 /// A 4-bit query prepared for fast-scan batches (see [`Codec::fast_scan_query`]).
@@ -216,7 +132,7 @@ impl Codec {
         Some(Codec::with_params(bits, dim, scheme, metric, offset, step))
     }
 
-    /// A codec from trained parameters, with the CPU's best kernels.
+    /// A codec from trained parameters.
     fn with_params(
         bits: u32,
         dim: usize,
@@ -225,7 +141,6 @@ impl Codec {
         offset: Vec<f32>,
         step: Vec<f32>,
     ) -> Codec {
-        let k = kernels::active();
         Codec {
             bits,
             dim,
@@ -237,8 +152,6 @@ impl Codec {
             },
             offset,
             step,
-            dot_u8: k.dot_u8,
-            dot_i8_u4: k.dot_i8_u4,
         }
     }
 
@@ -396,21 +309,28 @@ impl Codec {
         (p.w, p.c0, p.c1)
     }
 
-    /// The approximate distance from a prepared query to a code row.
-    #[inline(always)]
+    /// The approximate distance from a prepared query to a code row, on the best kernels of
+    /// this CPU (tests and diagnostics; searches use [`Sq8Scorer`] and [`Sq4Scorer`]).
+    #[cfg(test)]
     pub(crate) fn distance(&self, p: &PreparedQuery, row: &[u8]) -> f32 {
-        let param = |i: usize| f32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]);
-        let codes = &row[PARAMS..];
-        let dot = match &p.wq {
-            Some(wq) => wq.scale * (self.dot_i8_u4)(wq, codes) as f32,
-            None => (self.dot_u8)(&p.w, codes),
-        };
-        p.c0 + param(0) * p.c1 + param(4) * dot + param(8)
+        fn one<K: CodeKernels>(p: &PreparedQuery, codes: RowView<'_, u8>, k: K) -> f32 {
+            match p.sq4(codes, k) {
+                Some(s) => s.score(0),
+                None => p.sq8(codes, k).expect("an 8-bit query").score(0),
+            }
+        }
+        let codes = RowView::from_slice(row, row.len());
+        match crate::simd::Level::best() {
+            crate::simd::Level::Avx512Vnni(k) => one(p, codes, k),
+            crate::simd::Level::Avx512(k) => one(p, codes, k),
+            crate::simd::Level::Avx2(k) => one(p, codes, k),
+            crate::simd::Level::Scalar(k) => one(p, codes, k),
+        }
     }
 
     /// The query of a 4-bit codec prepared for fast-scan batches, with the constants of
-    /// [`Codec::distance`]: `distance = c0 + p0·c1 + p1·(scale·dot) + p2` where `dot` is the batch
-    /// kernel's integer result — the same float operations as `distance`, so the same value.
+    /// [`code_distance`]: `distance = c0 + p0·c1 + p1·(scale·dot) + p2` where `dot` is the batch
+    /// kernel's integer result — the same float operations as [`Sq4Scorer`], so the same value.
     /// `None` for 8-bit codes.
     pub(crate) fn fast_scan_query(&self, p: &PreparedQuery) -> Option<FastScanPrepared> {
         let wq = p.wq.as_ref()?;
@@ -456,6 +376,97 @@ fn code_len(bits: u32, dim: usize) -> usize {
         dim
     } else {
         kernels::packed_u4_len(dim)
+    }
+}
+
+/// The three per-vector parameters at the front of a code row.
+#[inline(always)]
+pub(crate) fn row_params(row: &[u8]) -> [f32; 3] {
+    let param = |i: usize| f32::from_le_bytes([row[i], row[i + 1], row[i + 2], row[i + 3]]);
+    [param(0), param(4), param(8)]
+}
+
+/// The distance from a prepared query (`c0`, `c1`) to a code whose row parameters are `params`
+/// and whose weighted dot product with the query is `dot`: `c0 + p0·c1 + p1·dot + p2`. The one
+/// place the formula is written; the row scorers and the fast-scan blocks both call it.
+#[inline(always)]
+pub(crate) fn code_distance(c0: f32, c1: f32, params: [f32; 3], dot: f32) -> f32 {
+    c0 + params[0] * c1 + params[1] * dot + params[2]
+}
+
+impl PreparedQuery {
+    /// The scorer of this query against 8-bit `codes` (rows of this codec) on kernels `k`;
+    /// `None` for a 4-bit query.
+    pub(crate) fn sq8<'a, K: CodeKernels>(
+        &'a self,
+        codes: RowView<'a, u8>,
+        k: K,
+    ) -> Option<Sq8Scorer<'a, K>> {
+        self.wq.is_none().then_some(Sq8Scorer {
+            query: self,
+            rows: codes,
+            kernels: k,
+        })
+    }
+
+    /// The scorer of this query against 4-bit `codes` on kernels `k`; `None` for an 8-bit query.
+    pub(crate) fn sq4<'a, K: CodeKernels>(
+        &'a self,
+        codes: RowView<'a, u8>,
+        k: K,
+    ) -> Option<Sq4Scorer<'a, K>> {
+        Some(Sq4Scorer {
+            wq: self.wq.as_ref()?,
+            c0: self.c0,
+            c1: self.c1,
+            rows: codes,
+            kernels: k,
+        })
+    }
+}
+
+/// Approximate distances on 8-bit code rows: f32 query weights × u8 codes.
+pub(crate) struct Sq8Scorer<'a, K> {
+    query: &'a PreparedQuery,
+    rows: RowView<'a, u8>,
+    kernels: K,
+}
+
+impl<K: CodeKernels> Scorer for Sq8Scorer<'_, K> {
+    #[inline(always)]
+    fn score(&self, node: u32) -> f32 {
+        let row = self.rows.row(node);
+        let p = self.query;
+        let dot = self.kernels.dot_u8(&p.w, &row[PARAMS..]);
+        code_distance(p.c0, p.c1, row_params(row), dot)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        self.rows.prefetch(node);
+    }
+}
+
+/// Approximate distances on 4-bit code rows: i8 query weights × u4 codes, summed exactly.
+pub(crate) struct Sq4Scorer<'a, K> {
+    wq: &'a QueryI8,
+    c0: f32,
+    c1: f32,
+    rows: RowView<'a, u8>,
+    kernels: K,
+}
+
+impl<K: CodeKernels> Scorer for Sq4Scorer<'_, K> {
+    #[inline(always)]
+    fn score(&self, node: u32) -> f32 {
+        let row = self.rows.row(node);
+        let dot = self.wq.scale * self.kernels.dot_i8_u4(self.wq, &row[PARAMS..]) as f32;
+        code_distance(self.c0, self.c1, row_params(row), dot)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        self.rows.prefetch(node);
     }
 }
 
@@ -523,7 +534,7 @@ mod tests {
     }
 
     #[test]
-    fn names_parse() {
+    fn names_parse_and_f32_has_no_codec() {
         for q in [Quantization::None, Quantization::Sq8, Quantization::Sq4] {
             assert_eq!(q.name().parse::<Quantization>().unwrap(), q);
         }

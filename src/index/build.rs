@@ -1,0 +1,334 @@
+//! Adding vectors: validation, normalisation, encoding into the storage, and the parallel insert
+//! on the CPU level and metric chosen once per batch.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+
+use super::Index;
+use crate::base::options::{QuantScheme, Quantization, MAX_LEVEL};
+use crate::base::view::{GraphView, RowView};
+use crate::distance::{self, VectorDistance, WithDistance};
+use crate::error::{Error, Result};
+use crate::hnsw::{Builder, Storage};
+use crate::quant::{with_kernels, Codec, FloatScorer, Kernels, WithKernels};
+use crate::segment::code_row_width;
+use crate::simd::Level;
+
+/// Smallest batch whose build searches for candidates on temporary 8-bit codes ([`BuildCodes`];
+/// measured in `docs/benchmarks.md`).
+pub(super) const BUILD_ON_CODES_MIN_BATCH: usize = 20_000;
+
+impl Index {
+    /// Adds one vector.
+    ///
+    /// # Errors
+    /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] (NaN, infinity, or a zero vector under
+    /// cosine), [`Error::DuplicateId`], [`Error::CapacityExceeded`], [`Error::ReadOnly`].
+    pub fn add(&self, id: u64, vector: &[f32]) -> Result<()> {
+        self.add_batch(&[id], vector)
+    }
+
+    /// Adds `ids.len()` vectors (`vectors` holds them row after row), linking them in parallel on
+    /// the rayon thread pool. All-or-nothing for validation: if any id is a duplicate or any vector
+    /// invalid, nothing is added.
+    ///
+    /// # Errors
+    /// As [`Index::add`], plus [`Error::InvalidParameter`] when `vectors.len()` is not
+    /// `ids.len() × dim`.
+    pub fn add_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        self.add_batch_with_progress(ids, vectors, &|_, _| {})
+    }
+
+    /// [`Index::add_batch`] that calls `progress(done, total)` now and then (every few hundred
+    /// inserts, from any thread) — for progress bars.
+    ///
+    /// # Errors
+    /// As [`Index::add_batch`].
+    pub fn add_batch_with_progress(
+        &self,
+        ids: &[u64],
+        vectors: &[f32],
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<()> {
+        let mem = self.writable("add vectors")?;
+        self.check_batch(ids, vectors)?;
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let prepared = self.prepare_vectors(vectors)?;
+        let rows = prepared.as_deref().unwrap_or(vectors);
+        let _writer = mem.writer.lock();
+        // The graph is about to change: searches go back to the code rows until it is repacked.
+        *mem.fast_scan.write() = None;
+        {
+            let map = mem.ids.read();
+            let mut seen = HashSet::with_capacity(ids.len());
+            if let Some(&id) = ids
+                .iter()
+                .find(|&&id| map.contains_key(&id) || !seen.insert(id))
+            {
+                return Err(Error::DuplicateId { id });
+            }
+        }
+        let st = mem.reserve(ids.len())?;
+        let start = st.len();
+        self.write_slots(mem, &st, start, ids, rows);
+        {
+            let mut map = mem.ids.write();
+            map.reserve(ids.len());
+            for (i, &id) in ids.iter().enumerate() {
+                map.insert(id, (start + i) as u32);
+            }
+        }
+        let total = ids.len();
+        // A bulk build (a large batch, at least as large as what is already there) searches for
+        // candidates on temporary 8-bit codes; small additions to a large index would pay more to
+        // encode the index than they save.
+        let codes = (total >= BUILD_ON_CODES_MIN_BATCH && 2 * total >= start + total)
+            .then(|| BuildCodes::encode(&st, start + total, self.options.metric, rows))
+            .flatten();
+        with_kernels(
+            Level::best(),
+            Link {
+                index: self,
+                st: &st,
+                entry_lock: &mem.entry_lock,
+                slots: start..start + total,
+                codes: codes.as_ref(),
+                progress,
+            },
+        );
+        Ok(())
+    }
+
+    /// Writes the rows of a batch into slots `start..` (training the codec on the first batch of a
+    /// quantized index) and publishes them; linking follows.
+    fn write_slots(&self, mem: &super::Memory, st: &Storage, start: usize, ids: &[u64], rows: &[f32]) {
+        let dim = self.options.dim;
+        if mem.codec.get().is_none() {
+            if let Some(codec) = Codec::train(
+                self.options.quantization,
+                self.options.quant_scheme,
+                self.options.metric,
+                dim,
+                rows,
+            ) {
+                let _ = mem.codec.set(codec);
+            }
+        }
+        let codec = mem.codec.get();
+        let code_bytes = code_row_width(&self.options);
+        rows.par_chunks(dim)
+            .zip(ids.par_iter())
+            .enumerate()
+            .for_each_init(
+                || vec![0u8; code_bytes],
+                |code, (i, (v, &id))| {
+                    let slot = start + i;
+                    if let Some(codec) = codec {
+                        codec.encode(v, code);
+                    }
+                    let code = codec.map(|_| code.as_slice());
+                    st.write_slot(slot, v, code, id, self.draw_level(slot));
+                },
+            );
+        st.publish_len(start + ids.len());
+    }
+
+    /// Checks a batch as [`Index::add_batch`] would (shape, finite components, non-zero under
+    /// cosine) without adding it.
+    pub(crate) fn check_batch(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        let dim = self.options.dim;
+        if vectors.len() != ids.len() * dim {
+            return Err(if ids.len() == 1 {
+                Error::DimensionMismatch {
+                    expected: dim,
+                    got: vectors.len(),
+                }
+            } else {
+                Error::invalid_parameter(
+                    "vectors",
+                    format!(
+                        "expected {} ids × {dim} = {} values, got {}",
+                        ids.len(),
+                        ids.len() * dim,
+                        vectors.len()
+                    ),
+                )
+            });
+        }
+        if let Some(pos) = vectors.iter().position(|x| !x.is_finite()) {
+            return Err(Error::InvalidVector {
+                reason: format!(
+                    "row {} component {} is {}",
+                    pos / dim,
+                    pos % dim,
+                    vectors[pos]
+                ),
+            });
+        }
+        if self.options.metric.normalizes() {
+            if let Some(row) = vectors
+                .chunks_exact(dim)
+                .position(|v| v.iter().all(|&x| x == 0.0))
+            {
+                return Err(Error::InvalidVector {
+                    reason: format!("row {row} has zero norm and cannot be normalised for cosine"),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Normalises under cosine (the batch is already checked). Returns a copy only when it changed
+    /// something.
+    fn prepare_vectors(&self, vectors: &[f32]) -> Result<Option<Vec<f32>>> {
+        if !self.options.metric.normalizes() {
+            return Ok(None);
+        }
+        let mut copy = vectors.to_vec();
+        for (row, v) in copy.chunks_exact_mut(self.options.dim).enumerate() {
+            if !distance::normalize(v) {
+                return Err(Error::InvalidVector {
+                    reason: format!("row {row} has zero norm and cannot be normalised for cosine"),
+                });
+            }
+        }
+        Ok(Some(copy))
+    }
+
+    /// The level of the node in `slot`: `⌊−ln(u)·mL⌋` with `u` uniform in (0, 1] drawn from a hash
+    /// of the seed and the slot, so levels do not depend on thread scheduling.
+    pub(super) fn draw_level(&self, slot: usize) -> usize {
+        let h = splitmix64(self.options.seed ^ splitmix64(slot as u64));
+        let u = ((h >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
+        let level_mult = 1.0 / (self.options.m as f64).ln();
+        ((-u.ln() * level_mult) as usize).min(MAX_LEVEL)
+    }
+}
+
+/// Links the written slots of one batch into the graph, on one CPU level (the job of
+/// [`with_kernels`]), then with the metric's distance.
+struct Link<'a> {
+    index: &'a Index,
+    st: &'a Storage,
+    entry_lock: &'a parking_lot::Mutex<()>,
+    slots: std::ops::Range<usize>,
+    codes: Option<&'a BuildCodes>,
+    progress: &'a (dyn Fn(usize, usize) + Sync),
+}
+
+impl WithKernels for Link<'_> {
+    type Output = ();
+
+    fn run<K: Kernels>(self, k: K) {
+        let metric = self.index.options.metric;
+        metric.with_distance(k, LinkWith { link: self, k });
+    }
+}
+
+/// [`Link`] once the distance is chosen.
+struct LinkWith<'a, K> {
+    link: Link<'a>,
+    k: K,
+}
+
+impl<K: Kernels> WithDistance for LinkWith<'_, K> {
+    type Output = ();
+
+    fn run<D: VectorDistance>(self, distance: D) {
+        let Link {
+            index,
+            st,
+            entry_lock,
+            slots,
+            codes,
+            progress,
+        } = self.link;
+        let builder = Builder::new(st, distance, entry_lock);
+        let ef_c = index.options.ef_construction;
+        let vectors = st.vectors();
+        let dim = st.dim;
+        let insert = |slot: u32| match codes {
+            Some(codes) => {
+                let query = codes.codec.prepare(&vectors.row(slot)[..dim]);
+                let scorer = query.sq8(codes.rows(), self.k).expect("8-bit build codes");
+                builder.insert(slot, &scorer, true, ef_c);
+            }
+            None => {
+                let scorer = FloatScorer::new(vectors.row(slot), vectors, distance);
+                builder.insert(slot, &scorer, false, ef_c);
+            }
+        };
+        let total = slots.len();
+        let done = AtomicUsize::new(0);
+        let mut first = slots.start;
+        if st.entry().is_none() {
+            insert(first as u32);
+            first += 1;
+            done.store(1, Ordering::Relaxed);
+        }
+        (first..slots.end).into_par_iter().for_each(|slot| {
+            insert(slot as u32);
+            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if d.is_multiple_of(256) {
+                progress(d, total);
+            }
+        });
+        progress(total, total);
+    }
+}
+
+/// Temporary 8-bit codes of every node, for the beam searches of a bulk build: at 4× fewer bytes
+/// than the f32 rows they stay in cache where the vectors do not. Only the search for candidates
+/// reads them; the neighbour selection and the links use exact distances.
+struct BuildCodes {
+    codec: Codec,
+    /// One row per node (`row_bytes` each), for every node a build can reach.
+    rows: Vec<u8>,
+    row_bytes: usize,
+}
+
+impl BuildCodes {
+    /// Encodes nodes `0..nodes` of `st` (in parallel) with an 8-bit codec trained on `sample`.
+    fn encode(
+        st: &Storage,
+        nodes: usize,
+        metric: crate::Metric,
+        sample: &[f32],
+    ) -> Option<Self> {
+        let dim = st.dim;
+        let codec = Codec::train(
+            Quantization::Sq8,
+            QuantScheme::PerVector,
+            metric,
+            dim,
+            sample,
+        )?;
+        let row_bytes = Codec::row_bytes(8, dim);
+        let vectors = st.vectors();
+        let mut rows = vec![0u8; nodes * row_bytes];
+        rows.par_chunks_mut(row_bytes)
+            .enumerate()
+            .for_each(|(i, row)| codec.encode(&vectors.row(i as u32)[..dim], row));
+        Some(BuildCodes {
+            codec,
+            rows,
+            row_bytes,
+        })
+    }
+
+    fn rows(&self) -> RowView<'_, u8> {
+        RowView::from_slice(&self.rows, self.row_bytes)
+    }
+}
+
+/// SplitMix64: a fast, well-mixed 64-bit hash.
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}

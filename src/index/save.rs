@@ -1,0 +1,181 @@
+//! Saving an index as a segment file, and the fast-scan blocks an in-memory index packs for its
+//! searches.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{Body, Index, Memory};
+use crate::base::options::{IndexOptions, Layout, Quantization, MAX_LINKS};
+use crate::base::view::{neighbours_below, GraphView};
+use crate::error::{Error, Result};
+use crate::hnsw::Storage;
+use crate::quant::blocks::{BlockShape, PackedBlocks};
+use crate::quant::Codec;
+use crate::segment::{self, SegmentSource};
+
+/// Most rows a codec trained at save time sees (evenly spaced).
+const MAX_TRAINING_ROWS: usize = 100_000;
+
+impl Index {
+    /// Writes the index to `path` as a segment file, atomically: a temporary file in the same
+    /// directory, fsync, rename, fsync of the directory. Adds wait while it runs; searches don't.
+    /// Returns the file's size in bytes.
+    ///
+    /// # Errors
+    /// [`Error::Io`].
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<u64> {
+        self.save_quantized(
+            path.as_ref(),
+            self.options.quantization,
+            self.options.layout,
+        )
+    }
+
+    /// [`Index::save`] with the codes laid out as `layout`: a 4-bit index built compact can be
+    /// written with fast-scan blocks (and the other way round); the graph and codes are the same,
+    /// so the saved index returns exactly what this one does.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for [`Layout::FastScan`] without 4-bit codes, or to change the
+    /// layout of an opened segment; [`Error::Io`].
+    pub fn save_with_layout(&self, path: impl AsRef<Path>, layout: Layout) -> Result<u64> {
+        self.save_quantized(path.as_ref(), self.options.quantization, layout)
+    }
+
+    /// Writes an index built in memory with f32 vectors as a segment whose traversal uses
+    /// `quantization`: a codec is trained on (a sample of up to 100,000 of) its vectors and every
+    /// vector encoded, the graph kept as it is (it was built on the f32 vectors, as it would have
+    /// been with codes). How a collection seals its in-memory segment. With
+    /// [`Layout::FastScan`] the segment also gets the fast-scan blocks.
+    pub(crate) fn save_quantized(
+        &self,
+        path: &Path,
+        quantization: Quantization,
+        layout: Layout,
+    ) -> Result<u64> {
+        if layout == Layout::FastScan && quantization != Quantization::Sq4 {
+            return Err(Error::invalid_parameter(
+                "layout",
+                "the fast-scan layout needs 4-bit codes (quantization sq4)",
+            ));
+        }
+        let mem = match &self.body {
+            Body::Memory(mem) => mem,
+            Body::Segment(seg)
+                if quantization == self.options.quantization && layout == self.options.layout =>
+            {
+                return segment::write_bytes(path, seg.bytes())
+            }
+            Body::Segment(_) => {
+                return Err(Error::invalid_parameter(
+                    "quantization",
+                    "an opened segment can only be saved as it is",
+                ))
+            }
+        };
+        let _writer = mem.writer.lock();
+        let st = mem.snapshot();
+        let ids: Vec<(u64, u32)> = mem.ids.read().iter().map(|(&k, &v)| (k, v)).collect();
+        let options = IndexOptions {
+            quantization,
+            layout,
+            ..self.options.clone()
+        };
+        let trained;
+        let codec = match mem.codec.get() {
+            Some(codec) if quantization == self.options.quantization => Some(codec),
+            Some(_) => {
+                return Err(Error::invalid_parameter(
+                    "quantization",
+                    "a quantized index can only be saved with its own codec",
+                ))
+            }
+            None => {
+                // An f32 index (or a quantized one still empty): train on a sample of its vectors.
+                trained = train_on_sample(&options, &st, &ids);
+                trained.as_ref()
+            }
+        };
+        segment::write_segment(
+            path,
+            &SegmentSource {
+                options: &options,
+                codec,
+                view: &*st,
+                nodes: st.len(),
+                ids,
+            },
+        )
+    }
+
+    /// The fast-scan blocks of an in-memory index, packed now if the graph changed since they were
+    /// last packed and no add is running (a search never waits for one); `None` for the compact
+    /// layout.
+    pub(super) fn packed_blocks(&self, mem: &Memory) -> Option<Arc<PackedBlocks>> {
+        if self.options.layout != Layout::FastScan {
+            return None;
+        }
+        if let Some(p) = mem.fast_scan.read().clone() {
+            return Some(p);
+        }
+        let _writer = mem.writer.try_lock()?;
+        Some(self.pack_locked(mem))
+    }
+
+    /// The packed blocks of the current graph, packing them if needed. Called with the writer
+    /// lock held, so no add changes the graph meanwhile.
+    fn pack_locked(&self, mem: &Memory) -> Arc<PackedBlocks> {
+        if let Some(p) = mem.fast_scan.read().clone() {
+            return p;
+        }
+        let st = mem.snapshot();
+        let packed = Arc::new(pack_blocks(&st, &self.options));
+        *mem.fast_scan.write() = Some(packed.clone());
+        packed
+    }
+
+    /// Packs the fast-scan blocks now, so the first search does not ([`Layout::FastScan`]; does
+    /// nothing for the compact layout or an opened segment, whose blocks are in the file). Waits
+    /// for a running add.
+    pub fn pack_fast_scan(&self) {
+        if let Body::Memory(mem) = &self.body {
+            if self.options.layout == Layout::FastScan {
+                let _writer = mem.writer.lock();
+                self.pack_locked(mem);
+            }
+        }
+    }
+}
+
+/// The fast-scan blocks of every published node of `st`, from its level-0 links and code rows.
+fn pack_blocks(st: &Storage, options: &IndexOptions) -> PackedBlocks {
+    let nodes = st.len();
+    let codes = st.codes();
+    PackedBlocks::pack(
+        nodes,
+        &BlockShape::new(options.dim, options.m),
+        |node, out: &mut [u32; MAX_LINKS]| {
+            neighbours_below(st.links(0, node), nodes as u32, out)
+        },
+        |id| codes.map(|c| c.row(id)),
+    )
+}
+
+/// A codec for `options` trained on (up to [`MAX_TRAINING_ROWS`] evenly spaced of) the vectors of
+/// the live `ids` of `st`; `None` for f32.
+fn train_on_sample(options: &IndexOptions, st: &Storage, ids: &[(u64, u32)]) -> Option<Codec> {
+    let vectors = st.vectors();
+    let step = ids.len().div_ceil(MAX_TRAINING_ROWS).max(1);
+    let sample: Vec<f32> = ids
+        .iter()
+        .step_by(step)
+        .flat_map(|&(_, slot)| vectors.row(slot)[..options.dim].iter().copied())
+        .collect();
+    Codec::train(
+        options.quantization,
+        options.quant_scheme,
+        options.metric,
+        options.dim,
+        &sample,
+    )
+}
