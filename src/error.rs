@@ -69,9 +69,9 @@ pub enum Error {
     /// A custom [`crate::rerank::Reranker`] failed.
     #[error("reranker failed: {source}")]
     Rerank {
-        /// The reranker's error.
+        /// The reranker's error (a [`crate::rerank::RerankError`]).
         #[source]
-        source: crate::rerank::RerankError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// A stratavec file (segment, write-ahead log, manifest) fails a check: bad magic, a checksum

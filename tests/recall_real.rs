@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use stratavec::data::{Dataset, Matrix};
 use stratavec::eval::{ground_truth_filtered, recall_at_k};
-use stratavec::{Index, IndexOptions, Metric, SearchParams};
+use stratavec::{Index, IndexOptions, Metric, SearchCounts, SearchParams, SearchStats};
 
 struct Built {
     data: Dataset,
@@ -83,7 +83,8 @@ fn keep_percent(percent: u64) -> impl Fn(u64) -> bool + Sync + Copy {
     move |id: u64| id.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 100 < percent
 }
 
-fn filtered_recall(b: &Built, percent: u64) -> f64 {
+/// Recall@10 of the filtered searches, and the counters of their planner paths.
+fn filtered_recall(b: &Built, percent: u64) -> (f64, SearchCounts) {
     let keep = keep_percent(percent);
     let truth = ground_truth_filtered(
         b.data.base.as_slice(),
@@ -94,7 +95,8 @@ fn filtered_recall(b: &Built, percent: u64) -> f64 {
         |row| keep(row as u64),
     )
     .unwrap();
-    let params = SearchParams::new(10).ef(64).filter(&keep);
+    let stats = SearchStats::new();
+    let params = SearchParams::new(10).ef(64).filter(&keep).stats(&stats);
     let results = b
         .index
         .search_batch(b.data.queries.as_slice(), &params)
@@ -111,20 +113,30 @@ fn filtered_recall(b: &Built, percent: u64) -> f64 {
         .map(|hits| hits.into_iter().map(|h| h.id).collect())
         .collect();
     let r = recall_at_k(&found, &truth, 10).unwrap();
-    eprintln!("wordllama: filter keeping {percent}%: recall@10 {r:.4}");
-    r
+    let c = stats.counts();
+    eprintln!("wordllama: filter keeping {percent}%: recall@10 {r:.4}, paths {c:?}");
+    (r, c)
 }
 
 #[test]
 fn wordllama_filtered_recall_at_10_percent() {
     let Some(b) = wordllama() else { return };
-    let r = filtered_recall(b, 10);
+    let (r, c) = filtered_recall(b, 10);
+    // 10% of 100,000: the planner walks the graph (scanning 10,000 vectors costs more).
+    assert_eq!(c.walks + c.fallbacks, c.queries, "{c:?}");
+    assert!(c.walks > 0, "{c:?}");
     assert!(r >= 0.9, "recall@10 with a 10% filter: {r}");
 }
 
 #[test]
 fn wordllama_filtered_recall_at_1_percent() {
     let Some(b) = wordllama() else { return };
-    let r = filtered_recall(b, 1);
-    assert!(r >= 0.95, "recall@10 with a 1% filter: {r}");
+    let (r, c) = filtered_recall(b, 1);
+    // 1%: scanning the 1,000 matching vectors is cheaper than the walk, and exact.
+    assert_eq!(c.exact_scans, c.queries, "{c:?}");
+    // Exact up to ties at the 10th place between two summation orders.
+    assert!(
+        r >= 0.995,
+        "recall@10 of the exact scan with a 1% filter: {r}"
+    );
 }

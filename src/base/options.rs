@@ -18,7 +18,7 @@ pub const DEFAULT_EF_CONSTRUCTION: usize = 200;
 /// Default beam width while searching (raised to `k` when `k` is larger).
 pub const DEFAULT_EF_SEARCH: usize = 64;
 
-/// How an [`Index`] is built.
+/// How an [`Index`](crate::Index) is built.
 #[derive(Clone, Debug, PartialEq)]
 pub struct IndexOptions {
     /// Vector dimension.
@@ -54,7 +54,7 @@ pub enum Layout {
     /// 16 at a time (the layout of SymphonyQG's and FAISS's fast-scan). Only for
     /// [`Quantization::Sq4`]. The blocks cost about `2·m · dim / 2` bytes per vector (4 KiB at
     /// m = 16, dim = 256). An index built in memory packs them when first searched after a change
-    /// (or at [`Index::pack_fast_scan`]); a segment file stores them.
+    /// (or at [`Index::pack_fast_scan`](crate::Index::pack_fast_scan)); a segment file stores them.
     FastScan,
 }
 

@@ -17,10 +17,10 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::error::{Error, Result};
 use crate::base::bytes::{checksum, ByteReader, ByteWriter};
-use crate::fsutil::{is_plain_file_name, read_optional, write_atomic};
 use crate::base::options::IndexOptions;
+use crate::error::{Error, Result};
+use crate::fsutil::{is_plain_file_name, read_optional, write_atomic};
 
 /// The manifest's file name inside a collection directory.
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
@@ -295,8 +295,8 @@ fn decode_fields(r: &mut ByteReader<'_>) -> Option<Manifest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::distance::Metric;
     use crate::base::options::Quantization;
+    use crate::distance::Metric;
     use std::fs;
 
     fn sample() -> Manifest {

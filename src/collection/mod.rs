@@ -30,10 +30,10 @@ use self::lock::WriterLock;
 use self::manifest::{segment_file_name, tombstones_file_name, Manifest, SegmentEntry};
 use self::tombstones::{read_tombstones, write_tombstones};
 use self::wal::{Wal, WalRecord, WAL_FILE};
-use crate::error::{Error, Result};
-use crate::fsutil::remove_temp_files;
 use crate::base::options::{IndexOptions, Layout, Neighbor, Quantization};
 use crate::distance::Metric;
+use crate::error::{Error, Result};
+use crate::fsutil::remove_temp_files;
 use crate::index::{Index, SearchParams};
 
 pub use self::merge::merge_top_k;

@@ -16,8 +16,8 @@
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
 use crate::base::bytes::{checksum, ByteReader, ByteWriter};
+use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 
 /// The first 8 bytes of every deletion bitmap file (the same in every format version).

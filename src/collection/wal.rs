@@ -36,8 +36,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
 use crate::base::bytes::{checksum, ByteReader, ByteWriter};
+use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 
 /// The log's file name inside a collection directory.

@@ -17,10 +17,10 @@
 //! | `avx2+fma` | x86_64 with AVX2 and FMA | 8, four accumulators, masked tail |
 //! | `scalar` | everywhere | [`scalar`] |
 //!
-//! Inside the crate the kernels are the [`FloatKernels`] trait of the CPU levels of
-//! [`crate::simd`]: a search picks the level once and is compiled for it, so the hot loop calls
-//! the kernel directly ([`VectorDistance`] adds the metric). The public [`Kernels`] sets of
-//! function pointers are for benchmarks and callers outside the crate. `docs/distance.md` has the
+//! Inside the crate the kernels are a trait (`FloatKernels`) of the CPU levels of the crate's
+//! `simd` module: a search picks the level once and is compiled for it, so the hot loop calls the
+//! kernel directly (`VectorDistance` adds the metric). The public [`Kernels`] sets of function
+//! pointers are for benchmarks and callers outside the crate. `docs/distance.md` has the
 //! measurements.
 
 use std::fmt;
@@ -82,7 +82,6 @@ impl Metric {
             }
         }
     }
-
 }
 
 impl fmt::Display for Metric {
@@ -256,7 +255,7 @@ impl Metric {
 }
 
 /// The kernels of one instruction set, as plain function pointers (for benchmarks and callers
-/// outside the crate; the index calls [`FloatKernels`] directly).
+/// outside the crate; the index calls the level's kernels directly).
 ///
 /// Every kernel reads `min(a.len(), b.len())` elements of each slice, so it never reads out of
 /// bounds; pass slices of equal length to get a meaningful answer. Obtain a set with

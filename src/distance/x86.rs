@@ -58,7 +58,9 @@ pub(super) unsafe fn dot_avx512(a: *const f32, b: *const f32, n: usize) -> f32 {
         16,
         _mm512_setzero_ps(),
         // SAFETY: the skeleton calls `step` with `i + 16 <= n`: both loads are in bounds.
-        |acc, i| unsafe { _mm512_fmadd_ps(_mm512_loadu_ps(a.add(i)), _mm512_loadu_ps(b.add(i)), acc) },
+        |acc, i| unsafe {
+            _mm512_fmadd_ps(_mm512_loadu_ps(a.add(i)), _mm512_loadu_ps(b.add(i)), acc)
+        },
         // SAFETY: `i < n`, and the mask enables only the `rem = n - i` readable lanes.
         |acc, i, rem| unsafe {
             let m = mask16(rem);
@@ -116,7 +118,9 @@ pub(super) unsafe fn dot_avx2(a: *const f32, b: *const f32, n: usize) -> f32 {
         8,
         _mm256_setzero_ps(),
         // SAFETY: the skeleton calls `step` with `i + 8 <= n`: both loads are in bounds.
-        |acc, i| unsafe { _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc) },
+        |acc, i| unsafe {
+            _mm256_fmadd_ps(_mm256_loadu_ps(a.add(i)), _mm256_loadu_ps(b.add(i)), acc)
+        },
         // SAFETY: `i < n`, and the mask enables only the `rem = n - i` readable lanes.
         |acc, i, rem| unsafe {
             let m = mask8(rem);

@@ -16,4 +16,3 @@ pub(crate) use insert::Builder;
 pub(crate) use scratch::{with_scratch, Scored, Scratch};
 pub(crate) use search::{Accept, Graph};
 pub(crate) use storage::Storage;
-

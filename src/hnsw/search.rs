@@ -87,7 +87,10 @@ impl<G: GraphView, S: Scorer> Expand for ByLinks<'_, G, S> {
     ) -> usize {
         let cap = self.st.node_bound() as u32;
         let mut fresh = 0;
-        for link in link_ids(self.st.links(self.level, node)).iter().take(MAX_LINKS) {
+        for link in link_ids(self.st.links(self.level, node))
+            .iter()
+            .take(MAX_LINKS)
+        {
             let n = link.get();
             if n < cap && visited.insert(n) {
                 self.scorer.prefetch(n);

@@ -105,7 +105,14 @@ impl Index {
 
     /// Writes the rows of a batch into slots `start..` (training the codec on the first batch of a
     /// quantized index) and publishes them; linking follows.
-    fn write_slots(&self, mem: &super::Memory, st: &Storage, start: usize, ids: &[u64], rows: &[f32]) {
+    fn write_slots(
+        &self,
+        mem: &super::Memory,
+        st: &Storage,
+        start: usize,
+        ids: &[u64],
+        rows: &[f32],
+    ) {
         let dim = self.options.dim;
         if mem.codec.get().is_none() {
             if let Some(codec) = Codec::train(
@@ -293,12 +300,7 @@ struct BuildCodes {
 
 impl BuildCodes {
     /// Encodes nodes `0..nodes` of `st` (in parallel) with an 8-bit codec trained on `sample`.
-    fn encode(
-        st: &Storage,
-        nodes: usize,
-        metric: crate::Metric,
-        sample: &[f32],
-    ) -> Option<Self> {
+    fn encode(st: &Storage, nodes: usize, metric: crate::Metric, sample: &[f32]) -> Option<Self> {
         let dim = st.dim;
         let codec = Codec::train(
             Quantization::Sq8,

@@ -154,9 +154,7 @@ fn pack_blocks(st: &Storage, options: &IndexOptions) -> PackedBlocks {
     PackedBlocks::pack(
         nodes,
         &BlockShape::new(options.dim, options.m),
-        |node, out: &mut [u32; MAX_LINKS]| {
-            neighbours_below(st.links(0, node), nodes as u32, out)
-        },
+        |node, out: &mut [u32; MAX_LINKS]| neighbours_below(st.links(0, node), nodes as u32, out),
         |id| codes.map(|c| c.row(id)),
     )
 }

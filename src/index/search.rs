@@ -30,7 +30,8 @@ pub struct SearchParams<'a> {
     /// How the candidates are reranked (default: exactly for a quantized index).
     pub rerank: Rerank<'a>,
     /// Candidates reranked per result: `k × oversample` (default
-    /// [`Quantization::default_oversample`]; the beam is widened to hold them).
+    /// [`Quantization::default_oversample`](crate::Quantization::default_oversample); the beam is
+    /// widened to hold them, and [`SearchCounts::beams_raised`](crate::SearchCounts) counts it).
     pub oversample: Option<usize>,
     /// Counters to add this search's work to.
     pub stats: Option<&'a SearchStats>,
@@ -314,7 +315,9 @@ impl Index {
         }
         impl ScoreFloat for Rescore<'_> {
             fn run<S: Scorer>(self, exact: &S) {
-                self.hits.iter_mut().for_each(|h| h.dist = exact.score(h.id));
+                self.hits
+                    .iter_mut()
+                    .for_each(|h| h.dist = exact.score(h.id));
                 self.hits.sort_unstable();
             }
         }

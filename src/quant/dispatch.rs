@@ -107,7 +107,9 @@ impl<J: WithScorer> WithKernels for Pick<'_, J> {
                 None => job.run(&scorer, NONE),
             };
         }
-        let scorer = prepared.sq8(rows, k).expect("a query is 8-bit when not 4-bit");
+        let scorer = prepared
+            .sq8(rows, k)
+            .expect("a query is 8-bit when not 4-bit");
         job.run(&scorer, NONE)
     }
 }

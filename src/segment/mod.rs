@@ -445,4 +445,3 @@ impl GraphView for Segment {
         self.meta.entry
     }
 }
-

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use super::{
-    Bytes, Kind, Meta, Raw, Section, Segment, ALIGN, ENTRY_BYTES, FAST_SCAN_VERSION,
-    HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION, VERSION,
+    Bytes, Kind, Meta, Raw, Section, Segment, ALIGN, ENTRY_BYTES, FAST_SCAN_VERSION, HEADER_BYTES,
+    HEADER_CRC_AT, MAGIC, MIN_VERSION, VERSION,
 };
 use crate::base::bytes::{checksum, ByteReader};
 use crate::base::options::{Layout, Quantization, MAX_LEVEL};
@@ -110,7 +110,9 @@ impl Segment {
                     e.node, e.level
                 )))
             }
-            None if self.meta.live > 0 => Err(self.corrupt("no entry point in a non-empty segment")),
+            None if self.meta.live > 0 => {
+                Err(self.corrupt("no entry point in a non-empty segment"))
+            }
             _ => Ok(()),
         }
     }
@@ -217,8 +219,8 @@ fn read_table(path: &std::path::Path, data: &[u8], count: usize) -> Result<Table
         let len = t.u64().expect("in table");
         let crc = t.u32().expect("in table");
         let reserved2 = t.u32().expect("in table");
-        let kind =
-            Kind::from_u32(kind).ok_or_else(|| bad(format!("section {i} has unknown kind {kind}")))?;
+        let kind = Kind::from_u32(kind)
+            .ok_or_else(|| bad(format!("section {i} has unknown kind {kind}")))?;
         if reserved != 0 || reserved2 != 0 {
             return Err(bad(format!("section {i}: reserved fields are not zero")));
         }

@@ -63,7 +63,9 @@ impl Segment {
             // Each block must be exactly what packing the node's link row and its neighbours'
             // code rows gives.
             let shape = BlockShape::new(self.meta.options.dim, m);
-            let codes = self.codes().expect("a fast_scan section is opened only with codes");
+            let codes = self
+                .codes()
+                .expect("a fast_scan section is opened only with codes");
             let mut want = vec![0u8; shape.stride];
             for (node, got) in blocks.chunks_exact(shape.stride).enumerate() {
                 let node = node as u32;

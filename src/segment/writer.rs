@@ -59,9 +59,7 @@ impl Out<'_> {
 
     fn put_u32s(&mut self, words: impl IntoIterator<Item = u32>) -> std::io::Result<()> {
         let mut buf = Vec::with_capacity(4 * (1 + MAX_LINKS));
-        words
-            .into_iter()
-            .for_each(|w| buf.extend(w.to_le_bytes()));
+        words.into_iter().for_each(|w| buf.extend(w.to_le_bytes()));
         self.put(&buf)
     }
 
@@ -171,7 +169,9 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
                 (0..n).try_for_each(|i| out.put(f32_bytes(rows.row(i))))
             }
             Kind::Codes => {
-                let rows = self.code_rows().expect("a codes section is written with a codec");
+                let rows = self
+                    .code_rows()
+                    .expect("a codes section is written with a codec");
                 (0..n).try_for_each(|i| out.put(rows.row(i)))
             }
             Kind::Level0 => (0..n).try_for_each(|i| out.put_u32s(cells(view.links(0, i)))),
@@ -185,8 +185,14 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
             }
             Kind::UpperLinks => self.write_upper_links(out),
             Kind::Labels => (0..n).try_for_each(|i| out.put(&view.label(i).to_le_bytes())),
-            Kind::IdKeys => self.ids.iter().try_for_each(|(id, _)| out.put(&id.to_le_bytes())),
-            Kind::IdSlots => self.ids.iter().try_for_each(|(_, s)| out.put(&s.to_le_bytes())),
+            Kind::IdKeys => self
+                .ids
+                .iter()
+                .try_for_each(|(id, _)| out.put(&id.to_le_bytes())),
+            Kind::IdSlots => self
+                .ids
+                .iter()
+                .try_for_each(|(_, s)| out.put(&s.to_le_bytes())),
             Kind::Tombstones => deleted_words(view, self.src.nodes)
                 .iter()
                 .try_for_each(|w| out.put(&w.to_le_bytes())),

@@ -96,6 +96,10 @@ pub(crate) enum Level {
 impl Level {
     /// The best level of this CPU, found on the first call and cached for the process.
     pub(crate) fn best() -> Level {
+        #[cfg(test)]
+        if let Some(level) = OVERRIDE.with(std::cell::Cell::get) {
+            return level;
+        }
         static BEST: OnceLock<Level> = OnceLock::new();
         *BEST.get_or_init(|| Level::supported()[0])
     }
@@ -135,6 +139,21 @@ impl Level {
             Level::Scalar(_) => Scalar::NAME,
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    static OVERRIDE: std::cell::Cell<Option<Level>> = const { std::cell::Cell::new(None) };
+}
+
+/// Runs `f` with [`Level::best`] answering `level` on this thread (tests run whole searches on
+/// every level this CPU has).
+#[cfg(test)]
+pub(crate) fn with_level<R>(level: Level, f: impl FnOnce() -> R) -> R {
+    let before = OVERRIDE.with(|o| o.replace(Some(level)));
+    let out = f();
+    OVERRIDE.with(|o| o.set(before));
+    out
 }
 
 /// The skeleton of a SIMD reduction over `n` elements, `lanes` per step: four independent

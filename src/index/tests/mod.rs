@@ -179,30 +179,77 @@ fn k_larger_than_the_index_returns_everything() {
     assert_eq!(hits.len(), 7);
 }
 
+/// Runs every query with `filter`; checks that exactly `min(k, matching)` matching hits come back
+/// and returns the recall@10 against the exact filtered search and the counters of the searches.
+fn filtered(
+    index: &Index,
+    queries: &[f32],
+    filter: &(dyn Fn(u64) -> bool + Sync),
+) -> (f64, SearchCounts) {
+    let stats = SearchStats::new();
+    let matching = index.ids().into_iter().filter(|&id| filter(id)).count();
+    let (mut hits, mut total) = (0, 0);
+    for q in queries.chunks_exact(index.dim()) {
+        let p = SearchParams::new(10).ef(64).filter(filter);
+        let got = index.search_with(q, &p.stats(&stats)).unwrap();
+        assert_eq!(got.len(), 10.min(matching));
+        assert!(got.iter().all(|h| filter(h.id)));
+        let exact = index.search_exact(q, &p).unwrap();
+        hits += got
+            .iter()
+            .filter(|g| exact.iter().any(|e| e.id == g.id))
+            .count();
+        total += exact.len();
+    }
+    (hits as f64 / total as f64, stats.counts())
+}
+
+/// Each planner path, with the counters asserting which one ran: a broad filter is walked, a
+/// narrow one scanned exactly, and a walk that cannot reach `k` matches falls back to the scan.
 #[test]
-fn filters_return_only_matching_ids_at_every_selectivity() {
+fn filters_take_the_planned_path_and_return_only_matching_ids() {
     let (index, _) = build(3000, 16, Metric::L2);
     let queries = random_rows(30, 16, 5);
-    for modulus in [2u64, 10, 100, 1000, 5000] {
-        let keep = move |id: u64| id.is_multiple_of(modulus);
-        let matching = 3000u64.div_ceil(modulus) as usize;
-        let mut hits = 0;
-        let mut total = 0;
-        for q in queries.chunks_exact(16) {
-            let p = SearchParams::new(10).ef(64).filter(&keep);
-            let got = index.search_with(q, &p).unwrap();
-            assert_eq!(got.len(), 10.min(matching), "modulus {modulus}");
-            assert!(got.iter().all(|h| keep(h.id)));
-            let exact = index.search_exact(q, &p).unwrap();
-            hits += got
-                .iter()
-                .filter(|g| exact.iter().any(|e| e.id == g.id))
-                .count();
-            total += exact.len();
-        }
-        let r = hits as f64 / total as f64;
-        assert!(r >= 0.9, "modulus {modulus}: filtered recall {r}");
+    let nq = 30;
+
+    // 90% match: the walk is cheaper than scanning 2,700 vectors.
+    let broad = |id: u64| !id.is_multiple_of(10);
+    let (r, c) = filtered(&index, &queries, &broad);
+    assert_eq!((c.walks, c.exact_scans, c.fallbacks), (nq, 0, 0), "{c:?}");
+    assert!(r >= 0.9, "walk: filtered recall {r}");
+
+    // 1% match (30 ids): scanning them beats walking ~100 nodes per match.
+    for modulus in [100u64, 1000, 5000] {
+        let narrow = move |id: u64| id.is_multiple_of(modulus);
+        let (r, c) = filtered(&index, &queries, &narrow);
+        assert_eq!(
+            (c.walks, c.exact_scans, c.fallbacks),
+            (0, nq, 0),
+            "{modulus}: {c:?}"
+        );
+        assert_eq!(r, 1.0, "an exact scan is exact (modulus {modulus})");
     }
+
+    // The walk cannot reach the matches: every link to an even node is cut, and the filter keeps
+    // the even nodes, which the planner's sample (every other slot of 3,000) sees as all of them.
+    if let Body::Memory(mem) = &index.body {
+        let st = mem.snapshot();
+        for node in 0..st.len() as u32 {
+            for level in 0..=st.level(node) {
+                let row = st.links(level, node);
+                let kept: Vec<u32> = crate::base::view::link_ids(row)
+                    .iter()
+                    .map(|l| l.load(std::sync::atomic::Ordering::Relaxed))
+                    .filter(|id| id % 2 == 1)
+                    .collect();
+                st.write_links(row, kept.into_iter());
+            }
+        }
+    }
+    let even = |id: u64| id.is_multiple_of(2);
+    let (r, c) = filtered(&index, &queries, &even);
+    assert_eq!((c.walks, c.exact_scans, c.fallbacks), (0, 0, nq), "{c:?}");
+    assert_eq!(r, 1.0, "the fallback is the exact scan");
 }
 
 #[test]
@@ -476,6 +523,75 @@ fn a_bulk_build_on_codes_keeps_the_recall_of_an_f32_build() {
                 .unwrap();
             if metric != Metric::InnerProduct {
                 assert_eq!(hit[0].id, i as u64, "{metric}");
+            }
+        }
+    }
+}
+
+/// Whole searches compiled for every CPU level this machine has give the same results: on data of
+/// small integers every kernel's sums are exact, so any difference would be a level's bug (a
+/// lane dropped, a wrong tail), in f32, 8-bit, 4-bit and fast-scan traversals alike.
+#[test]
+fn every_cpu_level_searches_alike() {
+    use crate::simd::{with_level, Level};
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(17);
+    let dim = 37;
+    let n = 1500;
+    let data: Vec<f32> = (0..n * dim)
+        .map(|_| rng.random_range(-6i32..=6) as f32)
+        .collect();
+    let queries: Vec<f32> = (0..20 * dim)
+        .map(|_| rng.random_range(-6i32..=6) as f32)
+        .collect();
+    let ids: Vec<u64> = (0..n as u64).collect();
+    for (quant, layout) in [
+        (Quantization::None, Layout::Compact),
+        (Quantization::Sq8, Layout::Compact),
+        (Quantization::Sq4, Layout::Compact),
+        (Quantization::Sq4, Layout::FastScan),
+    ] {
+        for metric in [Metric::L2, Metric::InnerProduct] {
+            let mut o = IndexOptions::new(dim, metric);
+            o.quantization = quant;
+            o.layout = layout;
+            o.ef_construction = 40;
+            let index = Index::new(o).unwrap();
+            index.add_batch(&ids, &data).unwrap();
+            let search = || {
+                queries
+                    .chunks_exact(dim)
+                    .map(|q| index.search_with(q, &SearchParams::new(10).ef(40)).unwrap())
+                    .collect::<Vec<_>>()
+            };
+            let levels = Level::supported();
+            let want = with_level(*levels.last().unwrap(), search);
+            for level in levels {
+                let got = with_level(level, search);
+                if quant != Quantization::Sq8 {
+                    assert_eq!(got, want, "{quant} {layout} {metric} on {}", level.name());
+                    continue;
+                }
+                // 8-bit codes meet f32 query weights (not integers): summation orders differ in
+                // the last bits, so compare distances with a tolerance.
+                for (g, w) in got.iter().flatten().zip(want.iter().flatten()) {
+                    let tol = 1e-4 * w.distance.abs().max(1.0);
+                    assert!(
+                        (g.distance - w.distance).abs() <= tol || g.id != w.id,
+                        "{metric} on {}: {g:?} vs {w:?}",
+                        level.name()
+                    );
+                }
+                let same = got
+                    .iter()
+                    .flatten()
+                    .zip(want.iter().flatten())
+                    .filter(|(g, w)| g.id == w.id)
+                    .count();
+                assert!(
+                    same * 100 >= 95 * 200,
+                    "{metric} on {}: {same} of 200",
+                    level.name()
+                );
             }
         }
     }

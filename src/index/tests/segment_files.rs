@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use crate::data::synthetic::ClusteredSpec;
 use crate::base::options::{IndexOptions, Layout, Quantization};
+use crate::data::synthetic::ClusteredSpec;
 use crate::distance::Metric;
 use crate::error::Error;
 use crate::index::{Index, SearchParams};
