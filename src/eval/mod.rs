@@ -20,6 +20,7 @@ mod ground_truth;
 mod latency;
 mod recall;
 mod report;
+mod table;
 
 pub use bench::{
     bench_opened_index, keeps, peak_resident_bytes, resident_bytes, run_bench, BenchProgress,
@@ -29,9 +30,10 @@ pub use ground_truth::{ground_truth, ground_truth_filtered};
 pub use latency::{LatencyRecorder, LatencyStats};
 pub use recall::{recall_at_k, recall_per_query};
 pub use report::{
-    render_grid, render_table, BenchConfig, BenchReport, BenchResult, DatasetInfo,
-    LatencyPercentiles, MachineInfo, MemoryBreakdown, TableStyle, WorkPerQuery,
+    BenchConfig, BenchReport, BenchResult, DatasetInfo, LatencyPercentiles, MachineInfo,
+    MemoryBreakdown, WorkPerQuery,
 };
+pub use table::{render_grid, render_table, TableStyle};
 
 /// The QPS a recall-vs-QPS sweep reaches at recall `target`, by linear interpolation.
 ///
