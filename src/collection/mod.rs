@@ -34,7 +34,7 @@ use crate::base::options::{IndexOptions, Layout, Neighbor, Quantization};
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 use crate::fsutil::remove_temp_files;
-use crate::index::{Index, SearchParams};
+use crate::index::{per_query, Index, SearchParams};
 
 pub use self::merge::merge_top_k;
 pub use self::wal::Durability;
@@ -564,18 +564,9 @@ impl Collection {
         queries: &[f32],
         params: &SearchParams<'_>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        use rayon::prelude::*;
-        let dim = self.options.index.dim;
-        if !queries.len().is_multiple_of(dim) {
-            return Err(Error::invalid_parameter(
-                "queries",
-                format!("length {} is not a multiple of dim {dim}", queries.len()),
-            ));
-        }
-        queries
-            .par_chunks(dim)
-            .map(|q| self.search_with(q, params))
-            .collect()
+        per_query(queries, self.options.index.dim, |q| {
+            self.search_with(q, params)
+        })
     }
 
     /// Seals the in-memory segment into a segment file, writes the deletion bitmaps that changed,

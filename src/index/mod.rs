@@ -18,6 +18,7 @@ use std::sync::{Arc, OnceLock};
 
 use parking_lot::{Mutex, RwLock};
 
+pub(crate) use self::search::per_query;
 pub use self::search::SearchParams;
 pub use self::stats::{MemoryUsage, SearchCounts, SearchStats};
 

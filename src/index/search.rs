@@ -157,17 +157,7 @@ impl Index {
         queries: &[f32],
         params: &SearchParams<'_>,
     ) -> Result<Vec<Vec<Neighbor>>> {
-        let dim = self.options.dim;
-        if !queries.len().is_multiple_of(dim) {
-            return Err(Error::invalid_parameter(
-                "queries",
-                format!("length {} is not a multiple of dim {dim}", queries.len()),
-            ));
-        }
-        queries
-            .par_chunks(dim)
-            .map(|q| self.search_with(q, params))
-            .collect()
+        per_query(queries, self.options.dim, |q| self.search_with(q, params))
     }
 
     /// The exact `k` nearest neighbours by scoring every vector (for checks and small indexes).
@@ -417,6 +407,25 @@ impl<G: GraphView> ScoreFloat for ExactScan<'_, '_, G> {
     fn run<S: Scorer>(self, exact: &S) {
         self.graph.exact(exact, self.k, self.s, self.accept);
     }
+}
+
+/// `search(q)` for each row `q` of `queries` (`dim` values each), in parallel on the rayon pool.
+///
+/// # Errors
+/// [`Error::InvalidParameter`] when `queries.len()` is not a multiple of `dim`; the first error
+/// of a search.
+pub(crate) fn per_query<T: Send>(
+    queries: &[f32],
+    dim: usize,
+    search: impl Fn(&[f32]) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    if !queries.len().is_multiple_of(dim) {
+        return Err(Error::invalid_parameter(
+            "queries",
+            format!("length {} is not a multiple of dim {dim}", queries.len()),
+        ));
+    }
+    queries.par_chunks(dim).map(&search).collect()
 }
 
 /// The best `n` results of the scratch, nearest first (the heap is emptied).
