@@ -6,6 +6,9 @@
 mod codec;
 pub(crate) mod fastscan;
 pub(crate) mod kernels;
+// RaBitQ codes and fast-scan kernels (issue 14); not wired into the index yet.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) mod rabitq;
 
 pub(crate) use codec::{Codec, FastScanPrepared, PreparedQuery, PARAMS};
 pub use codec::{QuantScheme, Quantization};

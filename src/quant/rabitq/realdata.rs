@@ -1,0 +1,1 @@
+//! Real-data tests (filled in below).
