@@ -167,7 +167,7 @@ pub(crate) fn encode_row(space: Space, data_rot: &[f32], centroid_rot: &[f32], r
 }
 
 /// The query of the single-row kernel: `q'` quantized to `bits`-bit unsigned integers
-/// `qᵤ = round((q' − low) / scale)` and stored as bit planes, so that
+/// `qᵤ = ⌊(q' − low) / scale + ½⌋` and stored as bit planes, so that
 /// `⟨b, qᵤ⟩ = Σₚ 2ᵖ · popcount(b & planeₚ)` for a code `b`.
 #[derive(Clone, Debug)]
 pub(crate) struct QueryPlanes {
@@ -196,12 +196,14 @@ impl QueryPlanes {
             });
         let levels = ((1u32 << bits) - 1) as f32;
         let scale = if hi > lo { (hi - lo) / levels } else { 1.0 };
+        let inv = 1.0 / scale;
         let mut planes = vec![0u64; bits as usize * words];
-        for (i, &v) in q_rot.iter().enumerate() {
-            let u = ((v - lo) / scale).round().clamp(0.0, levels) as u32;
-            for p in 0..bits as usize {
-                if (u >> p) & 1 == 1 {
-                    planes[p * words + i / 64] |= 1 << (i % 64);
+        for (w, chunk) in q_rot.chunks_exact(64).enumerate() {
+            for (j, &v) in chunk.iter().enumerate() {
+                // Round half up by truncation of a value ≥ 0, capped at the top level.
+                let u = (((v - lo) * inv + 0.5) as u32).min(levels as u32);
+                for p in 0..bits as usize {
+                    planes[p * words + w] |= u64::from((u >> p) & 1) << j;
                 }
             }
         }
@@ -243,8 +245,8 @@ pub(super) fn row_dot_impl(code: &[u8], planes: &[u64], words: usize, bits: u32)
 
 #[cfg(test)]
 mod tests {
+    use super::super::kernels;
     use super::*;
-    use crate::quant::rabitq::kernels;
     use rand::{Rng, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -296,10 +298,8 @@ mod tests {
                 let mut by_hand = 0u32;
                 for i in 0..64 * words {
                     if code[i / 8] >> (i % 8) & 1 == 1 {
-                        let u = ((q[i] - planes.low) / planes.scale)
-                            .round()
-                            .clamp(0.0, ((1 << bits) - 1) as f32)
-                            as u32;
+                        let u = (((q[i] - planes.low) * (1.0 / planes.scale) + 0.5) as u32)
+                            .min((1 << bits) - 1);
                         by_hand += u;
                     }
                 }

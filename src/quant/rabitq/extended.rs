@@ -232,8 +232,8 @@ pub(crate) fn ex_dot_scalar(q: &[f32], packed: &[u8], width: u32) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{binary, kernels};
     use super::*;
-    use crate::quant::rabitq::{binary, kernels};
     use rand::{Rng, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
 

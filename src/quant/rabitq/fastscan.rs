@@ -17,7 +17,7 @@
 //!
 //! **The table** ([`QueryLut`]) is 16 bytes per group at offset `16g`, matching the codes: a
 //! 16-byte lane of codes meets its group's table in the same lane (`vpshufb` shuffles within
-//! lanes). Entries are `round((T_g[n] − min_n T_g) / Δ)` with one step `Δ = max_g range_g / 255`,
+//! lanes). Entries are `⌊(T_g[n] − min_n T_g) / Δ + ½⌋` with one step `Δ = max_g range_g / 255`,
 //! so `⟨bits, q'⟩ ≈ Δ · S + Σ_g min_n T_g` where `S` is the kernels' exact integer sum.
 //!
 //! The kernels ([`accumulate_scalar`] and the SIMD twins in `x86.rs`) add table entries in `u16`
@@ -147,10 +147,13 @@ impl QueryLut {
             range = range.max(hi - lo);
         }
         let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
+        let inv = 1.0 / scale;
+        // Round half up by truncation (the values are ≥ 0; `as u8` saturates at 255): no call
+        // to `roundf` on the baseline target.
         let table = float
             .iter()
             .enumerate()
-            .map(|(i, &v)| ((v - mins[i / 16]) / scale).round().clamp(0.0, 255.0) as u8)
+            .map(|(i, &v)| ((v - mins[i / 16]) * inv + 0.5) as u8)
             .collect();
         let offset = mins.iter().map(|&m| f64::from(m)).sum::<f64>() as f32;
         Self {
@@ -181,8 +184,8 @@ pub(crate) fn accumulate_scalar(codes: &[u8], table: &[u8], sums: &mut [u32; BAT
 
 #[cfg(test)]
 mod tests {
+    use super::super::kernels;
     use super::*;
-    use crate::quant::rabitq::kernels;
     use rand::{Rng, SeedableRng};
     use rand_xoshiro::Xoshiro256PlusPlus;
 

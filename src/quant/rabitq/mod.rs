@@ -593,6 +593,60 @@ mod tests {
         assert!(codec.pack_batch(&many[..32], &v, &mut batch[1..]).is_err());
     }
 
+    #[test]
+    fn codec_rebuilt_from_rotation_bytes_scores_the_same() {
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(12);
+        let codec = RabitqCodec::new(200, Metric::Cosine, 99).unwrap();
+        assert_eq!(codec.space(), Space::InnerProduct);
+        let bytes = codec.rotation().to_bytes();
+        let again =
+            RabitqCodec::with_rotation(Rotation::from_bytes(&bytes).unwrap(), Metric::Cosine);
+        assert_eq!(again, codec);
+        assert_eq!(again.rotation().seed(), 99);
+        let c = gaussianish(&mut rng, 200, 0.0);
+        let q = gaussianish(&mut rng, 200, 0.0);
+        let data: Vec<Vec<f32>> = (0..32)
+            .map(|_| codec.rotate(&gaussianish(&mut rng, 200, 0.0)).unwrap())
+            .collect();
+        let refs: Vec<&[f32]> = data.iter().map(|v| v.as_slice()).collect();
+        let c_rot = codec.rotate(&c).unwrap();
+        let (mut a, mut b) = (
+            vec![0u8; codec.batch_bytes()],
+            vec![0u8; codec.batch_bytes()],
+        );
+        codec.pack_batch(&refs, &c_rot, &mut a).unwrap();
+        again
+            .pack_batch(&refs, &again.rotate(&c).unwrap(), &mut b)
+            .unwrap();
+        assert_eq!(a, b);
+        let terms = CentroidTerms::exact(codec.space(), &q, &c);
+        let (mut e1, mut l1, mut e2, mut l2) =
+            ([0f32; BATCH], [0f32; BATCH], [0f32; BATCH], [0f32; BATCH]);
+        codec.estimate_batch(
+            &a,
+            &codec.prepare_query(&q).unwrap(),
+            terms,
+            DEFAULT_EPSILON,
+            &mut e1,
+            &mut l1,
+        );
+        again.estimate_batch(
+            &b,
+            &again.prepare_query(&q).unwrap(),
+            terms,
+            DEFAULT_EPSILON,
+            &mut e2,
+            &mut l2,
+        );
+        assert_eq!((e1, l1), (e2, l2));
+        let est = Estimate {
+            distance: e1[0],
+            bound: e1[0] - l1[0],
+        };
+        assert_eq!(est.lower(), l1[0]);
+        assert!(est.upper() >= est.distance);
+    }
+
     /// Every estimate path agrees with the others and with the exact distance within its bound
     /// on average, for both spaces, on every dimension 1–130 and on large ones, with full and
     /// partial batches.

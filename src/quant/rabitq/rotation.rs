@@ -68,6 +68,9 @@ pub(crate) struct Rotation {
     /// `ROUNDS × padded / 64` sign masks: bit `i % 64` of word `round · padded/64 + i / 64` flips
     /// coordinate `i` in that round.
     signs: Vec<u64>,
+    /// The same masks expanded to one `u32` per coordinate and round (`0` or the sign bit), so
+    /// the flip is one vectorised XOR.
+    flips: Vec<u32>,
     /// `1/√block`, applied to the block after each transform when `block < padded`.
     block_scale: f32,
     /// The normalisations applied once at the end: `1/block²` when `block = padded` (four full
@@ -109,8 +112,14 @@ impl Rotation {
         let block = 1usize << (usize::BITS - 1 - padded.leading_zeros());
         let words = padded / 64;
         let mut state = seed;
-        let signs = (0..ROUNDS * words)
+        let signs: Vec<u64> = (0..ROUNDS * words)
             .map(|_| splitmix64(&mut state))
+            .collect();
+        let flips = (0..ROUNDS * padded)
+            .map(|k| {
+                let (round, i) = (k / padded, k % padded);
+                (((signs[round * words + i / 64] >> (i % 64)) & 1) as u32) << 31
+            })
             .collect();
         // A full transform multiplies norms by √block, a Kac step by √2: ROUNDS = 4 of them give
         // block² or 4, exact powers of two applied once. A partial transform is scaled at once.
@@ -127,6 +136,7 @@ impl Rotation {
             seed,
             block,
             signs,
+            flips,
             block_scale,
             scale,
         })
@@ -230,10 +240,12 @@ pub(super) fn rotate_impl(rot: &Rotation, x: &[f32], out: &mut [f32]) {
     assert_eq!(out.len(), rot.padded, "rotate: output length");
     out[..rot.dim].copy_from_slice(x);
     out[rot.dim..].fill(0.0);
-    let words = rot.padded / 64;
     let kac = rot.block < rot.padded;
     for round in 0..ROUNDS {
-        flip_signs(out, &rot.signs[round * words..(round + 1) * words]);
+        let flips = &rot.flips[round * rot.padded..(round + 1) * rot.padded];
+        for (v, &f) in out.iter_mut().zip(flips) {
+            *v = f32::from_bits(v.to_bits() ^ f);
+        }
         if !kac {
             fht(out);
         } else {
@@ -261,23 +273,46 @@ pub(super) fn rotate_impl(rot: &Rotation, x: &[f32], out: &mut [f32]) {
     }
 }
 
-/// Flips the sign of `x[i]` where bit `i % 64` of `masks[i / 64]` is set.
-#[inline(always)]
-fn flip_signs(x: &mut [f32], masks: &[u64]) {
-    for (chunk, &mask) in x.chunks_exact_mut(64).zip(masks) {
-        for (j, v) in chunk.iter_mut().enumerate() {
-            let flip = (((mask >> j) & 1) as u32) << 31;
-            *v = f32::from_bits(v.to_bits() ^ flip);
-        }
-    }
-}
-
 /// The unnormalised fast Walsh–Hadamard transform of `x` (length a power of two), in place.
+///
+/// The first three levels run on registers, eight values at a time; the others on contiguous
+/// halves of at least eight, which the compiler vectorises.
 #[inline(always)]
 fn fht(x: &mut [f32]) {
     let n = x.len();
-    debug_assert!(n.is_power_of_two());
-    let mut h = 1;
+    debug_assert!(n.is_power_of_two() && n >= 8);
+    for c in x.chunks_exact_mut(8) {
+        let a: [f32; 8] = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
+        let b = [
+            a[0] + a[1],
+            a[0] - a[1],
+            a[2] + a[3],
+            a[2] - a[3],
+            a[4] + a[5],
+            a[4] - a[5],
+            a[6] + a[7],
+            a[6] - a[7],
+        ];
+        let d = [
+            b[0] + b[2],
+            b[1] + b[3],
+            b[0] - b[2],
+            b[1] - b[3],
+            b[4] + b[6],
+            b[5] + b[7],
+            b[4] - b[6],
+            b[5] - b[7],
+        ];
+        c[0] = d[0] + d[4];
+        c[1] = d[1] + d[5];
+        c[2] = d[2] + d[6];
+        c[3] = d[3] + d[7];
+        c[4] = d[0] - d[4];
+        c[5] = d[1] - d[5];
+        c[6] = d[2] - d[6];
+        c[7] = d[3] - d[7];
+    }
+    let mut h = 8;
     while h < n {
         for chunk in x.chunks_exact_mut(2 * h) {
             let (a, b) = chunk.split_at_mut(h);
