@@ -199,12 +199,16 @@ impl QueryPlanes {
         let inv = 1.0 / scale;
         let mut planes = vec![0u64; bits as usize * words];
         for (w, chunk) in q_rot.chunks_exact(64).enumerate() {
+            let mut acc = [0u64; 8];
             for (j, &v) in chunk.iter().enumerate() {
                 // Round half up by truncation of a value ≥ 0, capped at the top level.
                 let u = (((v - lo) * inv + 0.5) as u32).min(levels as u32);
-                for p in 0..bits as usize {
-                    planes[p * words + w] |= u64::from((u >> p) & 1) << j;
+                for (p, a) in acc.iter_mut().enumerate() {
+                    *a |= u64::from((u >> p) & 1) << j;
                 }
+            }
+            for (p, &a) in acc[..bits as usize].iter().enumerate() {
+                planes[p * words + w] = a;
             }
         }
         Self {

@@ -23,6 +23,9 @@ use super::rotation::Rotation;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+/// The 1-bit row kernel: `(code, planes, words, bits) -> (weighted popcount, popcount)`.
+pub(crate) type RowDotFn = fn(&[u8], &[u64], usize, u32) -> (u32, u32);
+
 /// The kernels of one instruction set, as plain function pointers.
 #[derive(Debug)]
 pub(crate) struct RabitqKernels {
@@ -34,7 +37,7 @@ pub(crate) struct RabitqKernels {
     pub(crate) fastscan: fn(&[u8], &[u8], &mut [u32; BATCH]),
     /// `(Σₚ 2ᵖ popcount(code & planeₚ), popcount(code))`: `(code, planes, words, bits)`, see
     /// [`row_dot_scalar`].
-    pub(crate) row_dot: fn(&[u8], &[u64], usize, u32) -> (u32, u32),
+    pub(crate) row_dot: RowDotFn,
     /// `Σ q[i] · vᵢ` over packed `width`-bit values: `(q, packed, width)`, see [`ex_dot_scalar`].
     pub(crate) ex_dot: fn(&[f32], &[u8], u32) -> f32,
 }

@@ -100,7 +100,7 @@ impl Rotation {
     /// `InvalidParameter` when `dim` is 0, `padded` is not a multiple of 64, is below `dim` or is
     /// above 65 536.
     pub(crate) fn with_padded_dim(dim: usize, padded: usize, seed: u64) -> Result<Self> {
-        if dim == 0 || padded < dim || padded % PAD_MULTIPLE != 0 || padded > MAX_DIM {
+        if dim == 0 || padded < dim || !padded.is_multiple_of(PAD_MULTIPLE) || padded > MAX_DIM {
             return Err(Error::InvalidParameter {
                 name: "padded_dim",
                 reason: format!(
