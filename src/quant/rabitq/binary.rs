@@ -197,18 +197,25 @@ impl QueryPlanes {
         let levels = ((1u32 << bits) - 1) as f32;
         let scale = if hi > lo { (hi - lo) / levels } else { 1.0 };
         let inv = 1.0 / scale;
+        // Round half up by truncation of a value ≥ 0, capped at the top level.
+        let levels = levels as u32;
+        let u: Vec<u8> = q_rot
+            .iter()
+            .map(|&v| (((v - lo) * inv + 0.5) as u32).min(levels) as u8)
+            .collect();
         let mut planes = vec![0u64; bits as usize * words];
-        for (w, chunk) in q_rot.chunks_exact(64).enumerate() {
-            let mut acc = [0u64; 8];
-            for (j, &v) in chunk.iter().enumerate() {
-                // Round half up by truncation of a value ≥ 0, capped at the top level.
-                let u = (((v - lo) * inv + 0.5) as u32).min(levels as u32);
-                for (p, a) in acc.iter_mut().enumerate() {
-                    *a |= u64::from((u >> p) & 1) << j;
+        for (w, chunk) in u.chunks_exact(64).enumerate() {
+            for p in 0..bits {
+                let mut word = 0u64;
+                for (b, bytes) in chunk.chunks_exact(8).enumerate() {
+                    let x = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+                    // Bit p of each byte, gathered into 8 bits (byte k → bit k) by one multiply.
+                    let gathered = ((x >> p) & 0x0101_0101_0101_0101)
+                        .wrapping_mul(0x0102_0408_1020_4080)
+                        >> 56;
+                    word |= gathered << (8 * b);
                 }
-            }
-            for (p, &a) in acc[..bits as usize].iter().enumerate() {
-                planes[p * words + w] = a;
+                planes[p as usize * words + w] = word;
             }
         }
         Self {

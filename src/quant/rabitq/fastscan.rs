@@ -129,32 +129,33 @@ impl QueryLut {
     pub(crate) fn new(q_rot: &[f32]) -> Self {
         debug_assert_eq!(q_rot.len() % 64, 0);
         let groups = q_rot.len() / 4;
-        let mut float = vec![0f32; 16 * groups];
-        let mut range = 0f32;
+        // A group's smallest entry is the sum of its negative coordinates, its range the sum of
+        // their magnitudes: the step is known before any entry is built.
+        let range = q_rot
+            .chunks_exact(4)
+            .map(|q| q.iter().map(|v| v.abs()).sum::<f32>())
+            .fold(0f32, f32::max);
+        let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
+        let inv = 1.0 / scale;
+        let mut table = vec![0u8; 16 * groups];
         let mut mins = vec![0f32; groups];
-        for g in 0..groups {
-            let t = &mut float[16 * g..16 * g + 16];
-            let q = &q_rot[4 * g..4 * g + 4];
+        for ((q, out), min) in q_rot
+            .chunks_exact(4)
+            .zip(table.chunks_exact_mut(16))
+            .zip(mins.iter_mut())
+        {
+            let lo: f32 = q.iter().map(|&v| v.min(0.0)).sum();
+            let mut t = [0f32; 16];
             for n in 1..16usize {
                 t[n] = t[n & (n - 1)] + q[n.trailing_zeros() as usize];
             }
-            let (lo, hi) = t
-                .iter()
-                .fold((f32::INFINITY, f32::NEG_INFINITY), |(l, h), &v| {
-                    (l.min(v), h.max(v))
-                });
-            mins[g] = lo;
-            range = range.max(hi - lo);
+            // Round half up by truncation: the values are ≥ 0 up to rounding, and `as u8`
+            // saturates at 0 and 255 (no call to `roundf` on the baseline target).
+            for (o, &v) in out.iter_mut().zip(&t) {
+                *o = ((v - lo) * inv + 0.5) as u8;
+            }
+            *min = lo;
         }
-        let scale = if range > 0.0 { range / 255.0 } else { 1.0 };
-        let inv = 1.0 / scale;
-        // Round half up by truncation (the values are ≥ 0; `as u8` saturates at 255): no call
-        // to `roundf` on the baseline target.
-        let table = float
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| ((v - mins[i / 16]) * inv + 0.5) as u8)
-            .collect();
         let offset = mins.iter().map(|&m| f64::from(m)).sum::<f64>() as f32;
         Self {
             table,

@@ -436,18 +436,23 @@ impl RabitqCodec {
         for b in 0..batches {
             let batch = &block[b * bb..(b + 1) * bb];
             (kernels.fastscan)(&batch[..cb], &query.lut.table, &mut sums);
-            let t = &batch[cb..];
+            let (adds, rest) = batch[cb..].split_at(4 * BATCH);
+            let (rescales, errors) = rest.split_at(4 * BATCH);
             let est = &mut est[b * BATCH..(b + 1) * BATCH];
             let lower = &mut lower[b * BATCH..(b + 1) * BATCH];
-            let read = |i: usize| f32::from_le_bytes([t[i], t[i + 1], t[i + 2], t[i + 3]]);
-            for s in 0..BATCH {
-                let add = read(4 * s);
-                let rescale = read(4 * (BATCH + s));
-                let error = read(4 * (2 * BATCH + s));
-                let x_q = scale * sums[s] as f32 + offset;
-                let e = add + centroid.g_add + rescale * x_q;
-                est[s] = e;
-                lower[s] = e - radius * error;
+            let f = |c: &[u8]| f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            for (((((e, l), &sum), add), rescale), error) in est
+                .iter_mut()
+                .zip(lower.iter_mut())
+                .zip(&sums)
+                .zip(adds.chunks_exact(4))
+                .zip(rescales.chunks_exact(4))
+                .zip(errors.chunks_exact(4))
+            {
+                let x_q = scale * sum as f32 + offset;
+                let v = f(add) + centroid.g_add + f(rescale) * x_q;
+                *e = v;
+                *l = v - radius * f(error);
             }
         }
     }
