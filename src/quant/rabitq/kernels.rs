@@ -1,0 +1,91 @@
+//! The RaBitQ kernels of one instruction set, chosen once per process.
+//!
+//! | set | needs (x86_64) | rotation | fast scan (32 codes) | 1-bit row | extended row |
+//! |---|---|---|---|---|---|
+//! | `avx512` | AVX-512 F, BW, VPOPCNTDQ; POPCNT | the scalar code compiled for AVX-512 | `vpshufb` on 64 bytes (4 groups), `u16` lanes | `vpopcntq` on 8 words | 16 lanes, FMA |
+//! | `avx512bw` | AVX-512 F, BW; POPCNT | as `avx512` | as `avx512` | `popcnt` | as `avx512` |
+//! | `avx2` | AVX2, FMA, POPCNT | compiled for AVX2 | `vpshufb` on 32 bytes (2 groups) | `popcnt` | 8 lanes, FMA |
+//! | `scalar` | everywhere | [`Rotation::rotate_scalar`] | [`accumulate_scalar`] | [`row_dot_scalar`] | [`ex_dot_scalar`] |
+//!
+//! The rotation, the fast-scan and the 1-bit row kernels give the scalar twin's exact results
+//! (the same float operations in the same order; exact integer sums); the extended-row kernel sums
+//! floats in another order and matches to rounding. VNNI (`vpdpbusd`) has no place here: the
+//! fast-scan kernel is shuffles and additions, and the extended kernel keeps the query in `f32`
+//! (an `i8` query would add an error the 8-bit codes do not have).
+
+use std::sync::OnceLock;
+
+use super::binary::row_dot_scalar;
+use super::extended::ex_dot_scalar;
+use super::fastscan::{accumulate_scalar, BATCH};
+use super::rotation::Rotation;
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+/// The 1-bit row kernel: `(code, planes, words, bits) -> (weighted popcount, popcount)`.
+pub(crate) type RowDotFn = fn(&[u8], &[u64], usize, u32) -> (u32, u32);
+
+/// The kernels of one instruction set, as plain function pointers.
+#[derive(Debug)]
+pub(crate) struct RabitqKernels {
+    /// The instruction set: `avx512`, `avx512bw`, `avx2` or `scalar`.
+    pub(crate) name: &'static str,
+    /// [`Rotation::rotate`].
+    pub(crate) rotate: fn(&Rotation, &[f32], &mut [f32]),
+    /// The fast-scan sums of one batch: `(codes, table, sums)`, see [`accumulate_scalar`].
+    pub(crate) fastscan: fn(&[u8], &[u8], &mut [u32; BATCH]),
+    /// `(Σₚ 2ᵖ popcount(code & planeₚ), popcount(code))`: `(code, planes, words, bits)`, see
+    /// [`row_dot_scalar`].
+    pub(crate) row_dot: RowDotFn,
+    /// `Σ q[i] · vᵢ` over packed `width`-bit values: `(q, packed, width)`, see [`ex_dot_scalar`].
+    pub(crate) ex_dot: fn(&[f32], &[u8], u32) -> f32,
+}
+
+/// The scalar reference set.
+static SCALAR: RabitqKernels = RabitqKernels {
+    name: "scalar",
+    rotate: Rotation::rotate_scalar,
+    fastscan: accumulate_scalar,
+    row_dot: row_dot_scalar,
+    ex_dot: ex_dot_scalar,
+};
+
+/// Every kernel set this CPU can run, fastest first; the last is always `scalar`.
+pub(crate) fn supported() -> Vec<&'static RabitqKernels> {
+    let mut sets = Vec::with_capacity(4);
+    #[cfg(target_arch = "x86_64")]
+    {
+        sets.extend(x86::avx512());
+        sets.extend(x86::avx512bw());
+        sets.extend(x86::avx2());
+    }
+    sets.push(&SCALAR);
+    sets
+}
+
+/// The fastest kernel set of this CPU, detected on the first call.
+pub(crate) fn active() -> &'static RabitqKernels {
+    static ACTIVE: OnceLock<&'static RabitqKernels> = OnceLock::new();
+    ACTIVE.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(k) = x86::avx512().or_else(x86::avx512bw).or_else(x86::avx2) {
+                return k;
+            }
+        }
+        &SCALAR
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn active_is_the_first_supported() {
+        let all = supported();
+        assert_eq!(all.last().unwrap().name, "scalar");
+        assert_eq!(active().name, all[0].name);
+    }
+}
