@@ -190,22 +190,27 @@ pub(crate) fn metric_from_tag(t: u8) -> Option<Metric> {
     })
 }
 
-/// The stable tag of a quantization in files: none 0, sq8 1, sq4 2.
+/// The stable tag of a quantization in files: none 0, sq8 1, sq4 2, RaBitQ with `b` extended
+/// bits `16 + b` (format version 3 on).
 pub(crate) fn quantization_tag(q: Quantization) -> u8 {
     match q {
         Quantization::None => 0,
         Quantization::Sq8 => 1,
         Quantization::Sq4 => 2,
+        Quantization::RaBitQ { bits } => 16 + bits,
     }
 }
 
 pub(crate) fn quantization_from_tag(t: u8) -> Option<Quantization> {
-    Some(match t {
+    let q = match t {
         0 => Quantization::None,
         1 => Quantization::Sq8,
         2 => Quantization::Sq4,
+        16..=24 => Quantization::RaBitQ { bits: t - 16 },
         _ => return None,
-    })
+    };
+    q.check().ok()?;
+    Some(q)
 }
 
 /// The stable tag of a quantization scheme in files: per-dimension 0, per-vector 1.

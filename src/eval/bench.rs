@@ -67,7 +67,7 @@ impl Default for BenchSpec {
             quants: vec![Quantization::None],
             oversamples: Vec::new(),
             quant_scheme: QuantScheme::default(),
-            layouts: vec![Layout::Compact],
+            layouts: vec![Layout::Auto],
             k: 10,
             seed: IndexOptions::new(1, Metric::L2).seed,
             warmup_queries: 200,
@@ -146,10 +146,10 @@ pub fn run_bench(
     let mut configs: Vec<(Quantization, Layout)> = Vec::new();
     for &quant in &spec.quants {
         for &layout in &spec.layouts {
-            let layout = if quant == Quantization::Sq4 {
-                layout
-            } else {
-                Layout::Compact
+            // Layouts apply to the codes that have blocks; the rest are compact.
+            let layout = match quant {
+                Quantization::Sq4 | Quantization::RaBitQ { .. } => layout.resolve(quant),
+                _ => Layout::Compact,
             };
             if !configs.contains(&(quant, layout)) {
                 configs.push((quant, layout));
@@ -231,7 +231,7 @@ fn sweep(
     let quant = index.options().quantization;
     let oversamples: Vec<Option<usize>> = match quant {
         Quantization::None => vec![None],
-        _ if spec.oversamples.is_empty() => vec![Some(quant.default_oversample())],
+        _ if spec.oversamples.is_empty() => vec![Some(index.options().default_oversample())],
         _ => spec.oversamples.iter().map(|&o| Some(o)).collect(),
     };
     let memory = index.memory();

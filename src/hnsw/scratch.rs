@@ -55,6 +55,12 @@ impl Visited {
         }
     }
 
+    /// Whether `i` is marked.
+    #[inline(always)]
+    pub(crate) fn contains(&self, i: u32) -> bool {
+        self.marks[i as usize] == self.epoch
+    }
+
     /// Marks `i`; returns `true` when it was not marked before.
     #[inline(always)]
     pub(crate) fn insert(&mut self, i: u32) -> bool {

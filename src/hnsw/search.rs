@@ -14,7 +14,7 @@ use std::sync::atomic::AtomicU64;
 use super::scratch::{Scored, Scratch, Visited};
 use crate::base::options::MAX_LINKS;
 use crate::base::view::{atomic_bit, link_ids, GraphView, LinkCell};
-use crate::quant::{BlockScorer, Scorer};
+use crate::quant::{BlockScorer, Level0, Scorer, VisitScorer};
 
 /// Which nodes a search may return: not deleted in the view, not dead in the caller's extra
 /// bitmap, and passing the user's filter.
@@ -49,18 +49,30 @@ impl Accept<'_> {
 
 /// How a beam search gets the distances of the neighbours of the node it expands.
 pub(crate) trait Expand {
+    /// Whether the walk's results are the expanded nodes, each scored precisely when it is
+    /// expanded (RaBitQ's one-visit blocks), rather than the neighbours as `expand` scores them.
+    const RESULTS_ON_VISIT: bool = false;
+
     /// Starts fetching what expanding `node` will read.
     fn prefetch(&self, node: u32);
 
-    /// Writes the neighbours of `node` not in `visited` (marking them) and their distances into
-    /// `ids` and `dists`; returns how many.
+    /// Writes neighbours of `node` and their distances into `ids` and `dists`; returns `node`'s
+    /// own distance (`NaN` unless [`Expand::RESULTS_ON_VISIT`]) and how many.
+    ///
+    /// Without `RESULTS_ON_VISIT`: the neighbours not in `visited`, marked now, scored with
+    /// `bound` (the beam's worst) as the bar a scorer may stop at. With it: every neighbour not
+    /// in `visited`, unmarked, `dists` holding estimates and `lower` their lower bounds — the walk
+    /// marks those it keeps.
+    #[allow(clippy::too_many_arguments)]
     fn expand(
         &self,
         node: u32,
+        bound: f32,
         visited: &mut Visited,
         ids: &mut [u32; MAX_LINKS],
         dists: &mut [f32; MAX_LINKS],
-    ) -> usize;
+        lower: &mut [f32; MAX_LINKS],
+    ) -> (f32, usize);
 }
 
 /// Neighbours from a level's link rows, scored one row each (hnswlib's two passes: collect and
@@ -81,10 +93,12 @@ impl<G: GraphView, S: Scorer> Expand for ByLinks<'_, G, S> {
     fn expand(
         &self,
         node: u32,
+        bound: f32,
         visited: &mut Visited,
         ids: &mut [u32; MAX_LINKS],
         dists: &mut [f32; MAX_LINKS],
-    ) -> usize {
+        _lower: &mut [f32; MAX_LINKS],
+    ) -> (f32, usize) {
         let cap = self.st.node_bound() as u32;
         let mut fresh = 0;
         for link in link_ids(self.st.links(self.level, node))
@@ -98,8 +112,8 @@ impl<G: GraphView, S: Scorer> Expand for ByLinks<'_, G, S> {
                 fresh += 1;
             }
         }
-        self.scorer.score_many(&ids[..fresh], dists);
-        fresh
+        self.scorer.score_many(&ids[..fresh], bound, dists);
+        (f32::NAN, fresh)
     }
 }
 
@@ -120,10 +134,12 @@ impl<B: BlockScorer> Expand for ByBlocks<'_, B> {
     fn expand(
         &self,
         node: u32,
+        _bound: f32,
         visited: &mut Visited,
         ids: &mut [u32; MAX_LINKS],
         dists: &mut [f32; MAX_LINKS],
-    ) -> usize {
+        _lower: &mut [f32; MAX_LINKS],
+    ) -> (f32, usize) {
         let count = self.blocks.score_block(node, ids, dists);
         let mut fresh = 0;
         for i in 0..count {
@@ -134,7 +150,47 @@ impl<B: BlockScorer> Expand for ByBlocks<'_, B> {
                 fresh += 1;
             }
         }
-        fresh
+        (f32::NAN, fresh)
+    }
+}
+
+/// One-visit blocks: the expanded node's own distance and its neighbours' estimates.
+pub(crate) struct ByVisits<'a, V> {
+    pub visits: &'a V,
+    /// Every valid node id is below this.
+    pub cap: u32,
+}
+
+impl<V: VisitScorer> Expand for ByVisits<'_, V> {
+    const RESULTS_ON_VISIT: bool = true;
+
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        self.visits.prefetch_block(node);
+    }
+
+    #[inline(always)]
+    fn expand(
+        &self,
+        node: u32,
+        _bound: f32,
+        visited: &mut Visited,
+        ids: &mut [u32; MAX_LINKS],
+        dists: &mut [f32; MAX_LINKS],
+        lower: &mut [f32; MAX_LINKS],
+    ) -> (f32, usize) {
+        let (own, count) = self.visits.visit(node, ids, dists, lower);
+        let mut fresh = 0;
+        for i in 0..count {
+            let n = ids[i];
+            if n < self.cap && !visited.contains(n) {
+                ids[fresh] = n;
+                dists[fresh] = dists[i];
+                lower[fresh] = lower[i];
+                fresh += 1;
+            }
+        }
+        (own, fresh)
     }
 }
 
@@ -168,15 +224,22 @@ impl<G: GraphView> Graph<'_, G> {
     }
 
     /// Beam search. The caller has reset `s.visited` and pushed the entry points into
-    /// `s.candidates` (and those `accept` takes into `s.results`). On return `s.results` holds
-    /// the best `ef` nodes that `accept` takes.
+    /// `s.candidates` (and, unless `E::RESULTS_ON_VISIT`, those `accept` takes into
+    /// `s.results`). On return `s.results` holds the best `ef` nodes that `accept` takes.
+    ///
+    /// With `E::RESULTS_ON_VISIT` a node enters the results when it is expanded, with its own
+    /// precise distance, and a neighbour enters the candidates (by its estimate) only while the
+    /// results are not full or its lower bound is below the worst of them; the walk ends when
+    /// the results are full and no candidate's estimate is below their worst.
     pub(crate) fn beam<E: Expand>(&self, e: &E, ef: usize, s: &mut Scratch, accept: &Accept<'_>) {
         let all = accept.all();
         let mut bound = s.results.peek().map_or(f32::INFINITY, |w| w.dist);
         let mut ids = [0u32; MAX_LINKS];
         let mut dists = [0f32; MAX_LINKS];
+        let mut lower = [0f32; MAX_LINKS];
         while let Some(Reverse(c)) = s.candidates.pop() {
-            if c.dist > bound && (s.results.len() >= ef || all) {
+            let full = s.results.len() >= ef;
+            if c.dist > bound && (full || (all && !E::RESULTS_ON_VISIT)) {
                 break;
             }
             // The next candidate will be expanded soon: start fetching what that reads.
@@ -184,10 +247,53 @@ impl<G: GraphView> Graph<'_, G> {
                 e.prefetch(next.id);
             }
             s.expanded += 1;
-            let fresh = e.expand(c.id, &mut s.visited, &mut ids, &mut dists);
+            let (own, fresh) = e.expand(
+                c.id,
+                bound,
+                &mut s.visited,
+                &mut ids,
+                &mut dists,
+                &mut lower,
+            );
             s.scored += fresh as u64;
-            for (&id, &dist) in ids[..fresh].iter().zip(&dists[..fresh]) {
-                self.offer(Scored { dist, id }, ef, s, accept, all, &mut bound);
+            if E::RESULTS_ON_VISIT {
+                if all || accept.accepts(self.st, c.id) {
+                    self.keep(
+                        Scored {
+                            dist: own,
+                            id: c.id,
+                        },
+                        ef,
+                        s,
+                        &mut bound,
+                    );
+                }
+                for i in 0..fresh {
+                    if (s.results.len() < ef || lower[i] < bound) && s.visited.insert(ids[i]) {
+                        s.candidates.push(Reverse(Scored {
+                            dist: dists[i],
+                            id: ids[i],
+                        }));
+                    }
+                }
+            } else {
+                for (&id, &dist) in ids[..fresh].iter().zip(&dists[..fresh]) {
+                    self.offer(Scored { dist, id }, ef, s, accept, all, &mut bound);
+                }
+            }
+        }
+    }
+
+    /// Adds a result, keeping the best `ef`; `bound` follows the worst.
+    #[inline(always)]
+    fn keep(&self, c: Scored, ef: usize, s: &mut Scratch, bound: &mut f32) {
+        if s.results.len() < ef || c.dist < *bound {
+            s.results.push(c);
+            if s.results.len() > ef {
+                s.results.pop();
+            }
+            if let Some(w) = s.results.peek() {
+                *bound = w.dist;
             }
         }
     }
@@ -219,8 +325,15 @@ impl<G: GraphView> Graph<'_, G> {
     }
 
     /// Greedy descent from the entry point to level 1, then seeds level 0's beam search: resets
-    /// the visited set and the heaps and pushes the node reached. `false` for an empty graph.
-    fn descend<S: Scorer>(&self, q: &S, s: &mut Scratch, accept: &Accept<'_>) -> bool {
+    /// the visited set and the heaps and pushes the node reached (into the results too, unless
+    /// they are made `on_visit`). `false` for an empty graph.
+    fn descend<S: Scorer>(
+        &self,
+        q: &S,
+        s: &mut Scratch,
+        accept: &Accept<'_>,
+        on_visit: bool,
+    ) -> bool {
         s.candidates.clear();
         s.results.clear();
         let Some(ep) = self.st.entry() else {
@@ -236,33 +349,32 @@ impl<G: GraphView> Graph<'_, G> {
         s.visited.reset(self.st.node_bound());
         s.visited.insert(cur.id);
         s.candidates.push(Reverse(cur));
-        if accept.accepts(self.st, cur.id) {
+        if !on_visit && accept.accepts(self.st, cur.id) {
             s.results.push(cur);
         }
         true
     }
 
     /// The `ef`-beam search for the query of `scorer` from the entry point down to level 0;
-    /// leaves the best `ef` accepted nodes in `s.results`. With `blocks`, level 0 is walked on
-    /// the blocks (which give the distances `scorer` would give, so the walk visits the same
-    /// nodes in the same order and returns the same results).
-    pub(crate) fn search<S: Scorer, B: BlockScorer>(
+    /// leaves the best `ef` accepted nodes in `s.results`. `level0` says how level 0 is scored:
+    /// by `scorer` row by row, from fast-scan blocks (which give the distances `scorer` would
+    /// give, so the walk visits the same nodes and returns the same results), or from one-visit
+    /// blocks.
+    pub(crate) fn search<S: Scorer, B: BlockScorer, V: VisitScorer>(
         &self,
         scorer: &S,
-        blocks: Option<&B>,
+        level0: Level0<'_, B, V>,
         ef: usize,
         s: &mut Scratch,
         accept: &Accept<'_>,
     ) {
-        if !self.descend(scorer, s, accept) {
+        let cap = self.st.node_bound() as u32;
+        let on_visit = matches!(level0, Level0::Visits(_));
+        if !self.descend(scorer, s, accept, on_visit) {
             return;
         }
-        match blocks {
-            Some(blocks) => {
-                let cap = self.st.node_bound() as u32;
-                self.beam(&ByBlocks { blocks, cap }, ef, s, accept)
-            }
-            None => {
+        match level0 {
+            Level0::Rows => {
                 let by_links = ByLinks {
                     st: self.st,
                     scorer,
@@ -270,6 +382,8 @@ impl<G: GraphView> Graph<'_, G> {
                 };
                 self.beam(&by_links, ef, s, accept)
             }
+            Level0::Blocks(blocks) => self.beam(&ByBlocks { blocks, cap }, ef, s, accept),
+            Level0::Visits(visits) => self.beam(&ByVisits { visits, cap }, ef, s, accept),
         }
     }
 

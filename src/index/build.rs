@@ -12,7 +12,7 @@ use crate::base::view::{GraphView, RowView};
 use crate::distance::{self, VectorDistance, WithDistance};
 use crate::error::{Error, Result};
 use crate::hnsw::{Builder, Storage};
-use crate::quant::{with_kernels, Codec, FloatScorer, Kernels, WithKernels};
+use crate::quant::{with_kernels, Codec, FloatScorer, Kernels, SqCodec, WithKernels};
 use crate::segment::code_row_width;
 use crate::simd::Level;
 
@@ -115,18 +115,13 @@ impl Index {
     ) {
         let dim = self.options.dim;
         if mem.codec.get().is_none() {
-            if let Some(codec) = Codec::train(
-                self.options.quantization,
-                self.options.quant_scheme,
-                self.options.metric,
-                dim,
-                rows,
-            ) {
+            if let Some(codec) = Codec::train(&self.options, rows) {
                 let _ = mem.codec.set(codec);
             }
         }
-        let codec = mem.codec.get();
+        // Codes kept per row (RaBitQ's blocks keep none: they are packed from the vectors).
         let code_bytes = code_row_width(&self.options);
+        let codec = mem.codec.get().filter(|_| code_bytes > 0);
         rows.par_chunks(dim)
             .zip(ids.par_iter())
             .enumerate()
@@ -292,7 +287,7 @@ impl<K: Kernels> WithDistance for LinkWith<'_, K> {
 /// than the f32 rows they stay in cache where the vectors do not. Only the search for candidates
 /// reads them; the neighbour selection and the links use exact distances.
 struct BuildCodes {
-    codec: Codec,
+    codec: SqCodec,
     /// One row per node (`row_bytes` each), for every node a build can reach.
     rows: Vec<u8>,
     row_bytes: usize,
@@ -302,14 +297,14 @@ impl BuildCodes {
     /// Encodes nodes `0..nodes` of `st` (in parallel) with an 8-bit codec trained on `sample`.
     fn encode(st: &Storage, nodes: usize, metric: crate::Metric, sample: &[f32]) -> Option<Self> {
         let dim = st.dim;
-        let codec = Codec::train(
+        let codec = SqCodec::train(
             Quantization::Sq8,
             QuantScheme::PerVector,
             metric,
             dim,
             sample,
         )?;
-        let row_bytes = Codec::row_bytes(8, dim);
+        let row_bytes = SqCodec::row_bytes(8, dim);
         let vectors = st.vectors();
         let mut rows = vec![0u8; nodes * row_bytes];
         rows.par_chunks_mut(row_bytes)

@@ -87,10 +87,15 @@ impl std::fmt::Debug for Index {
 impl Index {
     /// Creates an empty index.
     ///
+    /// A [`Layout::Auto`] layout becomes the quantization's default (see
+    /// [`Index::options`]).
+    ///
     /// # Errors
-    /// [`Error::InvalidParameter`] when `dim` is 0, `m` is outside `2..=MAX_M`, or
-    /// `ef_construction` is 0.
-    pub fn new(options: IndexOptions) -> Result<Self> {
+    /// [`Error::InvalidParameter`] when `dim` is 0, `m` is outside `2..=MAX_M`,
+    /// `ef_construction` is 0, the quantization's parameters are out of range, or the layout
+    /// does not fit the quantization.
+    pub fn new(mut options: IndexOptions) -> Result<Self> {
+        options.layout = options.layout.resolve(options.quantization);
         check_options(&options)?;
         Ok(Index {
             body: Body::Memory(Memory {
@@ -276,7 +281,7 @@ impl Index {
                     originals_bytes,
                     graph_bytes,
                     ids_bytes: seg.id_index_bytes(),
-                    fast_scan_bytes: seg.fast_scan().map_or(0, <[u8]>::len),
+                    fast_scan_bytes: seg.blocks().map_or(0, <[u8]>::len),
                 }
             }
         }
@@ -332,12 +337,22 @@ fn check_options(options: &IndexOptions) -> Result<()> {
             "must be at least 1",
         ));
     }
-    if options.layout == Layout::FastScan && options.quantization != Quantization::Sq4 {
+    options.quantization.check()?;
+    check_layout(options.quantization, options.layout)
+}
+
+/// The fast-scan layout needs codes it can pack: 4-bit scalar codes or RaBitQ.
+pub(crate) fn check_layout(quantization: Quantization, layout: Layout) -> Result<()> {
+    let packable = matches!(
+        quantization,
+        Quantization::Sq4 | Quantization::RaBitQ { .. }
+    );
+    if layout == Layout::FastScan && !packable {
         return Err(Error::invalid_parameter(
             "layout",
             format!(
-                "the fast-scan layout needs 4-bit codes (quantization sq4), not {}",
-                options.quantization
+                "the fast-scan layout needs 4-bit or RaBitQ codes (quantization sq4 or rabitq), \
+                 not {quantization}"
             ),
         ));
     }

@@ -4,30 +4,30 @@
 use super::stats::Path;
 use crate::base::view::GraphView;
 use crate::hnsw::{Accept, Graph, Scratch};
-use crate::quant::{BlockScorer, Scorer};
+use crate::quant::{BlockScorer, Level0, Scorer, VisitScorer};
 
 /// Runs the traversal (or, for a very selective filter, the exact scan) with `scorer`, leaving the
 /// best candidates in `s.results`; returns which path ran. A filtered walk that finds fewer than
 /// `k` matches falls back to the exact scan, so a search never returns fewer than `k` when `k`
 /// match.
-pub(super) fn collect<G: GraphView, S: Scorer, B: BlockScorer>(
+pub(super) fn collect<G: GraphView, S: Scorer, B: BlockScorer, V: VisitScorer>(
     graph: &Graph<'_, G>,
     scorer: &S,
-    blocks: Option<&B>,
+    level0: Level0<'_, B, V>,
     ef: usize,
     k: usize,
     accept: &Accept<'_>,
     s: &mut Scratch,
 ) -> Path {
     let Some(filter) = accept.filter else {
-        graph.search(scorer, blocks, ef, s, accept);
+        graph.search(scorer, level0, ef, s, accept);
         return Path::Walk;
     };
     if prefer_exact(graph.st, filter, ef) {
         graph.exact(scorer, ef, s, accept);
         return Path::Exact;
     }
-    graph.search(scorer, blocks, ef, s, accept);
+    graph.search(scorer, level0, ef, s, accept);
     if s.results.len() < k.min(graph.st.len()) {
         graph.exact(scorer, ef, s, accept);
         return Path::WalkThenExact;

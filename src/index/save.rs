@@ -36,8 +36,8 @@ impl Index {
     /// so the saved index returns exactly what this one does.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for [`Layout::FastScan`] without 4-bit codes, or to change the
-    /// layout of an opened segment; [`Error::Io`].
+    /// [`Error::InvalidParameter`] for [`Layout::FastScan`] without 4-bit or RaBitQ codes, or to
+    /// change the layout of an opened segment; [`Error::Io`].
     pub fn save_with_layout(&self, path: impl AsRef<Path>, layout: Layout) -> Result<u64> {
         self.save_quantized(path.as_ref(), self.options.quantization, layout)
     }
@@ -53,12 +53,8 @@ impl Index {
         quantization: Quantization,
         layout: Layout,
     ) -> Result<u64> {
-        if layout == Layout::FastScan && quantization != Quantization::Sq4 {
-            return Err(Error::invalid_parameter(
-                "layout",
-                "the fast-scan layout needs 4-bit codes (quantization sq4)",
-            ));
-        }
+        let layout = layout.resolve(quantization);
+        super::check_layout(quantization, layout)?;
         let mem = match &self.body {
             Body::Memory(mem) => mem,
             Body::Segment(seg)
@@ -129,7 +125,7 @@ impl Index {
             return p;
         }
         let st = mem.snapshot();
-        let packed = Arc::new(pack_blocks(&st, &self.options));
+        let packed = Arc::new(pack_blocks(&st, &self.options, mem.codec.get()));
         *mem.fast_scan.write() = Some(packed.clone());
         packed
     }
@@ -147,16 +143,31 @@ impl Index {
     }
 }
 
-/// The fast-scan blocks of every published node of `st`, from its level-0 links and code rows.
-fn pack_blocks(st: &Storage, options: &IndexOptions) -> PackedBlocks {
+/// The blocks of every published node of `st`, from its level-0 links and its neighbours' codes
+/// (4-bit code rows, or RaBitQ codes of their vectors).
+fn pack_blocks(st: &Storage, options: &IndexOptions, codec: Option<&Codec>) -> PackedBlocks {
     let nodes = st.len();
-    let codes = st.codes();
-    PackedBlocks::pack(
-        nodes,
-        &BlockShape::new(options.dim, options.m),
-        |node, out: &mut [u32; MAX_LINKS]| neighbours_below(st.links(0, node), nodes as u32, out),
-        |id| codes.map(|c| c.row(id)),
-    )
+    let neighbours =
+        |node, out: &mut [u32; MAX_LINKS]| neighbours_below(st.links(0, node), nodes as u32, out);
+    match codec {
+        Some(Codec::Rq(rq)) => {
+            let vectors = st.vectors();
+            let shape = rq.block_shape(options.m, vectors.stride());
+            PackedBlocks::filled(shape.bytes(nodes), nodes, |bytes| {
+                let rotated = rq.rotate_all(nodes, vectors);
+                rq.pack_blocks(&shape, 0, vectors, rotated.as_ref(), neighbours, bytes)
+            })
+        }
+        _ => {
+            let codes = st.codes();
+            PackedBlocks::pack(
+                nodes,
+                &BlockShape::new(options.dim, options.m),
+                neighbours,
+                |id| codes.map(|c| c.row(id)),
+            )
+        }
+    }
 }
 
 /// A codec for `options` trained on (up to [`MAX_TRAINING_ROWS`] evenly spaced of) the vectors of
@@ -169,11 +180,5 @@ fn train_on_sample(options: &IndexOptions, st: &Storage, ids: &[(u64, u32)]) -> 
         .step_by(step)
         .flat_map(|&(_, slot)| vectors.row(slot)[..options.dim].iter().copied())
         .collect();
-    Codec::train(
-        options.quantization,
-        options.quant_scheme,
-        options.metric,
-        options.dim,
-        &sample,
-    )
+    Codec::train(options, &sample)
 }

@@ -14,8 +14,7 @@ use crate::base::view::{GraphView, RowView};
 use crate::distance::{self, VectorDistance, WithDistance};
 use crate::error::{Error, Result};
 use crate::hnsw::{with_scratch, Accept, Graph, Scored, Scratch};
-use crate::quant::blocks::{BlockShape, Blocks};
-use crate::quant::{BlockScorer, Codec, Scorer, Traversal, WithScorer};
+use crate::quant::{BlockScorer, Codec, Level0, Scorer, Traversal, VisitScorer, WithScorer};
 use crate::rerank::{Candidate, Rerank};
 
 /// Parameters of one search.
@@ -30,7 +29,7 @@ pub struct SearchParams<'a> {
     /// How the candidates are reranked (default: exactly for a quantized index).
     pub rerank: Rerank<'a>,
     /// Candidates reranked per result: `k × oversample` (default
-    /// [`Quantization::default_oversample`](crate::Quantization::default_oversample); the beam is
+    /// [`IndexOptions::default_oversample`](crate::IndexOptions::default_oversample); the beam is
     /// widened to hold them, and [`SearchCounts::beams_raised`](crate::SearchCounts) counts it).
     pub oversample: Option<usize>,
     /// Counters to add this search's work to.
@@ -142,7 +141,7 @@ impl Index {
                 self.search_view(&*st, mem.codec.get(), blocks, query, params, dead)
             }
             Body::Segment(seg) => {
-                self.search_view(&**seg, seg.codec(), seg.fast_scan(), query, params, dead)
+                self.search_view(&**seg, seg.codec(), seg.blocks(), query, params, dead)
             }
         }
     }
@@ -212,7 +211,7 @@ impl Index {
         params: &SearchParams<'_>,
         dead: Option<&[AtomicU64]>,
     ) -> Result<Vec<Neighbor>> {
-        let plan = self.plan(params, codec.is_some())?;
+        let plan = self.plan(params, codec.is_some_and(|c| !c.exact_results()))?;
         let accept = Accept {
             filter: params.filter,
             dead,
@@ -248,12 +247,11 @@ impl Index {
             metric: self.options.metric,
             query: q,
             dim: self.options.dim,
+            m: self.options.m,
             vectors: st.vectors(),
-            codes: codec.zip(st.codes()),
-            blocks: blocks.map(|bytes| Blocks {
-                bytes,
-                shape: BlockShape::new(self.options.dim, self.options.m),
-            }),
+            codec,
+            codes: st.codes(),
+            blocks,
         };
         let path = traversal.run(Candidates {
             graph: Graph { st },
@@ -342,7 +340,7 @@ impl Index {
             Rerank::Auto | Rerank::Exact | Rerank::Custom(_) => {
                 let oversample = params
                     .oversample
-                    .unwrap_or_else(|| self.options.quantization.default_oversample());
+                    .unwrap_or_else(|| self.options.default_oversample());
                 k.saturating_mul(oversample)
             }
         };
@@ -368,9 +366,13 @@ struct Candidates<'a, 's, G> {
 impl<G: GraphView> WithScorer for Candidates<'_, '_, G> {
     type Output = Path;
 
-    fn run<S: Scorer, B: BlockScorer>(self, scorer: &S, blocks: Option<&B>) -> Path {
+    fn run<S: Scorer, B: BlockScorer, V: VisitScorer>(
+        self,
+        scorer: &S,
+        level0: Level0<'_, B, V>,
+    ) -> Path {
         let p = self.plan;
-        planner::collect(&self.graph, scorer, blocks, p.ef, p.k, self.accept, self.s)
+        planner::collect(&self.graph, scorer, level0, p.ef, p.k, self.accept, self.s)
     }
 }
 

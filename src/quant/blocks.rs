@@ -19,7 +19,8 @@
 //!
 //! A block is a pure function of the node's neighbour list and the neighbours' code rows
 //! ([`pack_block`]); a segment's blocks are checked against exactly that by `verify`. This module
-//! knows nothing of graphs: callers hand it the neighbour ids.
+//! knows nothing of graphs: callers hand it the neighbour ids. [`PackedBlocks`] holds the blocks
+//! an index built in memory packs, of this layout or of RaBitQ's ([`super::rq`]).
 
 use rayon::prelude::*;
 
@@ -118,7 +119,20 @@ pub(crate) struct PackedBlocks {
 }
 
 impl PackedBlocks {
-    /// Packs the blocks of nodes `0..nodes` (in parallel): `neighbours(node, buf)` writes a
+    /// `len` bytes (a multiple of 64) of blocks for `nodes` nodes, written by `fill`, starting on
+    /// a cache line.
+    pub(crate) fn filled(len: usize, nodes: usize, fill: impl FnOnce(&mut [u8])) -> Self {
+        debug_assert!(len.is_multiple_of(LINE_BYTES));
+        let mut blocks = PackedBlocks {
+            lines: vec![Line([0; LINE_BYTES]); len.div_ceil(LINE_BYTES)],
+            len,
+            nodes,
+        };
+        fill(blocks.as_mut());
+        blocks
+    }
+
+    /// Packs the 4-bit blocks of nodes `0..nodes` (in parallel): `neighbours(node, buf)` writes a
     /// node's neighbour ids into `buf` and returns how many; `code(id)` is a neighbour's code row.
     pub(crate) fn pack<'c>(
         nodes: usize,
@@ -126,24 +140,18 @@ impl PackedBlocks {
         neighbours: impl Fn(u32, &mut [u32; MAX_LINKS]) -> usize + Sync,
         code: impl Fn(u32) -> Option<&'c [u8]> + Sync,
     ) -> Self {
-        let len = shape.bytes(nodes);
-        let mut blocks = PackedBlocks {
-            lines: vec![Line([0; LINE_BYTES]); len / LINE_BYTES],
-            len,
-            nodes,
-        };
-        if nodes > 0 {
-            blocks
-                .as_mut()
-                .par_chunks_mut(shape.stride)
-                .enumerate()
-                .for_each(|(node, out)| {
-                    let mut ids = [0u32; MAX_LINKS];
-                    let n = neighbours(node as u32, &mut ids);
-                    pack_block(&ids[..n], &code, shape, out)
-                });
-        }
-        blocks
+        PackedBlocks::filled(shape.bytes(nodes), nodes, |bytes| {
+            if nodes > 0 {
+                bytes
+                    .par_chunks_mut(shape.stride)
+                    .enumerate()
+                    .for_each(|(node, out)| {
+                        let mut ids = [0u32; MAX_LINKS];
+                        let n = neighbours(node as u32, &mut ids);
+                        pack_block(&ids[..n], &code, shape, out)
+                    });
+            }
+        })
     }
 
     /// The packed bytes.

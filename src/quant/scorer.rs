@@ -17,14 +17,24 @@ pub(crate) trait Scorer {
     /// Starts fetching what `score(node)` will read.
     fn prefetch(&self, node: u32);
 
-    /// `out[i] = score(nodes[i])` for every `i < nodes.len()` (the caller prefetched them).
+    /// `score(node)`, or any value above `bound` when the node cannot score below it: a scorer
+    /// with a cheap first estimate and its error bound (RaBitQ's) skips the precise second
+    /// estimate of a node its bound rules out. The default is `score`.
+    #[inline(always)]
+    fn score_below(&self, node: u32, bound: f32) -> f32 {
+        let _ = bound;
+        self.score(node)
+    }
+
+    /// `out[i] = score_below(nodes[i], bound)` for every `i < nodes.len()` (the caller
+    /// prefetched them).
     ///
     /// # Panics
     /// When `out` is shorter than `nodes`.
     #[inline(always)]
-    fn score_many(&self, nodes: &[u32], out: &mut [f32]) {
+    fn score_many(&self, nodes: &[u32], bound: f32, out: &mut [f32]) {
         for (o, &n) in out[..nodes.len()].iter_mut().zip(nodes) {
-            *o = self.score(n);
+            *o = self.score_below(n, bound);
         }
     }
 }
@@ -45,8 +55,8 @@ pub(crate) trait BlockScorer {
     ) -> usize;
 }
 
-/// The block scorer of an index without blocks. It has no values, so an `Option<&NoBlocks>` is
-/// always `None` and the code that would use blocks is compiled away.
+/// The block (and visit) scorer of an index without blocks. It has no values, so no
+/// `Level0::Blocks(&NoBlocks)` is ever made.
 pub(crate) enum NoBlocks {}
 
 impl BlockScorer for NoBlocks {
@@ -55,6 +65,52 @@ impl BlockScorer for NoBlocks {
     }
 
     fn score_block(&self, _: u32, _: &mut [u32; MAX_LINKS], _: &mut [f32; MAX_LINKS]) -> usize {
+        match *self {}
+    }
+}
+
+/// Visits a node of a one-visit layout (RaBitQ's blocks): one read of the node's block gives its
+/// own precise distance — the walk's results are the visited nodes — and its neighbours'
+/// estimates with their lower bounds, from which the walk keeps those that can still enter.
+pub(crate) trait VisitScorer {
+    /// Starts fetching `node`'s block.
+    fn prefetch_block(&self, node: u32);
+
+    /// Returns `node`'s own distance and how many neighbours it has, writing their ids,
+    /// estimates and lower bounds.
+    fn visit(
+        &self,
+        node: u32,
+        ids: &mut [u32; MAX_LINKS],
+        est: &mut [f32; MAX_LINKS],
+        lower: &mut [f32; MAX_LINKS],
+    ) -> (f32, usize);
+}
+
+/// How a walk's level 0 is scored: the scorer row by row, a [`BlockScorer`], or a
+/// [`VisitScorer`]. Indexes without blocks use [`NoBlocks`] for both, whose references cannot
+/// exist, so only the row path is compiled into their walk.
+pub(crate) enum Level0<'a, B, V> {
+    /// Each neighbour's row through the scorer.
+    Rows,
+    /// The expanded node's block of neighbour codes.
+    Blocks(&'a B),
+    /// One-visit blocks: results are the visited nodes.
+    Visits(&'a V),
+}
+
+impl VisitScorer for NoBlocks {
+    fn prefetch_block(&self, _node: u32) {
+        match *self {}
+    }
+
+    fn visit(
+        &self,
+        _: u32,
+        _: &mut [u32; MAX_LINKS],
+        _: &mut [f32; MAX_LINKS],
+        _: &mut [f32; MAX_LINKS],
+    ) -> (f32, usize) {
         match *self {}
     }
 }

@@ -38,7 +38,8 @@ pub(crate) const PARAMS: usize = 12;
 const MAX_TRAINING_ROWS: usize = 100_000;
 
 /// A trained codec.
-pub(crate) struct Codec {
+#[derive(Debug)]
+pub(crate) struct SqCodec {
     bits: u32,
     dim: usize,
     scheme: QuantScheme,
@@ -49,7 +50,7 @@ pub(crate) struct Codec {
     step: Vec<f32>,
 }
 
-/// A 4-bit query prepared for fast-scan batches (see [`Codec::fast_scan_query`]).
+/// A 4-bit query prepared for fast-scan batches (see [`SqCodec::fast_scan_query`]).
 pub(crate) struct FastScanPrepared {
     pub query: FastScanQuery,
     pub scale: f32,
@@ -70,7 +71,7 @@ pub(crate) struct PreparedQuery {
     pub c1: f32,
 }
 
-impl Codec {
+impl SqCodec {
     /// Bytes of one code row for `bits` and `dim`.
     pub(crate) fn row_bytes(bits: u32, dim: usize) -> usize {
         PARAMS + code_len(bits, dim)
@@ -84,7 +85,7 @@ impl Codec {
         metric: Metric,
         dim: usize,
         rows: &[f32],
-    ) -> Option<Codec> {
+    ) -> Option<SqCodec> {
         let bits = quant.bits()?;
         let n = rows.len() / dim;
         let step_rows = n.div_ceil(MAX_TRAINING_ROWS).max(1);
@@ -129,7 +130,9 @@ impl Codec {
                 (mean, Vec::new())
             }
         };
-        Some(Codec::with_params(bits, dim, scheme, metric, offset, step))
+        Some(SqCodec::with_params(
+            bits, dim, scheme, metric, offset, step,
+        ))
     }
 
     /// A codec from trained parameters.
@@ -140,8 +143,8 @@ impl Codec {
         metric: Metric,
         offset: Vec<f32>,
         step: Vec<f32>,
-    ) -> Codec {
-        Codec {
+    ) -> SqCodec {
+        SqCodec {
             bits,
             dim,
             scheme,
@@ -164,9 +167,9 @@ impl Codec {
             .f32s(&self.step);
     }
 
-    /// Reads parameters written by [`Codec::write_params`] for an index with these options;
+    /// Reads parameters written by [`SqCodec::write_params`] for an index with these options;
     /// `None` when they do not fit the options (bits, dimension, non-finite values).
-    pub(crate) fn read_params(r: &mut ByteReader<'_>, options: &IndexOptions) -> Option<Codec> {
+    pub(crate) fn read_params(r: &mut ByteReader<'_>, options: &IndexOptions) -> Option<SqCodec> {
         let bits = r.u8()? as u32;
         let scheme = scheme_from_tag(r.u8()?)?;
         let offset = r.f32s()?;
@@ -184,7 +187,7 @@ impl Codec {
         {
             return None;
         }
-        Some(Codec::with_params(
+        Some(SqCodec::with_params(
             bits,
             dim,
             scheme,
@@ -491,8 +494,8 @@ mod tests {
         for quant in [Quantization::Sq8, Quantization::Sq4] {
             for scheme in [QuantScheme::PerDimension, QuantScheme::PerVector] {
                 for metric in [Metric::L2, Metric::InnerProduct] {
-                    let codec = Codec::train(quant, scheme, metric, dim, &rows).unwrap();
-                    let mut row = vec![0u8; Codec::row_bytes(quant.bits().unwrap(), dim)];
+                    let codec = SqCodec::train(quant, scheme, metric, dim, &rows).unwrap();
+                    let mut row = vec![0u8; SqCodec::row_bytes(quant.bits().unwrap(), dim)];
                     let q = &rows[5 * dim..6 * dim];
                     let p = codec.prepare(q);
                     for v in rows.chunks_exact(dim).take(20) {
@@ -539,7 +542,7 @@ mod tests {
             assert_eq!(q.name().parse::<Quantization>().unwrap(), q);
         }
         assert!("pq".parse::<Quantization>().is_err());
-        assert!(Codec::train(
+        assert!(SqCodec::train(
             Quantization::None,
             QuantScheme::PerVector,
             Metric::L2,

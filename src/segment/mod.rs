@@ -36,12 +36,16 @@ pub(crate) use writer::{write_bytes, write_segment, SegmentSource};
 /// The first 8 bytes of every segment file.
 pub(crate) const MAGIC: [u8; 8] = *b"SVSEG\0\0\x01";
 /// The newest format version this build reads and writes: 2 adds the optional `fast_scan`
-/// section. Files without one are written as version 1, which every build reads.
-pub(crate) const VERSION: u32 = 2;
+/// section, 3 RaBitQ (its quantization tags, codec parameters and `rabitq_blocks` section).
+/// A file is written with the oldest version that holds what it has, so files without either
+/// stay version 1, which every build reads.
+pub(crate) const VERSION: u32 = 3;
 /// The oldest format version this build reads.
 pub(crate) const MIN_VERSION: u32 = 1;
 /// The first version with a `fast_scan` section.
 pub(crate) const FAST_SCAN_VERSION: u32 = 2;
+/// The first version with RaBitQ codes.
+pub(crate) const RABITQ_VERSION: u32 = 3;
 /// Bytes of the header.
 pub(crate) const HEADER_BYTES: usize = 64;
 /// Bytes of one section-table entry.
@@ -66,10 +70,11 @@ pub(crate) enum Kind {
     IdSlots = 9,
     Tombstones = 10,
     FastScan = 11,
+    RabitqBlocks = 12,
 }
 
 impl Kind {
-    const ALL: [Kind; 11] = [
+    const ALL: [Kind; 12] = [
         Kind::Meta,
         Kind::Vectors,
         Kind::Codes,
@@ -81,6 +86,7 @@ impl Kind {
         Kind::IdSlots,
         Kind::Tombstones,
         Kind::FastScan,
+        Kind::RabitqBlocks,
     ];
 
     fn from_u32(v: u32) -> Option<Kind> {
@@ -104,6 +110,7 @@ impl Kind {
             Kind::IdSlots => "id_slots",
             Kind::Tombstones => "tombstones",
             Kind::FastScan => "fast_scan",
+            Kind::RabitqBlocks => "rabitq_blocks",
         }
     }
 }
@@ -183,7 +190,7 @@ pub struct SegmentInfo {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SectionInfo {
     /// What it holds: `meta`, `vectors`, `codes`, `level0`, `upper_offsets`, `upper_links`,
-    /// `labels`, `id_keys`, `id_slots`, `tombstones`, `fast_scan`.
+    /// `labels`, `id_keys`, `id_slots`, `tombstones`, `fast_scan`, `rabitq_blocks`.
     pub name: &'static str,
     /// Byte offset in the file (a multiple of 64).
     pub offset: u64,
@@ -212,6 +219,7 @@ pub(crate) struct Segment {
     id_slots: Raw<u32>,
     tombstones: Raw<u64>,
     fast_scan: Raw<u8>,
+    rabitq_blocks: Raw<u8>,
 }
 
 // SAFETY: the raw slices point into `bytes`, which the segment owns, never mutates and never moves
@@ -291,9 +299,17 @@ impl Segment {
         self.codec.as_ref()
     }
 
-    /// The fast-scan blocks, when the file has them.
-    pub(crate) fn fast_scan(&self) -> Option<&[u8]> {
-        self.sections[Kind::FastScan.slot()].map(|_| self.slice(self.fast_scan))
+    /// The blocks of the fast-scan layout, when the file has them: 4-bit blocks, or RaBitQ's
+    /// one-visit blocks.
+    pub(crate) fn blocks(&self) -> Option<&[u8]> {
+        match (
+            self.sections[Kind::FastScan.slot()],
+            self.sections[Kind::RabitqBlocks.slot()],
+        ) {
+            (Some(_), _) => Some(self.slice(self.fast_scan)),
+            (_, Some(_)) => Some(self.slice(self.rabitq_blocks)),
+            _ => None,
+        }
     }
 
     /// The slot of a live user id (binary search of the sorted id index).

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use super::{
     Bytes, Kind, Meta, Raw, Section, Segment, ALIGN, ENTRY_BYTES, FAST_SCAN_VERSION, HEADER_BYTES,
-    HEADER_CRC_AT, MAGIC, MIN_VERSION, VERSION,
+    HEADER_CRC_AT, MAGIC, MIN_VERSION, RABITQ_VERSION, VERSION,
 };
 use crate::base::bytes::{checksum, ByteReader};
 use crate::base::options::{Layout, Quantization, MAX_LEVEL};
@@ -59,6 +59,7 @@ impl Segment {
             id_slots: Raw::EMPTY,
             tombstones: Raw::EMPTY,
             fast_scan: Raw::EMPTY,
+            rabitq_blocks: Raw::EMPTY,
         };
         seg.bind_sections(data)?;
         seg.check_entry()?;
@@ -72,7 +73,7 @@ impl Segment {
         let n = self.meta.nodes;
         let m = self.meta.options.m;
         self.vectors = self.typed(data, Kind::Vectors, n * self.meta.stride)?;
-        self.codes = if self.codec.is_some() {
+        self.codes = if self.meta.code_row_bytes > 0 {
             self.typed(data, Kind::Codes, n * self.meta.code_row_bytes)?
         } else {
             self.absent(Kind::Codes)?;
@@ -97,6 +98,19 @@ impl Segment {
             let shape = BlockShape::new(self.meta.options.dim, m);
             self.fast_scan = self.typed(data, Kind::FastScan, shape.bytes(n))?;
             self.meta.options.layout = Layout::FastScan;
+        }
+        match &self.codec {
+            Some(Codec::Rq(rq)) if rq.layout() == Layout::FastScan => {
+                let shape = rq.block_shape(m, self.meta.stride);
+                self.rabitq_blocks = self.typed(data, Kind::RabitqBlocks, shape.bytes(n))?;
+            }
+            _ => self.absent(Kind::RabitqBlocks)?,
+        }
+        if self.meta.options.quantization.is_rabitq() && self.version < RABITQ_VERSION {
+            return Err(self.corrupt(format!(
+                "RaBitQ codes in a version {} segment",
+                self.version
+            )));
         }
         Ok(())
     }
@@ -262,7 +276,7 @@ pub(crate) fn header_checksum(header_and_table: &[u8]) -> u32 {
 /// Parses the metadata section; `None` when it is malformed or inconsistent.
 fn read_meta(bytes: &[u8]) -> Option<(Meta, Option<Codec>)> {
     let mut r = ByteReader::new(bytes);
-    let options = r.options()?;
+    let mut options = r.options()?;
     let nodes = usize::try_from(r.u64()?).ok()?;
     let stride = r.u32()? as usize;
     let code_row_bytes = r.u32()? as usize;
@@ -275,11 +289,14 @@ fn read_meta(bytes: &[u8]) -> Option<(Meta, Option<Codec>)> {
         1 => Some(Codec::read_params(&mut r, &options)?),
         _ => return None,
     };
+    if let Some(Codec::Rq(rq)) = &codec {
+        options.layout = rq.layout();
+    }
     if r.remaining() != 0
         || nodes > u32::MAX as usize
         || stride != options.dim.div_ceil(16) * 16
         || deleted > nodes
-        || codec.is_some() != options.quantization.bits().is_some()
+        || codec.is_some() != options.quantization.is_quantized()
         || code_row_bytes != code_row_width(&options)
         || entry_level > MAX_LEVEL
     {
@@ -306,8 +323,5 @@ fn read_meta(bytes: &[u8]) -> Option<(Meta, Option<Codec>)> {
 
 /// Bytes of one stored code row for these options (the codec's row rounded to 16); 0 for f32.
 pub(crate) fn code_row_width(options: &crate::base::options::IndexOptions) -> usize {
-    options
-        .quantization
-        .bits()
-        .map_or(0, |b| Codec::row_bytes(b, options.dim).next_multiple_of(16))
+    Codec::row_bytes(options).next_multiple_of(16)
 }

@@ -6,6 +6,7 @@ use crate::base::options::{MAX_LEVEL, MAX_LINKS};
 use crate::base::view::{bit, neighbours_below, GraphView};
 use crate::error::Result;
 use crate::quant::blocks::{pack_block, BlockShape};
+use crate::quant::Codec;
 
 impl Segment {
     /// Checks the whole file: section checksums, zero padding, link counts and targets, upper-level
@@ -59,7 +60,8 @@ impl Segment {
             }
         }
 
-        if let Some(blocks) = self.fast_scan() {
+        if self.sections[Kind::FastScan.slot()].is_some() {
+            let blocks = self.slice(self.fast_scan);
             // Each block must be exactly what packing the node's link row and its neighbours'
             // code rows gives.
             let shape = BlockShape::new(self.meta.options.dim, m);
@@ -75,6 +77,42 @@ impl Segment {
                 if got != want.as_slice() {
                     return Err(self.corrupt(format!(
                         "fast-scan block of node {node} does not match its links and codes"
+                    )));
+                }
+            }
+        }
+
+        if let (Some(_), Some(Codec::Rq(rq))) =
+            (self.sections[Kind::RabitqBlocks.slot()], &self.codec)
+        {
+            // Each block must be exactly what packing the node's links and the vectors gives.
+            let blocks = self.slice(self.rabitq_blocks);
+            let vectors = self.vectors();
+            let shape = rq.block_shape(m, self.meta.stride);
+            let rotated = rq.rotate_all(n, vectors);
+            let neighbours = |node, buf: &mut [u32; MAX_LINKS]| {
+                neighbours_below(self.links(0, node), n as u32, buf)
+            };
+            const CHUNK: usize = 4096;
+            let mut want = vec![0u8; shape.stride * CHUNK.min(n.max(1))];
+            for first in (0..n).step_by(CHUNK) {
+                let len = CHUNK.min(n - first) * shape.stride;
+                rq.pack_blocks(
+                    &shape,
+                    first,
+                    vectors,
+                    rotated.as_ref(),
+                    neighbours,
+                    &mut want[..len],
+                );
+                let got = &blocks[first * shape.stride..first * shape.stride + len];
+                if let Some(i) = (0..len / shape.stride).find(|&i| {
+                    let r = i * shape.stride..(i + 1) * shape.stride;
+                    got[r.clone()] != want[r]
+                }) {
+                    return Err(self.corrupt(format!(
+                        "RaBitQ block of node {} does not match its links and vectors",
+                        first + i
                     )));
                 }
             }

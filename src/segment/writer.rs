@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::{
     code_row_width, header_checksum, Kind, ALIGN, ENTRY_BYTES, FAST_SCAN_VERSION, HEADER_BYTES,
-    HEADER_CRC_AT, MAGIC, MIN_VERSION,
+    HEADER_CRC_AT, MAGIC, MIN_VERSION, RABITQ_VERSION,
 };
 use crate::base::bytes::ByteWriter;
 use crate::base::options::{IndexOptions, Layout, MAX_LINKS};
@@ -100,16 +100,20 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
         let levels = (0..src.nodes as u32).map(|i| src.view.level(i)).collect();
         let mut ids = src.ids.clone();
         ids.sort_unstable();
-        let fast_scan = src.options.layout == Layout::FastScan;
+        let blocks = src.options.layout == Layout::FastScan;
+        let rabitq = matches!(src.codec, Some(Codec::Rq(_)));
         let stored = src.view.codes().filter(|c| c.stride() == code_row);
         let encoded = match src.codec {
-            Some(codec) if stored.is_none() => Some(encode_all(codec, src, code_row)),
+            Some(codec) if stored.is_none() && code_row > 0 => {
+                Some(encode_all(codec, src, code_row))
+            }
             _ => None,
         };
         let kinds = Kind::ALL
             .into_iter()
-            .filter(|&k| k != Kind::Codes || src.codec.is_some())
-            .filter(|&k| k != Kind::FastScan || fast_scan)
+            .filter(|&k| k != Kind::Codes || code_row > 0)
+            .filter(|&k| k != Kind::FastScan || (blocks && !rabitq))
+            .filter(|&k| k != Kind::RabitqBlocks || (blocks && rabitq))
             .collect();
         Writer {
             src,
@@ -197,6 +201,7 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
                 .iter()
                 .try_for_each(|w| out.put(&w.to_le_bytes())),
             Kind::FastScan => self.write_fast_scan(out),
+            Kind::RabitqBlocks => self.write_rabitq_blocks(out),
         }
     }
 
@@ -254,9 +259,35 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
         Ok(())
     }
 
+    /// Each node's RaBitQ one-visit block, packed from its level-0 links and the vectors, a few
+    /// thousand nodes at a time.
+    fn write_rabitq_blocks(&self, out: &mut Out<'_>) -> std::io::Result<()> {
+        let Some(Codec::Rq(rq)) = self.src.codec else {
+            unreachable!("a rabitq_blocks section is written only with a RaBitQ codec");
+        };
+        let n = self.src.nodes;
+        let view = self.src.view;
+        let vectors = view.vectors();
+        let shape = rq.block_shape(self.src.options.m, vectors.stride());
+        let rotated = rq.rotate_all(n, vectors);
+        let neighbours =
+            |node, buf: &mut [u32; MAX_LINKS]| neighbours_below(view.links(0, node), n as u32, buf);
+        const CHUNK: usize = 4096;
+        let mut buf = vec![0u8; shape.stride * CHUNK.min(n.max(1))];
+        for first in (0..n).step_by(CHUNK) {
+            let len = CHUNK.min(n - first) * shape.stride;
+            let chunk = &mut buf[..len];
+            rq.pack_blocks(&shape, first, vectors, rotated.as_ref(), neighbours, chunk);
+            out.put(chunk)?;
+        }
+        Ok(())
+    }
+
     /// The header and the section table, zero-padded to the first section.
     fn header(&self, table: &[Placed], file_len: usize, first: usize) -> Vec<u8> {
-        let version = if self.kinds.contains(&Kind::FastScan) {
+        let version = if self.src.options.quantization.is_rabitq() {
+            RABITQ_VERSION
+        } else if self.kinds.contains(&Kind::FastScan) {
             FAST_SCAN_VERSION
         } else {
             MIN_VERSION

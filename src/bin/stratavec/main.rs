@@ -128,16 +128,17 @@ struct BenchArgs {
     /// Beam widths to sweep.
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_EFS)]
     ef: Vec<usize>,
-    /// Codecs to compare: none (f32), sq8, sq4; one index each.
+    /// Codecs to compare: none (f32), sq8, sq4, rabitq, rabitq2 … rabitq8; one index each.
     #[arg(long, value_delimiter = ',', default_value = "none")]
     quant: Vec<Quantization>,
     /// Reranking oversampling factors to sweep for quantized indexes (k × oversample candidates
     /// rescored exactly; default 2 for sq8, 3 for sq4).
     #[arg(long, value_delimiter = ',')]
     oversample: Vec<usize>,
-    /// Code layouts for the sq4 index: compact (one code row per vector) and/or fastscan (each
-    /// node also holds its neighbours' codes, scored 16 at a time); one index each.
-    #[arg(long, value_delimiter = ',', default_value = "compact")]
+    /// Code layouts for the sq4 and RaBitQ indexes: compact (one code row per vector), fastscan
+    /// (each node also holds its neighbours' codes in one block) or auto (fastscan for RaBitQ,
+    /// compact for sq4); one index each.
+    #[arg(long, value_delimiter = ',', default_value = "auto")]
     layout: Vec<Layout>,
     #[command(flatten)]
     build: BuildParams,

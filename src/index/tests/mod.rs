@@ -11,6 +11,7 @@ use super::*;
 use crate::base::options::Neighbor;
 use crate::rerank::Rerank;
 
+mod rabitq;
 mod segment_files;
 
 fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {

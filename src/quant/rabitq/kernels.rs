@@ -19,6 +19,7 @@ use super::binary::row_dot_scalar;
 use super::extended::ex_dot_scalar;
 use super::fastscan::{accumulate_scalar, BATCH};
 use super::rotation::Rotation;
+use crate::simd::{Avx2, Avx512, Avx512Vnni, Scalar};
 
 #[cfg(target_arch = "x86_64")]
 mod x86;
@@ -26,9 +27,10 @@ mod x86;
 /// The 1-bit row kernel: `(code, planes, words, bits) -> (weighted popcount, popcount)`.
 pub(crate) type RowDotFn = fn(&[u8], &[u64], usize, u32) -> (u32, u32);
 
-/// The kernels of one instruction set, as plain function pointers.
+/// The kernels of one instruction set, as plain function pointers (tests and benchmarks compare
+/// the sets; a search calls the [`RabitqKernels`] of its CPU level directly).
 #[derive(Debug)]
-pub(crate) struct RabitqKernels {
+pub(crate) struct KernelSet {
     /// The instruction set: `avx512`, `avx512bw`, `avx2` or `scalar`.
     pub(crate) name: &'static str,
     /// [`Rotation::rotate`].
@@ -43,7 +45,7 @@ pub(crate) struct RabitqKernels {
 }
 
 /// The scalar reference set.
-static SCALAR: RabitqKernels = RabitqKernels {
+static SCALAR: KernelSet = KernelSet {
     name: "scalar",
     rotate: Rotation::rotate_scalar,
     fastscan: accumulate_scalar,
@@ -52,7 +54,7 @@ static SCALAR: RabitqKernels = RabitqKernels {
 };
 
 /// Every kernel set this CPU can run, fastest first; the last is always `scalar`.
-pub(crate) fn supported() -> Vec<&'static RabitqKernels> {
+pub(crate) fn supported() -> Vec<&'static KernelSet> {
     let mut sets = Vec::with_capacity(4);
     #[cfg(target_arch = "x86_64")]
     {
@@ -65,8 +67,8 @@ pub(crate) fn supported() -> Vec<&'static RabitqKernels> {
 }
 
 /// The fastest kernel set of this CPU, detected on the first call.
-pub(crate) fn active() -> &'static RabitqKernels {
-    static ACTIVE: OnceLock<&'static RabitqKernels> = OnceLock::new();
+pub(crate) fn active() -> &'static KernelSet {
+    static ACTIVE: OnceLock<&'static KernelSet> = OnceLock::new();
     ACTIVE.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
@@ -77,6 +79,123 @@ pub(crate) fn active() -> &'static RabitqKernels {
         &SCALAR
     })
 }
+
+/// The RaBitQ kernels of one CPU level (the `crate::simd` level types, whose values prove the CPU
+/// has the instructions), or of a function-pointer [`KernelSet`].
+pub(crate) trait RabitqKernels: Copy {
+    /// [`Rotation::rotate`].
+    fn rotate(self, rot: &Rotation, x: &[f32], out: &mut [f32]);
+    /// The fast-scan sums of one batch, see [`accumulate_scalar`].
+    fn fastscan(self, codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]);
+    /// See [`row_dot_scalar`].
+    fn row_dot(self, code: &[u8], planes: &[u64], words: usize, bits: u32) -> (u32, u32);
+    /// See [`ex_dot_scalar`].
+    fn ex_dot(self, q: &[f32], packed: &[u8], width: u32) -> f32;
+}
+
+impl RabitqKernels for &'static KernelSet {
+    #[inline(always)]
+    fn rotate(self, rot: &Rotation, x: &[f32], out: &mut [f32]) {
+        (self.rotate)(rot, x, out)
+    }
+    #[inline(always)]
+    fn fastscan(self, codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]) {
+        (self.fastscan)(codes, table, sums)
+    }
+    #[inline(always)]
+    fn row_dot(self, code: &[u8], planes: &[u64], words: usize, bits: u32) -> (u32, u32) {
+        (self.row_dot)(code, planes, words, bits)
+    }
+    #[inline(always)]
+    fn ex_dot(self, q: &[f32], packed: &[u8], width: u32) -> f32 {
+        (self.ex_dot)(q, packed, width)
+    }
+}
+
+impl RabitqKernels for Scalar {
+    #[inline(always)]
+    fn rotate(self, rot: &Rotation, x: &[f32], out: &mut [f32]) {
+        Rotation::rotate_scalar(rot, x, out)
+    }
+    #[inline(always)]
+    fn fastscan(self, codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]) {
+        accumulate_scalar(codes, table, sums)
+    }
+    #[inline(always)]
+    fn row_dot(self, code: &[u8], planes: &[u64], words: usize, bits: u32) -> (u32, u32) {
+        row_dot_scalar(code, planes, words, bits)
+    }
+    #[inline(always)]
+    fn ex_dot(self, q: &[f32], packed: &[u8], width: u32) -> f32 {
+        ex_dot_scalar(q, packed, width)
+    }
+}
+
+/// Implements [`RabitqKernels`] for an x86 level with the kernels of one instruction set (the
+/// scalar ones elsewhere, where the level types cannot be obtained). The AVX-512 levels use the
+/// `popcnt` row kernel: `vpopcntq` needs VPOPCNTDQ, which neither level implies.
+macro_rules! x86_rabitq_kernels {
+    ($level:ty, $rotate:ident, $fastscan:ident, $row_dot:ident, $ex_dot:ident) => {
+        impl RabitqKernels for $level {
+            #[inline(always)]
+            fn rotate(self, rot: &Rotation, x: &[f32], out: &mut [f32]) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: a value of the level exists only after `crate::simd` found the CPU to
+                // support it, which covers the kernel's features.
+                return unsafe { x86::$rotate(rot, x, out) };
+                #[cfg(not(target_arch = "x86_64"))]
+                Rotation::rotate_scalar(rot, x, out)
+            }
+            #[inline(always)]
+            fn fastscan(self, codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as in `rotate`.
+                return unsafe { x86::$fastscan(codes, table, sums) };
+                #[cfg(not(target_arch = "x86_64"))]
+                accumulate_scalar(codes, table, sums)
+            }
+            #[inline(always)]
+            fn row_dot(self, code: &[u8], planes: &[u64], words: usize, bits: u32) -> (u32, u32) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as in `rotate` (AVX2 implies POPCNT on every CPU, and `crate::simd`
+                // checks it).
+                return unsafe { x86::$row_dot(code, planes, words, bits) };
+                #[cfg(not(target_arch = "x86_64"))]
+                row_dot_scalar(code, planes, words, bits)
+            }
+            #[inline(always)]
+            fn ex_dot(self, q: &[f32], packed: &[u8], width: u32) -> f32 {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as in `rotate`.
+                return unsafe { x86::$ex_dot(q, packed, width) };
+                #[cfg(not(target_arch = "x86_64"))]
+                ex_dot_scalar(q, packed, width)
+            }
+        }
+    };
+}
+
+x86_rabitq_kernels!(
+    Avx2,
+    rotate_avx2_checked,
+    fastscan_avx2_checked,
+    row_dot_popcnt_checked,
+    ex_dot_avx2_checked
+);
+x86_rabitq_kernels!(
+    Avx512,
+    rotate_avx512_checked,
+    fastscan_avx512_checked,
+    row_dot_popcnt_checked,
+    ex_dot_avx512_checked
+);
+x86_rabitq_kernels!(
+    Avx512Vnni,
+    rotate_avx512_checked,
+    fastscan_avx512_checked,
+    row_dot_popcnt_checked,
+    ex_dot_avx512_checked
+);
 
 #[cfg(test)]
 mod tests {

@@ -35,6 +35,7 @@ mod realdata;
 
 pub(crate) use binary::Factors;
 pub(crate) use fastscan::BATCH;
+pub(crate) use kernels::RabitqKernels;
 pub(crate) use rotation::Rotation;
 
 use crate::distance::Metric;
@@ -417,9 +418,9 @@ impl RabitqCodec {
     /// When `block` is shorter than `batches · batch_bytes()` or `est` / `lower` shorter than
     /// `32 · batches` (sizes the caller fixes when it lays out its blocks).
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn estimate_block(
+    pub(crate) fn estimate_block<K: RabitqKernels>(
         &self,
-        kernels: &kernels::RabitqKernels,
+        kernels: K,
         block: &[u8],
         batches: usize,
         query: &PreparedQuery,
@@ -435,7 +436,7 @@ impl RabitqCodec {
         let mut sums = [0u32; BATCH];
         for b in 0..batches {
             let batch = &block[b * bb..(b + 1) * bb];
-            (kernels.fastscan)(&batch[..cb], &query.lut.table, &mut sums);
+            kernels.fastscan(&batch[..cb], &query.lut.table, &mut sums);
             let (adds, rest) = batch[cb..].split_at(4 * BATCH);
             let (rescales, errors) = rest.split_at(4 * BATCH);
             let est = &mut est[b * BATCH..(b + 1) * BATCH];
@@ -487,9 +488,9 @@ impl RabitqCodec {
     ///
     /// # Panics
     /// When `row` is shorter than `binary_row_bytes()`.
-    pub(crate) fn estimate_binary_row(
+    pub(crate) fn estimate_binary_row<K: RabitqKernels>(
         &self,
-        kernels: &kernels::RabitqKernels,
+        kernels: K,
         row: &[u8],
         query: &PreparedQuery,
         centroid: CentroidTerms,
@@ -497,7 +498,7 @@ impl RabitqCodec {
     ) -> Estimate {
         let cb = binary::code_bytes(self.padded_dim());
         let p = &query.planes;
-        let (weighted, ones) = (kernels.row_dot)(&row[..cb], &p.planes, p.words, p.bits);
+        let (weighted, ones) = kernels.row_dot(&row[..cb], &p.planes, p.words, p.bits);
         let b_q = p.scale * weighted as f32 + p.low * ones as f32;
         let f = Factors::read(&row[cb..cb + Factors::BYTES]);
         let distance = f.add + centroid.g_add + f.rescale * (b_q - 0.5 * query.sum);
@@ -511,9 +512,9 @@ impl RabitqCodec {
     ///
     /// # Panics
     /// When `bits` is not 1 to 8 or `row` is shorter than `ex_row_bytes(bits)`.
-    pub(crate) fn estimate_ex_row(
+    pub(crate) fn estimate_ex_row<K: RabitqKernels>(
         &self,
-        kernels: &kernels::RabitqKernels,
+        kernels: K,
         bits: u32,
         row: &[u8],
         query: &PreparedQuery,
@@ -525,7 +526,7 @@ impl RabitqCodec {
         let mut u_q = 0f32;
         for &(w, shift) in extended::parts(bits) {
             let len = d * w as usize / 8;
-            u_q += (kernels.ex_dot)(&query.rotated, &row[at..at + len], w) * (1u32 << shift) as f32;
+            u_q += kernels.ex_dot(&query.rotated, &row[at..at + len], w) * (1u32 << shift) as f32;
             at += len;
         }
         let centre = ((1u32 << bits) - 1) as f32 / 2.0;

@@ -2,10 +2,11 @@
 //!
 //! The discipline of `distance/x86.rs`: each kernel is a `#[target_feature]` function over
 //! slices whose loop bounds are computed from the slices' lengths, so every pointer read is
-//! in bounds (each load says why); the safe wrappers with the [`RabitqKernels`] signatures call
-//! them, and are reachable only through the statics handed out by [`avx512`], [`avx512bw`] and
-//! [`avx2`] after the CPU has been checked at run time — that check is the whole argument for
-//! calling a `#[target_feature]` function from them.
+//! in bounds (each load says why). Two ways in: the safe wrappers with the [`KernelSet`]
+//! signatures, reachable only through the statics handed out by [`avx512`], [`avx512bw`] and
+//! [`avx2`] after the CPU has been checked at run time (for tests and benchmarks), and the
+//! `unsafe` entry points at the end of this file, which the `RabitqKernels` impls of the CPU
+//! levels call — the level value is their proof of the features.
 //!
 //! **Fast scan.** Per 64 (AVX-512) or 32 (AVX2) bytes: the codes' low and high nibbles
 //! (`& 0x0F`, `>> 4`) index the lane's 16-entry table with `vpshufb`; the shuffled bytes are
@@ -20,10 +21,10 @@ use core::arch::x86_64::*;
 use super::super::binary::row_dot_impl;
 use super::super::fastscan::{BATCH, CHUNK_GROUPS};
 use super::super::rotation::{rotate_impl, Rotation};
-use super::RabitqKernels;
+use super::KernelSet;
 
 /// AVX-512 F + BW with VPOPCNTDQ.
-static AVX512: RabitqKernels = RabitqKernels {
+static AVX512: KernelSet = KernelSet {
     name: "avx512",
     rotate: rotate_avx512,
     fastscan: fastscan_avx512,
@@ -32,7 +33,7 @@ static AVX512: RabitqKernels = RabitqKernels {
 };
 
 /// AVX-512 F + BW without VPOPCNTDQ (Skylake-SP and its kin).
-static AVX512BW: RabitqKernels = RabitqKernels {
+static AVX512BW: KernelSet = KernelSet {
     name: "avx512bw",
     rotate: rotate_avx512,
     fastscan: fastscan_avx512,
@@ -41,7 +42,7 @@ static AVX512BW: RabitqKernels = RabitqKernels {
 };
 
 /// AVX2 + FMA.
-static AVX2: RabitqKernels = RabitqKernels {
+static AVX2: KernelSet = KernelSet {
     name: "avx2",
     rotate: rotate_avx2,
     fastscan: fastscan_avx2,
@@ -56,17 +57,17 @@ fn has_avx512bw() -> bool {
 }
 
 /// The `avx512` set, if this CPU has AVX-512 F, BW, VPOPCNTDQ and POPCNT.
-pub(super) fn avx512() -> Option<&'static RabitqKernels> {
+pub(super) fn avx512() -> Option<&'static KernelSet> {
     (has_avx512bw() && is_x86_feature_detected!("avx512vpopcntdq")).then_some(&AVX512)
 }
 
 /// The `avx512bw` set, if this CPU has AVX-512 F, BW and POPCNT.
-pub(super) fn avx512bw() -> Option<&'static RabitqKernels> {
+pub(super) fn avx512bw() -> Option<&'static KernelSet> {
     has_avx512bw().then_some(&AVX512BW)
 }
 
 /// The `avx2` set, if this CPU has AVX2, FMA and POPCNT.
-pub(super) fn avx2() -> Option<&'static RabitqKernels> {
+pub(super) fn avx2() -> Option<&'static KernelSet> {
     (is_x86_feature_detected!("avx2")
         && is_x86_feature_detected!("fma")
         && is_x86_feature_detected!("popcnt"))
@@ -427,4 +428,68 @@ fn ex_dot_avx2(q: &[f32], packed: &[u8], width: u32) -> f32 {
             _ => ex_dot_avx2_w::<1>(q, packed),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points for the `RabitqKernels` impls of the CPU levels.
+
+/// # Safety
+/// The CPU must support AVX-512F.
+#[inline]
+pub(super) unsafe fn rotate_avx512_checked(rot: &Rotation, x: &[f32], out: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    unsafe { rotate_avx512_raw(rot, x, out) }
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[inline]
+pub(super) unsafe fn rotate_avx2_checked(rot: &Rotation, x: &[f32], out: &mut [f32]) {
+    // SAFETY: the caller's contract.
+    unsafe { rotate_avx2_raw(rot, x, out) }
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F and BW.
+#[inline]
+pub(super) unsafe fn fastscan_avx512_checked(codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]) {
+    // SAFETY: the caller's contract; the raw kernel bounds its reads by the slices' lengths.
+    unsafe { fastscan_avx512_raw(codes, table, sums) }
+}
+
+/// # Safety
+/// The CPU must support AVX2.
+#[inline]
+pub(super) unsafe fn fastscan_avx2_checked(codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]) {
+    // SAFETY: as in `fastscan_avx512_checked`.
+    unsafe { fastscan_avx2_raw(codes, table, sums) }
+}
+
+/// # Safety
+/// The CPU must support POPCNT.
+#[inline]
+pub(super) unsafe fn row_dot_popcnt_checked(
+    code: &[u8],
+    planes: &[u64],
+    words: usize,
+    bits: u32,
+) -> (u32, u32) {
+    // SAFETY: the caller's contract.
+    unsafe { row_dot_popcnt_raw(code, planes, words, bits) }
+}
+
+/// # Safety
+/// The CPU must support AVX-512 F and BW.
+#[inline]
+pub(super) unsafe fn ex_dot_avx512_checked(q: &[f32], packed: &[u8], width: u32) -> f32 {
+    // SAFETY: the wrapper needs exactly these features; it is private only so that the statics
+    // are its safe face.
+    ex_dot_avx512(q, packed, width)
+}
+
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[inline]
+pub(super) unsafe fn ex_dot_avx2_checked(q: &[f32], packed: &[u8], width: u32) -> f32 {
+    ex_dot_avx2(q, packed, width)
 }
