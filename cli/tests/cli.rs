@@ -1,6 +1,7 @@
 //! The `stratavec` binary end to end: `bench` on a small real dataset writes every output, with
 //! the JSON key names other tools read.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::process::Command;
@@ -15,7 +16,7 @@ fn bench_writes_json_csv_and_markdown_with_the_documented_names() {
     let status = Command::new(env!("CARGO_BIN_EXE_stratavec"))
         .arg("bench")
         .arg("--dataset")
-        .arg(stratavec::data::datasets_dir().join("digits-64-l2"))
+        .arg(common::datasets_dir().join("digits-64-l2"))
         .args([
             "--quant",
             "none,sq4",
@@ -104,7 +105,7 @@ fn build_info_verify_and_bench_index_on_a_segment_file() {
     };
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("digits.svs");
-    let dataset = stratavec::data::datasets_dir().join("digits-64-l2");
+    let dataset = common::datasets_dir().join("digits-64-l2");
     let run = |args: &[&std::ffi::OsStr]| {
         Command::new(env!("CARGO_BIN_EXE_stratavec"))
             .args(args)
@@ -225,7 +226,7 @@ fn groundtruth_matches_the_shipped_ground_truth() {
     let Some(data) = common::dataset("digits-64-l2") else {
         return;
     };
-    let src = stratavec::data::datasets_dir().join("digits-64-l2");
+    let src = common::datasets_dir().join("digits-64-l2");
     let dir = tempfile::tempdir().unwrap();
     for file in ["base.fvecs", "query.fvecs", "METRIC"] {
         std::fs::copy(src.join(file), dir.path().join(file)).unwrap();
@@ -265,7 +266,7 @@ fn plot_draws_every_input_on_one_svg() {
     let status = Command::new(env!("CARGO_BIN_EXE_stratavec"))
         .arg("bench")
         .arg("--dataset")
-        .arg(stratavec::data::datasets_dir().join("digits-64-l2"))
+        .arg(common::datasets_dir().join("digits-64-l2"))
         .args(["--quant", "none,sq8", "--ef", "16,64", "--json"])
         .arg(out("ours.json"))
         .status()

@@ -105,7 +105,7 @@ pub fn run(args: ComparePgvectorArgs) -> CliResult<()> {
 pub fn run(_args: ComparePgvectorArgs) -> CliResult<()> {
     Err(
         "this stratavec was built without the `pgvector` feature; build it with \
-         `cargo build --release --features pgvector`"
+         `cargo build --release -p stratavec-cli --features pgvector`"
             .into(),
     )
 }
