@@ -66,8 +66,42 @@ fn bench_writes_json_csv_and_markdown_with_the_documented_names() {
     assert_eq!(results[0]["config"]["quant"], "none");
     assert_eq!(results[2]["config"]["quant"], "sq4");
     assert_eq!(results[2]["config"]["layout"], "compact");
-    // Recall is computed: the wide beam finds more than the narrow one on f32.
-    assert!(results[1]["recall_at_k"].as_f64() >= results[0]["recall_at_k"].as_f64());
+    // Recall is computed against the shipped ground truth: a real index clears floors that a
+    // broken one (wrong ids, a graph that does not connect, codes misread) cannot. Measured on
+    // digits: f32 0.997 at ef 16 and 1.0 at ef 64; sq4 0.95 without and 0.999 with reranking ×3.
+    let recall = |quant: &str, oversample: Option<u64>, ef: u64| {
+        results
+            .iter()
+            .find(|r| {
+                let c = &r["config"];
+                c["quant"] == quant && c["oversample"].as_u64() == oversample && c["ef"] == ef
+            })
+            .unwrap_or_else(|| panic!("no {quant} ×{oversample:?} result at ef {ef}"))
+            ["recall_at_k"]
+            .as_f64()
+            .unwrap()
+    };
+    let floors = [
+        ("none", None, 16, 0.95),
+        ("none", None, 64, 0.99),
+        ("sq4", Some(1), 16, 0.85),
+        ("sq4", Some(1), 64, 0.85),
+        ("sq4", Some(3), 16, 0.95),
+        ("sq4", Some(3), 64, 0.98),
+    ];
+    for (quant, oversample, ef, floor) in floors {
+        let r = recall(quant, oversample, ef);
+        assert!(
+            r >= floor,
+            "{quant} ×{oversample:?} at ef {ef}: recall {r} < {floor}"
+        );
+    }
+    // And it behaves like recall: a wider beam and more reranking never find fewer neighbours
+    // here (with a margin for ties in the ground truth).
+    assert!(recall("none", None, 64) >= recall("none", None, 16) - 1e-3);
+    for ef in [16, 64] {
+        assert!(recall("sq4", Some(3), ef) >= recall("sq4", Some(1), ef) - 1e-3);
+    }
 
     let csv = std::fs::read_to_string(out("r.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 6);

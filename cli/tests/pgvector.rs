@@ -194,8 +194,9 @@ fn compare_pgvector_with_quantized_configurations() {
         r["recall_at_k"].as_f64().unwrap()
     };
     for ef in [16, 64] {
+        // pgvector's ids come back through SQL: a floor that a mix-up of ids would not reach.
         let pg = recall("pgvector", "none", None, ef);
-        assert!((0.0..=1.0).contains(&pg));
+        assert!(pg > 0.5 && pg <= 1.0, "pgvector at ef {ef}: {pg}");
         assert!(recall("stratavec", "none", None, ef) > 0.8);
         for o in [2, 4] {
             // Reranked 4-bit search: a real recall, not an assumed one.
