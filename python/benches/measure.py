@@ -103,28 +103,14 @@ def memory(args):
 
 
 def ticks_per_second(fn) -> float:
-    """Iterations per second of this thread's loop of 1 ms sleeps while `fn` runs in another."""
-    import threading
+    """Iterations per second of this thread's loop of 1 ms sleeps while `fn` runs in another:
+    the counter of tests/test_threads.py over the call's time."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    from test_threads import ticks_during
 
-    started, done = threading.Event(), threading.Event()
-
-    def run():
-        started.set()
-        try:
-            fn()
-        finally:
-            done.set()
-
-    t = threading.Thread(target=run)
-    t.start()
-    started.wait()
-    ticks, t0 = 0, time.perf_counter()
-    while not done.is_set():
-        ticks += 1
-        time.sleep(0.001)
-    elapsed = time.perf_counter() - t0
-    t.join()
-    return ticks / elapsed
+    t0 = time.perf_counter()
+    ticks = ticks_during(fn)
+    return ticks / (time.perf_counter() - t0)
 
 
 def gil(args):

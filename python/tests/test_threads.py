@@ -68,9 +68,10 @@ def test_concurrent_single_query_searches_agree(small, small_index):
         np.testing.assert_array_equal(ids, want[i % len(queries)])
 
 
-def _ticks_during(fn) -> int:
+def ticks_during(fn) -> int:
     """How often this thread gets to run (one 1 ms sleep each time) while `fn` runs in another
-    thread, counted from the moment that thread is about to call it."""
+    thread, counted from the moment that thread is about to call it. (Also used by
+    `python/benches/measure.py gil`.)"""
     started = threading.Event()
     done = threading.Event()
     ticks = 0
@@ -99,9 +100,9 @@ def test_gil_is_released_while_building_and_searching(rng):
     a property — is measured by `python/benches/measure.py gil`, not asserted here."""
     data = rng.standard_normal((20_000, 64)).astype(np.float32)
     index = stratavec.Index(64, m=8, ef_construction=100)
-    ticks = _ticks_during(lambda: index.add(data))
+    ticks = ticks_during(lambda: index.add(data))
     assert ticks >= 5, f"this thread ran {ticks} times during a 20,000-vector build"
     assert len(index) == 20_000
     queries = rng.standard_normal((3000, 64)).astype(np.float32)
-    ticks = _ticks_during(lambda: index.search(queries, k=10, ef=200, threads=1))
+    ticks = ticks_during(lambda: index.search(queries, k=10, ef=200, threads=1))
     assert ticks >= 5, f"this thread ran {ticks} times during 3,000 searches"
