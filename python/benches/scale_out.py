@@ -27,7 +27,8 @@ section's bytes per vector from Index.info() (the file's own section table).
 `giveup`: how long a search takes to give up on a shard that stays down — its file removed and
 its actor killed, so Ray's restart cannot reopen it — against --retry-timeout, on 4 small
 synthetic shards (3,000 × 16), --rounds times (tests/test_distributed.py checks only that it
-gives up, with the error naming the shard).
+gives up, with the error naming the shard). Ray logs the restarted actor's FileNotFoundError:
+that is the failure being measured.
 """
 
 from __future__ import annotations
