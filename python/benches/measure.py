@@ -9,6 +9,11 @@
         Peak resident memory (VmHWM) of a fresh process that makes a --gib GiB float32 array
         and adds it to an index, against the array's size plus the index's own memory: a copy
         of the input would add another --gib GiB. Cheap build parameters keep it short.
+
+    python measure.py gil [--rows 20000] [--dim 64] [--queries 3000]
+        How freely another Python thread runs while an add and a search run (the GIL released):
+        its loop of 1 ms sleeps, in iterations per second, during each call against idle.
+        (tests/test_threads.py checks only that it runs at all.)
 """
 
 from __future__ import annotations
@@ -97,6 +102,34 @@ def memory(args):
     subprocess.run(cmd, check=True)
 
 
+def ticks_per_second(fn) -> float:
+    """Iterations per second of this thread's loop of 1 ms sleeps while `fn` runs in another:
+    the counter of tests/test_threads.py over the call's time."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    from test_threads import ticks_during
+
+    t0 = time.perf_counter()
+    ticks = ticks_during(fn)
+    return ticks / (time.perf_counter() - t0)
+
+
+def gil(args):
+    import stratavec
+
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((args.rows, args.dim)).astype(np.float32)
+    queries = rng.standard_normal((args.queries, args.dim)).astype(np.float32)
+    index = stratavec.Index(args.dim, m=8, ef_construction=100)
+    print(f"load before: {os.getloadavg()}", flush=True)
+    idle = ticks_per_second(lambda: time.sleep(1.0))
+    during_add = ticks_per_second(lambda: index.add(data))
+    during_search = ticks_per_second(lambda: index.search(queries, k=10, ef=200, threads=1))
+    print(f"another thread's 1 ms sleep loop: idle {idle:.0f}/s, during add "
+          f"({args.rows} x {args.dim}) {during_add:.0f}/s = {during_add / idle:.2f} of idle, "
+          f"during search ({args.queries} queries, 1 thread) {during_search:.0f}/s = "
+          f"{during_search / idle:.2f} of idle; load after: {os.getloadavg()}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -111,8 +144,12 @@ def main():
     m.add_argument("--m", type=int, default=4)
     m.add_argument("--ef-construction", type=int, default=8)
     m.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    g = sub.add_parser("gil")
+    g.add_argument("--rows", type=int, default=20_000)
+    g.add_argument("--dim", type=int, default=64)
+    g.add_argument("--queries", type=int, default=3000)
     args = ap.parse_args()
-    {"threads": threads, "memory": memory}[args.what](args)
+    {"threads": threads, "memory": memory, "gil": gil}[args.what](args)
 
 
 if __name__ == "__main__":

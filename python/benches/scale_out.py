@@ -4,6 +4,7 @@ in-process index, and bytes per vector of real segment files.
     python scale_out.py shards --dataset DIR [--shards 1,2,4] [--ef 64,128] [--json out.json]
     python scale_out.py search --dataset DIR [--shards 1,2,4] [--ef 64,128] [--rounds 9]
     python scale_out.py bytes --dataset DIR [--quantization none,sq8,sq4] [--json out.json]
+    python scale_out.py giveup [--retry-timeout 5] [--rounds 3] [--json out.json]
 
 `shards`: builds one in-process index over all rows (stratavec.Index.add on all cores), then for
 each shard count builds the shards with stratavec.distributed.build_shards (cores / shards
@@ -22,6 +23,12 @@ and time the next search.
 
 `bytes`: builds an index per quantization on the dataset, saves it, opens it and reports each
 section's bytes per vector from Index.info() (the file's own section table).
+
+`giveup`: how long a search takes to give up on a shard that stays down — its file removed and
+its actor killed, so Ray's restart cannot reopen it — against --retry-timeout, on 4 small
+synthetic shards (3,000 × 16), --rounds times (tests/test_distributed.py checks only that it
+gives up, with the error naming the shard). Ray logs the restarted actor's FileNotFoundError:
+that is the failure being measured.
 """
 
 from __future__ import annotations
@@ -308,6 +315,47 @@ def cmd_bytes(args):
     return report
 
 
+def cmd_giveup(args):
+    import tempfile
+
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
+    from stratavec import distributed as D
+
+    rng = np.random.default_rng(42)
+    vectors = rng.standard_normal((3000, 16)).astype(np.float32)
+    ids = np.arange(3000, dtype=np.uint64)
+    queries = rng.standard_normal((40, 16)).astype(np.float32)
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=False, object_store_memory=1 << 30)
+    report = {"retry_timeout_s": args.retry_timeout, "load_start": load_avg(), "give_up_s": []}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            built = D.build_shards((ids, vectors), Path(tmp) / "built", 4, m=8, ef_construction=64)
+            for r in range(args.rounds):
+                folder = Path(tmp) / f"round-{r}"
+                shutil.copytree(os.path.dirname(built), folder)
+                manifest = folder / D.MANIFEST_NAME
+                with D.ShardedIndex.open(manifest, retry_timeout=args.retry_timeout) as index:
+                    index.search(queries, k=10)
+                    os.unlink(folder / index.manifest["shards"][1]["file"])
+                    ray.kill(index.actors[1][0], no_restart=False)
+                    start = time.perf_counter()
+                    try:
+                        index.search(queries, k=10)
+                        raise SystemExit("the search did not give up on the removed shard")
+                    except D.ShardUnavailableError:
+                        report["give_up_s"].append(round(time.perf_counter() - start, 3))
+                print(f"round {r}: gave up after {report['give_up_s'][-1]} s "
+                      f"(retry_timeout {args.retry_timeout} s)", flush=True)
+    finally:
+        ray.shutdown()
+    report["load_end"] = load_avg()
+    print(json.dumps(report), flush=True)
+    return report
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -339,8 +387,13 @@ def main():
     b.add_argument("--ef-construction", type=int, default=100)
     b.add_argument("--work", default="/tmp/stratavec-scale-out")
     b.add_argument("--json")
+    g = sub.add_parser("giveup")
+    g.add_argument("--retry-timeout", type=float, default=5.0)
+    g.add_argument("--rounds", type=int, default=3)
+    g.add_argument("--json")
     args = p.parse_args()
-    report = {"shards": cmd_shards, "search": cmd_search, "bytes": cmd_bytes}[args.cmd](args)
+    commands = {"shards": cmd_shards, "search": cmd_search, "bytes": cmd_bytes, "giveup": cmd_giveup}
+    report = commands[args.cmd](args)
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0

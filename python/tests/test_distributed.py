@@ -295,11 +295,12 @@ def test_a_shard_that_stays_down_after_a_restart(tmp_path, small_shards, synthet
         index.search(queries, k=10)
         os.unlink(tmp_path / "copy" / "shard-00001-of-00004.svs")
         ray.kill(index.actors[1][0], no_restart=False)
-        start = time.monotonic()
+        # The search gives up on the shard (after retry_timeout; how long that takes is measured
+        # by python/benches/scale_out.py giveup, not asserted here).
         with pytest.raises(D.ShardUnavailableError, match="shard 1") as e:
             index.search(queries, k=10)
         assert "shard-00001-of-00004.svs" in str(e.value)
-        assert time.monotonic() - start < 60
+        assert e.value.shards == [1]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", D.PartialResultsWarning)
             got, _ = index.search(queries, k=10, allow_partial=True)
@@ -331,9 +332,12 @@ def test_wordllama_4_shards_recall_matches_one_index(wordllama, wordllama_index,
     print(f"wordllama Recall@10 at ef 128: one index {single:.4f}, 4 shards {sharded:.4f}")
     assert ids.shape == (1000, 10) and np.all(np.diff(dist, axis=1) >= 0)
     # Within 0.01 of the single index, or better (each shard searches a quarter of the rows
-    # with the same beam, so the merged result is usually a little better).
+    # with the same beam, so the merged result is usually a little better), and above a floor a
+    # broken merge (ids of the wrong shard, distances not comparable) would not reach: measured
+    # 0.9842 for one index, 0.9944 for 4 shards.
     assert sharded >= single - 0.01
-    assert sharded <= 1.0
+    assert sharded >= 0.95, f"4 shards: Recall@10 {sharded:.4f}"
+    assert single >= 0.95, f"one index: Recall@10 {single:.4f}"
 
 
 @pytest.mark.parametrize("ray_retries", [3, 0], ids=["ray-retries", "driver-retries"])

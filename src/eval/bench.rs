@@ -114,6 +114,41 @@ pub fn run_bench(
     spec: &BenchSpec,
     progress: &(dyn Fn(BenchProgress) + Sync),
 ) -> Result<BenchReport> {
+    check_bench(data, spec)?;
+    let truth = unfiltered_truth(data, metric, spec, progress)?;
+    let mut filtered_truths = Vec::new();
+    let mut results = Vec::new();
+    for (quant, layout) in configurations(spec) {
+        let built = build(data, metric, spec, quant, layout, progress)?;
+        for (mut result, found) in sweep(&built.index, &data.queries, spec, progress)? {
+            let truth = match result.config.filter {
+                None => &truth,
+                Some(keep) => {
+                    filtered_truth(&mut filtered_truths, data, metric, spec, keep, progress)?
+                }
+            };
+            result.recall_at_k = recall_at_k(&found, truth, spec.k)?;
+            result.build_seconds = built.seconds;
+            result.index_bytes = built.index_bytes;
+            result.build_peak_bytes = built.peak_bytes;
+            results.push(result);
+        }
+    }
+    Ok(BenchReport {
+        dataset: DatasetInfo {
+            name: data.name.clone(),
+            n_base: data.base.len(),
+            n_queries: data.queries.len(),
+            dim: data.dim(),
+            metric,
+        },
+        machine: MachineInfo::current(),
+        results,
+    })
+}
+
+/// The errors [`run_bench`] reports before doing any work.
+fn check_bench(data: &Dataset, spec: &BenchSpec) -> Result<()> {
     if data.base.is_empty() || data.queries.is_empty() {
         return Err(Error::invalid_parameter(
             "dataset",
@@ -126,24 +161,65 @@ pub fn run_bench(
             "k must be at least 1 and at least one ef is needed",
         ));
     }
-    let dim = data.dim();
-    let truth = match &data.ground_truth {
-        Some(gt) if gt.dim() >= spec.k.min(data.base.len()) => gt.clone(),
+    Ok(())
+}
+
+/// The dataset's ground truth when it has at least `k` columns (or every base vector), else the
+/// exact one computed here.
+fn unfiltered_truth(
+    data: &Dataset,
+    metric: Metric,
+    spec: &BenchSpec,
+    progress: &(dyn Fn(BenchProgress) + Sync),
+) -> Result<Matrix<u32>> {
+    match &data.ground_truth {
+        Some(gt) if gt.dim() >= spec.k.min(data.base.len()) => Ok(gt.clone()),
         _ => {
             progress(BenchProgress::GroundTruth);
             ground_truth(
                 data.base.as_slice(),
                 data.queries.as_slice(),
-                dim,
+                data.dim(),
                 spec.k,
                 metric,
-            )?
+            )
+        }
+    }
+}
+
+/// The exact neighbours among the ids the filter of selectivity `keep` keeps: computed once per
+/// selectivity and kept in `cache` for the other indexes.
+fn filtered_truth<'a>(
+    cache: &'a mut Vec<(f64, Matrix<u32>)>,
+    data: &Dataset,
+    metric: Metric,
+    spec: &BenchSpec,
+    keep: f64,
+    progress: &(dyn Fn(BenchProgress) + Sync),
+) -> Result<&'a Matrix<u32>> {
+    let at = match cache.iter().position(|(f, _)| *f == keep) {
+        Some(at) => at,
+        None => {
+            progress(BenchProgress::GroundTruth);
+            let gt = ground_truth_filtered(
+                data.base.as_slice(),
+                data.queries.as_slice(),
+                data.dim(),
+                spec.k,
+                metric,
+                |row| keeps(keep, row as u64),
+            )?;
+            cache.push((keep, gt));
+            cache.len() - 1
         }
     };
+    Ok(&cache[at].1)
+}
 
-    let mut results = Vec::new();
-    let mut filtered_truth: Vec<(f64, Matrix<u32>)> = Vec::new();
-    let mut configs: Vec<(Quantization, Layout)> = Vec::new();
+/// The (codec, layout) pairs to build, in `spec`'s order, each once: the fast-scan layout exists
+/// for 4-bit codes only, so other codecs are built compact whatever `spec.layouts` says.
+fn configurations(spec: &BenchSpec) -> Vec<(Quantization, Layout)> {
+    let mut configs = Vec::new();
     for &quant in &spec.quants {
         for &layout in &spec.layouts {
             // Layouts apply to the codes that have blocks; the rest are compact.
@@ -156,67 +232,50 @@ pub fn run_bench(
             }
         }
     }
-    for (quant, layout) in configs {
-        let options = IndexOptions {
-            m: spec.m,
-            ef_construction: spec.ef_construction,
-            seed: spec.seed,
-            quantization: quant,
-            quant_scheme: spec.quant_scheme,
-            layout,
-            ..IndexOptions::new(dim, metric)
-        };
-        let index = Index::new(options)?;
-        let ids: Vec<u64> = (0..data.base.len() as u64).collect();
-        let started = Instant::now();
-        index.add_batch_with_progress(&ids, data.base.as_slice(), &|done, total| {
-            progress(BenchProgress::Build { done, total })
-        })?;
-        // Packing the fast-scan blocks is part of building that layout.
-        index.pack_fast_scan();
-        let build_seconds = started.elapsed().as_secs_f64();
-        let build_peak_bytes = peak_resident_bytes();
-        let index_bytes = index.memory_bytes() as u64;
-        for (mut result, found) in sweep(&index, &data.queries, spec, progress)? {
-            let truth = match result.config.filter {
-                None => &truth,
-                Some(keep) => {
-                    if !filtered_truth.iter().any(|(f, _)| *f == keep) {
-                        progress(BenchProgress::GroundTruth);
-                        let gt = ground_truth_filtered(
-                            data.base.as_slice(),
-                            data.queries.as_slice(),
-                            dim,
-                            spec.k,
-                            metric,
-                            |row| keeps(keep, row as u64),
-                        )?;
-                        filtered_truth.push((keep, gt));
-                    }
-                    &filtered_truth
-                        .iter()
-                        .find(|(f, _)| *f == keep)
-                        .expect("just added")
-                        .1
-                }
-            };
-            result.recall_at_k = recall_at_k(&found, truth, spec.k)?;
-            result.build_seconds = build_seconds;
-            result.index_bytes = index_bytes;
-            result.build_peak_bytes = build_peak_bytes;
-            results.push(result);
-        }
-    }
-    Ok(BenchReport {
-        dataset: DatasetInfo {
-            name: data.name.clone(),
-            n_base: data.base.len(),
-            n_queries: data.queries.len(),
-            dim,
-            metric,
-        },
-        machine: MachineInfo::current(),
-        results,
+    configs
+}
+
+/// An index built for the benchmark, with what its build cost.
+struct Built {
+    index: Index,
+    seconds: f64,
+    /// The process's peak resident bytes after the build.
+    peak_bytes: Option<u64>,
+    index_bytes: u64,
+}
+
+/// Builds one index of `spec` on `data.base` (ids are row numbers), timed; packing the fast-scan
+/// blocks is part of building that layout.
+fn build(
+    data: &Dataset,
+    metric: Metric,
+    spec: &BenchSpec,
+    quantization: Quantization,
+    layout: Layout,
+    progress: &(dyn Fn(BenchProgress) + Sync),
+) -> Result<Built> {
+    let options = IndexOptions {
+        m: spec.m,
+        ef_construction: spec.ef_construction,
+        seed: spec.seed,
+        quantization,
+        quant_scheme: spec.quant_scheme,
+        layout,
+        ..IndexOptions::new(data.dim(), metric)
+    };
+    let index = Index::new(options)?;
+    let ids: Vec<u64> = (0..data.base.len() as u64).collect();
+    let started = Instant::now();
+    index.add_batch_with_progress(&ids, data.base.as_slice(), &|done, total| {
+        progress(BenchProgress::Build { done, total })
+    })?;
+    index.pack_fast_scan();
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Built {
+        peak_bytes: peak_resident_bytes(),
+        index_bytes: index.memory_bytes() as u64,
+        index,
+        seconds,
     })
 }
 

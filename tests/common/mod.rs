@@ -1,7 +1,27 @@
-//! Shared helpers of the integration tests: finding the real datasets.
+//! Shared helpers of the integration tests: finding the real datasets. Also compiled into the
+//! CLI's tests (`cli/tests/`, through `#[path]`).
 #![allow(dead_code)]
 
-use stratavec::data::{datasets_dir, Dataset};
+use std::path::{Path, PathBuf};
+
+use stratavec::data::{Dataset, DATASETS_ENV};
+
+/// The datasets folder: `$STRATAVEC_DATASETS`, else `../shared/datasets` beside the workspace root
+/// (what `stratavec::data::datasets_dir` finds from the root). Cargo runs each package's tests in
+/// that package's folder, so a path relative to the current directory would differ in `cli/`.
+pub fn datasets_dir() -> PathBuf {
+    match std::env::var_os(DATASETS_ENV) {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => {
+            let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let root = manifest_dir
+                .ancestors()
+                .find(|d| d.join("Cargo.lock").exists())
+                .unwrap_or(manifest_dir);
+            root.join("..").join("shared").join("datasets")
+        }
+    }
+}
 
 /// Set (to anything but `0`) to make a missing dataset a failure instead of a skip; `.ci/run`
 /// sets it.

@@ -83,8 +83,6 @@ pub(crate) fn active() -> &'static KernelSet {
 /// The RaBitQ kernels of one CPU level (the `crate::simd` level types, whose values prove the CPU
 /// has the instructions), or of a function-pointer [`KernelSet`].
 pub(crate) trait RabitqKernels: Copy {
-    /// [`Rotation::rotate`].
-    fn rotate(self, rot: &Rotation, x: &[f32], out: &mut [f32]);
     /// The fast-scan sums of one batch, see [`accumulate_scalar`].
     fn fastscan(self, codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]);
     /// See [`row_dot_scalar`].
@@ -94,10 +92,6 @@ pub(crate) trait RabitqKernels: Copy {
 }
 
 impl RabitqKernels for &'static KernelSet {
-    #[inline(always)]
-    fn rotate(self, rot: &Rotation, x: &[f32], out: &mut [f32]) {
-        (self.rotate)(rot, x, out)
-    }
     #[inline(always)]
     fn fastscan(self, codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]) {
         (self.fastscan)(codes, table, sums)
@@ -113,10 +107,6 @@ impl RabitqKernels for &'static KernelSet {
 }
 
 impl RabitqKernels for Scalar {
-    #[inline(always)]
-    fn rotate(self, rot: &Rotation, x: &[f32], out: &mut [f32]) {
-        Rotation::rotate_scalar(rot, x, out)
-    }
     #[inline(always)]
     fn fastscan(self, codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]) {
         accumulate_scalar(codes, table, sums)
@@ -135,21 +125,13 @@ impl RabitqKernels for Scalar {
 /// scalar ones elsewhere, where the level types cannot be obtained). The AVX-512 levels use the
 /// `popcnt` row kernel: `vpopcntq` needs VPOPCNTDQ, which neither level implies.
 macro_rules! x86_rabitq_kernels {
-    ($level:ty, $rotate:ident, $fastscan:ident, $row_dot:ident, $ex_dot:ident) => {
+    ($level:ty, $fastscan:ident, $row_dot:ident, $ex_dot:ident) => {
         impl RabitqKernels for $level {
-            #[inline(always)]
-            fn rotate(self, rot: &Rotation, x: &[f32], out: &mut [f32]) {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: a value of the level exists only after `crate::simd` found the CPU to
-                // support it, which covers the kernel's features.
-                return unsafe { x86::$rotate(rot, x, out) };
-                #[cfg(not(target_arch = "x86_64"))]
-                Rotation::rotate_scalar(rot, x, out)
-            }
             #[inline(always)]
             fn fastscan(self, codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]) {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: as in `rotate`.
+                // SAFETY: a value of the level exists only after `crate::simd` found the CPU to
+                // support it, which covers the kernel's features.
                 return unsafe { x86::$fastscan(codes, table, sums) };
                 #[cfg(not(target_arch = "x86_64"))]
                 accumulate_scalar(codes, table, sums)
@@ -157,7 +139,7 @@ macro_rules! x86_rabitq_kernels {
             #[inline(always)]
             fn row_dot(self, code: &[u8], planes: &[u64], words: usize, bits: u32) -> (u32, u32) {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: as in `rotate` (AVX2 implies POPCNT on every CPU, and `crate::simd`
+                // SAFETY: as in `fastscan` (AVX2 implies POPCNT on every CPU, and `crate::simd`
                 // checks it).
                 return unsafe { x86::$row_dot(code, planes, words, bits) };
                 #[cfg(not(target_arch = "x86_64"))]
@@ -166,7 +148,7 @@ macro_rules! x86_rabitq_kernels {
             #[inline(always)]
             fn ex_dot(self, q: &[f32], packed: &[u8], width: u32) -> f32 {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: as in `rotate`.
+                // SAFETY: as in `fastscan`.
                 return unsafe { x86::$ex_dot(q, packed, width) };
                 #[cfg(not(target_arch = "x86_64"))]
                 ex_dot_scalar(q, packed, width)
@@ -177,21 +159,18 @@ macro_rules! x86_rabitq_kernels {
 
 x86_rabitq_kernels!(
     Avx2,
-    rotate_avx2_checked,
     fastscan_avx2_checked,
     row_dot_popcnt_checked,
     ex_dot_avx2_checked
 );
 x86_rabitq_kernels!(
     Avx512,
-    rotate_avx512_checked,
     fastscan_avx512_checked,
     row_dot_popcnt_checked,
     ex_dot_avx512_checked
 );
 x86_rabitq_kernels!(
     Avx512Vnni,
-    rotate_avx512_checked,
     fastscan_avx512_checked,
     row_dot_popcnt_checked,
     ex_dot_avx512_checked

@@ -434,22 +434,6 @@ fn ex_dot_avx2(q: &[f32], packed: &[u8], width: u32) -> f32 {
 // Entry points for the `RabitqKernels` impls of the CPU levels.
 
 /// # Safety
-/// The CPU must support AVX-512F.
-#[inline]
-pub(super) unsafe fn rotate_avx512_checked(rot: &Rotation, x: &[f32], out: &mut [f32]) {
-    // SAFETY: the caller's contract.
-    unsafe { rotate_avx512_raw(rot, x, out) }
-}
-
-/// # Safety
-/// The CPU must support AVX2 and FMA.
-#[inline]
-pub(super) unsafe fn rotate_avx2_checked(rot: &Rotation, x: &[f32], out: &mut [f32]) {
-    // SAFETY: the caller's contract.
-    unsafe { rotate_avx2_raw(rot, x, out) }
-}
-
-/// # Safety
 /// The CPU must support AVX-512 F and BW.
 #[inline]
 pub(super) unsafe fn fastscan_avx512_checked(codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]) {

@@ -209,7 +209,7 @@ fn load_dataset(path: &std::path::Path) -> CliResult<Dataset> {
 }
 
 fn load(args: &DataArgs) -> CliResult<Dataset> {
-    let mut data = match &args.dataset {
+    let data = match &args.dataset {
         Some(path) => load_dataset(path)?,
         None => {
             let spec = ClusteredSpec::new(args.synthetic_n, args.synthetic_dim);
@@ -226,15 +226,21 @@ fn load(args: &DataArgs) -> CliResult<Dataset> {
             }
         }
     };
-    if let Some(n) = args.queries {
+    Ok(truncate(data, args.queries, args.limit))
+}
+
+/// `--queries N`: only the first N queries (and their ground truth); `--limit N`: only the first
+/// N base vectors (the ground truth is then dropped, to be recomputed).
+fn truncate(mut data: Dataset, queries: Option<usize>, limit: Option<usize>) -> Dataset {
+    if let Some(n) = queries {
         data.queries = data.queries.truncated(n);
         data.ground_truth = data.ground_truth.map(|gt| gt.truncated(n));
     }
-    if let Some(n) = args.limit.filter(|&n| n < data.base.len()) {
+    if let Some(n) = limit.filter(|&n| n < data.base.len()) {
         data.base = data.base.truncated(n);
         data.ground_truth = None;
     }
-    Ok(data)
+    data
 }
 
 /// The bench spec the flags describe.
@@ -263,20 +269,25 @@ fn thread_pool(threads: Option<usize>) -> CliResult<rayon::ThreadPool> {
     Ok(pool.build()?)
 }
 
-/// Prints the report's table and writes the files the flags ask for.
-fn write_outputs(report: &BenchReport, args: &BenchArgs) -> CliResult<()> {
-    print!("{}", report.to_text_table());
-    let outputs = [
-        (&args.json, serde_json::to_string_pretty(report)?),
-        (&args.csv, report.to_csv()),
-        (&args.markdown, report.to_markdown()),
-    ];
+/// Writes each text to its file when the flag gave one, saying so on stderr.
+fn write_files<const N: usize>(outputs: [(&Option<PathBuf>, String); N]) -> CliResult<()> {
     for (path, text) in outputs {
         if let Some(path) = path {
             std::fs::write(path, text).map_err(|e| stratavec::Error::io(path.clone(), e))?;
             eprintln!("wrote {}", path.display());
         }
     }
+    Ok(())
+}
+
+/// Prints the report's table and writes the files the flags ask for.
+fn write_outputs(report: &BenchReport, args: &BenchArgs) -> CliResult<()> {
+    print!("{}", report.to_text_table());
+    write_files([
+        (&args.json, serde_json::to_string_pretty(report)?),
+        (&args.csv, report.to_csv()),
+        (&args.markdown, report.to_markdown()),
+    ])?;
     if let Some(path) = &args.svg {
         plot::write_svg(report, path)?;
         eprintln!("wrote {}", path.display());
