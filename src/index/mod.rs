@@ -53,7 +53,7 @@ pub struct Index {
 /// Where an index's data lives.
 enum Body {
     /// Built in this process; can grow.
-    Memory(Memory),
+    Memory(Box<Memory>),
     /// A segment file (mapped or read into memory); read-only.
     Segment(Box<Segment>),
 }
@@ -98,7 +98,7 @@ impl Index {
         options.layout = options.layout.resolve(options.quantization);
         check_options(&options)?;
         Ok(Index {
-            body: Body::Memory(Memory {
+            body: Body::Memory(Box::new(Memory {
                 storage: RwLock::new(Arc::new(Storage::new(
                     options.dim,
                     options.m,
@@ -110,7 +110,7 @@ impl Index {
                 writer: Mutex::new(()),
                 entry_lock: Mutex::new(()),
                 ids: RwLock::new(HashMap::new()),
-            }),
+            })),
             options,
         })
     }
