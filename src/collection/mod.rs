@@ -224,12 +224,6 @@ impl Collection {
         if options.seal_rows == 0 {
             return Err(Error::invalid_parameter("seal_rows", "must be at least 1"));
         }
-        if options.index.layout != Layout::Compact {
-            return Err(Error::invalid_parameter(
-                "layout",
-                "collections store the compact layout only (the fast-scan layout is for an Index)",
-            ));
-        }
         Index::new(options.index.clone())?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         let lock = WriterLock::acquire(&dir)?;
@@ -639,7 +633,7 @@ impl Collection {
                 let bytes = state.unsealed.save_quantized(
                     &path,
                     self.options.index.quantization,
-                    Layout::Compact,
+                    self.options.index.layout,
                 )?;
                 created.push(file.clone());
                 let entry = SegmentEntry {
@@ -727,8 +721,11 @@ impl Collection {
         next.next_segment_id += 1;
         let file = segment_file_name(id);
         let path = self.dir.join(&file);
-        let bytes =
-            rebuilt.save_quantized(&path, self.options.index.quantization, Layout::Compact)?;
+        let bytes = rebuilt.save_quantized(
+            &path,
+            self.options.index.quantization,
+            self.options.index.layout,
+        )?;
         let old: Vec<String> = next.file_names().map(str::to_owned).collect();
         let entry = SegmentEntry {
             id,
@@ -834,6 +831,7 @@ fn kill(state: &State, id: u64) {
 fn new_unsealed(options: &IndexOptions) -> Result<Index> {
     Index::new(IndexOptions {
         quantization: Quantization::None,
+        layout: Layout::Compact,
         ..options.clone()
     })
 }

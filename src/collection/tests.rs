@@ -417,3 +417,55 @@ fn a_flush_compacts_by_itself_past_the_deleted_fraction() {
         "{stats:?}"
     );
 }
+
+/// Sealed segments of a RaBitQ collection carry its one-visit blocks (and compact rows in the
+/// compact layout), so a collection searches at RaBitQ's speed, not only a bare index; recall is
+/// computed against the exact neighbours, before and after a reopen and a compaction.
+#[test]
+fn rabitq_collections_seal_their_blocks_and_keep_their_recall() {
+    for layout in [Layout::Auto, Layout::Compact] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = options(24);
+        o.seal_rows = 700;
+        o.index.quantization = Quantization::RaBitQ { bits: 4 };
+        o.index.layout = layout;
+        let col = Collection::open(dir.path(), o.clone()).unwrap();
+        let (data, queries) = ClusteredSpec::new(2000, 24)
+            .generate_with_queries(50)
+            .unwrap();
+        let ids: Vec<u64> = (0..2000).collect();
+        col.upsert_batch(&ids, data.as_slice()).unwrap();
+        col.flush().unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".svs"))
+            .collect();
+        assert!(!names.is_empty());
+        for name in &names {
+            let seg = Index::open(dir.path().join(name)).unwrap();
+            seg.verify().unwrap();
+            let sections: Vec<&str> = seg
+                .segment_info()
+                .unwrap()
+                .sections
+                .iter()
+                .map(|s| s.name)
+                .collect();
+            let want = layout.resolve(o.index.quantization);
+            assert_eq!(seg.options().layout, want, "{name}");
+            assert_eq!(
+                sections.contains(&"rabitq_blocks"),
+                want == Layout::FastScan,
+                "{name}: {sections:?}"
+            );
+        }
+        let r = recall(&col, &data, &ids, &queries);
+        assert!(r >= 0.95, "{layout}: recall@10 {r}");
+        drop(col);
+        let col = Collection::open(dir.path(), o).unwrap();
+        col.compact().unwrap();
+        let r = recall(&col, &data, &ids, &queries);
+        assert!(r >= 0.95, "{layout} after compaction: recall@10 {r}");
+    }
+}
