@@ -43,10 +43,26 @@ impl Index {
     }
 
     /// Writes an index built in memory with f32 vectors as a segment whose traversal uses
-    /// `quantization`: a codec is trained on (a sample of up to 100,000 of) its vectors and every
-    /// vector encoded, the graph kept as it is (it was built on the f32 vectors, as it would have
-    /// been with codes). How a collection seals its in-memory segment. With
-    /// [`Layout::FastScan`] the segment also gets the fast-scan blocks.
+    /// `quantization` in `layout` ([`Layout::Auto`]: the quantization's default): a codec is
+    /// trained on (a sample of up to 100,000 of) its vectors and every vector encoded, the graph
+    /// kept as it is (it was built on the f32 vectors, as it would have been with codes). How a
+    /// collection seals its in-memory segment; also a way to compare codecs on one graph. A
+    /// quantized index (or an opened segment) can only be saved with its own codec and layout.
+    /// Returns the file's size.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a layout the codes do not support, another codec than a
+    /// quantized index's own, or a change to an opened segment; [`Error::Io`].
+    pub fn save_as(
+        &self,
+        path: impl AsRef<Path>,
+        quantization: Quantization,
+        layout: Layout,
+    ) -> Result<u64> {
+        self.save_quantized(path.as_ref(), quantization, layout)
+    }
+
+    /// [`Index::save_as`] on a path.
     pub(crate) fn save_quantized(
         &self,
         path: &Path,

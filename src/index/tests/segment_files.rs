@@ -391,7 +391,7 @@ fn the_fast_scan_layout_searches_exactly_like_the_compact_layout() {
 }
 
 #[test]
-fn the_fast_scan_layout_needs_4_bit_codes() {
+fn the_fast_scan_layout_needs_4_bit_or_rabitq_codes() {
     for quant in [Quantization::None, Quantization::Sq8] {
         let mut o = IndexOptions::new(8, Metric::L2);
         o.quantization = quant;
@@ -402,7 +402,7 @@ fn the_fast_scan_layout_needs_4_bit_codes() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut o = crate::CollectionOptions::new(8, Metric::L2);
-    o.index.quantization = Quantization::Sq4;
+    o.index.quantization = Quantization::Sq8;
     o.index.layout = Layout::FastScan;
     let err = crate::Collection::open(dir.path(), o).unwrap_err();
     assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");
