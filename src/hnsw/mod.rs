@@ -430,6 +430,11 @@ impl Index {
         Segment::from_bytes("<bytes>".into(), Box::new(bytes)).map(Index::from_segment)
     }
 
+    /// An index over the bytes of the segment file `path` as the collection's I/O mapped them.
+    pub(crate) fn from_file_bytes(path: &Path, bytes: crate::fsutil::Mapped) -> Result<Index> {
+        Segment::from_bytes(path.to_path_buf(), bytes).map(Index::from_segment)
+    }
+
     /// Writes the index to `path` as a segment file, atomically: a temporary file in the same
     /// directory, fsync, rename, fsync of the directory. Adds wait while it runs; searches don't.
     /// Returns the file's size in bytes.
@@ -437,11 +442,13 @@ impl Index {
     /// # Errors
     /// [`Error::Io`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<u64> {
-        self.save_quantized(
+        let to = crate::fsutil::Replacement::durable();
+        Ok(self.save_quantized(
+            to,
             path.as_ref(),
             self.options.quantization,
             self.options.layout,
-        )
+        )?)
     }
 
     /// [`Index::save`] with the codes laid out as `layout`: a 4-bit index built compact can be
@@ -452,7 +459,8 @@ impl Index {
     /// [`Error::InvalidParameter`] for [`Layout::FastScan`] without 4-bit codes, or to change the
     /// layout of an opened segment; [`Error::Io`].
     pub fn save_with_layout(&self, path: impl AsRef<Path>, layout: Layout) -> Result<u64> {
-        self.save_quantized(path.as_ref(), self.options.quantization, layout)
+        let to = crate::fsutil::Replacement::durable();
+        Ok(self.save_quantized(to, path.as_ref(), self.options.quantization, layout)?)
     }
 
     /// Writes an index built in memory with f32 vectors as a segment whose traversal uses
@@ -460,30 +468,37 @@ impl Index {
     /// vector encoded, the graph kept as it is (it was built on the f32 vectors, as it would have
     /// been with codes). How a collection seals its in-memory segment. With
     /// [`Layout::FastScan`] the segment also gets the fast-scan blocks.
+    /// Written as `to` says (file system, directory sync); the error says whether the new file
+    /// may be in place.
     pub(crate) fn save_quantized(
         &self,
+        to: crate::fsutil::Replacement<'_>,
         path: &Path,
         quantization: Quantization,
         layout: Layout,
-    ) -> Result<u64> {
+    ) -> Result<u64, crate::fsutil::ReplaceError> {
+        let refuse = |error| crate::fsutil::ReplaceError {
+            error,
+            uncertain: false,
+        };
         if layout == Layout::FastScan && quantization != Quantization::Sq4 {
-            return Err(Error::invalid_parameter(
+            return Err(refuse(Error::invalid_parameter(
                 "layout",
                 "the fast-scan layout needs 4-bit codes (quantization sq4)",
-            ));
+            )));
         }
         let mem = match &self.body {
             Body::Memory(mem) => mem,
             Body::Segment(seg)
                 if quantization == self.options.quantization && layout == self.options.layout =>
             {
-                return segment::write_bytes(path, seg.bytes())
+                return segment::write_bytes(to, path, seg.bytes())
             }
             Body::Segment(_) => {
-                return Err(Error::invalid_parameter(
+                return Err(refuse(Error::invalid_parameter(
                     "quantization",
                     "an opened segment can only be saved as it is",
-                ))
+                )))
             }
         };
         let _writer = mem.writer.lock();
@@ -498,10 +513,10 @@ impl Index {
         let codec = match mem.codec.get() {
             Some(codec) if quantization == self.options.quantization => Some(codec),
             Some(_) => {
-                return Err(Error::invalid_parameter(
+                return Err(refuse(Error::invalid_parameter(
                     "quantization",
                     "a quantized index can only be saved with its own codec",
-                ))
+                )))
             }
             None => {
                 // An f32 index (or a quantized one still empty): train on a sample of its vectors.
@@ -522,6 +537,7 @@ impl Index {
             }
         };
         segment::write_segment(
+            to,
             path,
             &segment::SegmentSource {
                 options: &options,

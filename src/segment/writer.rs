@@ -1,6 +1,5 @@
 //! Writes an in-memory index as a segment file: temporary file, fsync, rename, fsync directory.
 
-use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -9,7 +8,7 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::format::ByteWriter;
-use crate::fsutil::{replace_with, write_atomic};
+use crate::fsutil::{replace_with, write_atomic, FileCursor, ReplaceError, Replacement};
 use crate::hnsw::fastscan::{pack_block, BlockShape};
 use crate::hnsw::storage::Storage;
 use crate::hnsw::view::GraphView;
@@ -29,7 +28,7 @@ pub(crate) struct SegmentSource<'a> {
 
 /// Streams bytes to a file, counting them and computing the CRC-32C of the current section.
 struct Out<'f> {
-    w: BufWriter<&'f mut File>,
+    w: BufWriter<&'f mut FileCursor>,
     pos: usize,
     crc: u32,
 }
@@ -49,18 +48,28 @@ impl Out<'_> {
     }
 }
 
-/// Writes `src` to `path` atomically ([`replace_with`]). Returns the file's size.
-pub(crate) fn write_segment(path: &Path, src: &SegmentSource<'_>) -> Result<u64> {
-    replace_with(path, |file, tmp| write_to(file, tmp, src))
+/// Writes `src` to `path` atomically ([`replace_with`], as `to` says). Returns the file's size.
+pub(crate) fn write_segment(
+    to: Replacement<'_>,
+    path: &Path,
+    src: &SegmentSource<'_>,
+) -> Result<u64, ReplaceError> {
+    replace_with(to.vfs, path, to.dir_sync, |file, tmp| {
+        write_to(file, tmp, src)
+    })
 }
 
-/// Writes the bytes of a segment to `path` atomically. Returns their length.
-pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<u64> {
-    write_atomic(path, bytes)?;
+/// Writes the bytes of a segment to `path` atomically (as `to` says). Returns their length.
+pub(crate) fn write_bytes(
+    to: Replacement<'_>,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<u64, ReplaceError> {
+    write_atomic(to.vfs, path, bytes, to.dir_sync)?;
     Ok(bytes.len() as u64)
 }
 
-fn write_to(file: &mut File, tmp: &Path, src: &SegmentSource<'_>) -> Result<u64> {
+fn write_to(file: &mut FileCursor, tmp: &Path, src: &SegmentSource<'_>) -> Result<u64> {
     let io = |e| Error::io(tmp, e);
     let st = src.storage;
     let o = src.options;
