@@ -605,14 +605,20 @@ impl Collection {
     /// are merged into the best `k` ([`merge_top_k`]). Runs on a snapshot; never waits for a
     /// writer.
     ///
+    /// At most [`Collection::len`] neighbours come back, whatever `k`: each segment is asked
+    /// for at most as many as it holds (and for a beam no wider than its graph), so a `k` far
+    /// beyond the collection's size costs no more than `k = len()`.
+    ///
     /// # Errors
     /// As [`Index::search_with`].
     pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
         let state = self.snapshot();
         let mut lists = Vec::with_capacity(state.sealed.len() + 1);
-        lists.push(state.unsealed.search_with(query, params)?);
+        let unsealed = bounded(params, state.unsealed.len(), state.unsealed.segment_rows());
+        lists.push(state.unsealed.search_with(query, &unsealed)?);
         for s in &state.sealed {
-            lists.push(s.index.search_masked(query, params, Some(&s.dead))?);
+            let p = bounded(params, s.live(), s.entry.rows as usize);
+            lists.push(s.index.search_masked(query, &p, Some(&s.dead))?);
         }
         Ok(merge_top_k(lists, params.k))
     }
@@ -957,6 +963,19 @@ impl Collection {
         }
         stats
     }
+}
+
+/// `params` for a segment with `live` returnable rows among `rows`: `k` bounded by `live`, the
+/// beam by `rows` (deleted rows are waypoints of the walk), `k × oversample` by `rows`. An empty
+/// segment still gets `k = 1`, and zeros stay zeros so that the index refuses them as it would.
+fn bounded<'a>(params: &SearchParams<'a>, live: usize, rows: usize) -> SearchParams<'a> {
+    let mut p = *params;
+    p.k = params.k.min(live.max(1));
+    p.ef = params.ef.map(|ef| ef.min(rows.max(p.k)));
+    p.oversample = params
+        .oversample
+        .map(|o| o.min(rows.max(1).div_ceil(p.k.max(1))));
+    p
 }
 
 /// The counts of a state (everything but the writer's log and manifest).
