@@ -768,33 +768,54 @@ impl Collection {
                 return Err(e);
             }
         };
-        // 2. The commit. Its directory sync is needed whatever the caller promises: the log's
-        // reset below must not reach the disk before it (an old manifest with a new log would
-        // lose the sealed records while keeping later ones: not a prefix).
+        // 2.–4. The commit, the log reset, the removals.
+        let mut sealed = state.sealed.clone();
+        sealed.extend(new_segment);
+        let next_state = State {
+            unsealed: Arc::new(new_unsealed(&self.options.index)?),
+            sealed,
+            generation: next.generation,
+        };
+        let adopted = || {
+            for s in &dirty {
+                s.dirty.store(false, Ordering::Relaxed);
+            }
+        };
+        self.commit(w, next, next_state, &created, replaced, adopted)
+    }
+
+    /// Steps 2 to 4 of the protocol of [`Collection::seal`] (and of a compaction): commits
+    /// `next` (`created`: the files step 1 wrote, removed when the commit fails before its
+    /// rename), then goes on with `state` (`adopted` runs first), resets the log and removes
+    /// `replaced`, the files only the old manifest names.
+    fn commit(
+        &self,
+        w: &mut Writer,
+        next: Manifest,
+        state: State,
+        created: &[String],
+        replaced: Vec<String>,
+        adopted: impl FnOnce(),
+    ) -> Result<()> {
+        let vfs = &*self.vfs;
+        // The directory sync is needed whatever the caller promises: the log's reset below must
+        // not reach the disk before it (an old manifest with a new log would lose the sealed
+        // records while keeping later ones: not a prefix), nor the removals.
         let committed = next.write(vfs, &self.dir, DirSync::Now);
         if let Err(ReplaceError {
             error,
             uncertain: false,
         }) = committed
         {
-            remove_files(vfs, &self.dir, &created);
+            remove_files(vfs, &self.dir, created);
             return Err(error);
         }
         if committed.is_ok() {
             w.wal.names_synced();
         }
         // Committed, or perhaps committed: either way the new state is the one to go on with.
-        for s in &dirty {
-            s.dirty.store(false, Ordering::Relaxed);
-        }
-        let mut sealed = state.sealed.clone();
-        sealed.extend(new_segment);
-        let fresh = Arc::new(new_unsealed(&self.options.index)?);
-        *self.state.write() = Arc::new(State {
-            unsealed: fresh,
-            sealed,
-            generation: next.generation,
-        });
+        adopted();
+        *self.state.write() = Arc::new(state);
         w.manifest = next;
         w.garbage.extend(replaced);
         if let Err(e) = committed {
@@ -808,7 +829,8 @@ impl Collection {
         // 3. The log's records are all in segments now.
         let next_lsn = w.wal.next_lsn();
         w.wal.reset(next_lsn)?;
-        // 4. Nothing names the replaced files any more.
+        // 4. Nothing names the replaced files any more. Mapped segments stay readable after
+        // their files are removed (the mapping holds them): searches on an older state finish.
         remove_files(vfs, &self.dir, &std::mem::take(&mut w.garbage));
         Ok(())
     }
@@ -905,39 +927,13 @@ impl Collection {
             }
         };
         next.segments = vec![entry];
-        // 2. The commit.
-        let committed = next.write(vfs, &self.dir, DirSync::Now);
-        if let Err(ReplaceError {
-            error,
-            uncertain: false,
-        }) = committed
-        {
-            let _ = vfs.remove(&path);
-            return Err(error);
-        }
-        if committed.is_ok() {
-            w.wal.names_synced();
-        }
-        *self.state.write() = Arc::new(State {
+        let next_state = State {
             unsealed: Arc::new(new_unsealed(&self.options.index)?),
             sealed: vec![Arc::new(sealed)],
             generation: next.generation,
-        });
-        w.manifest = next;
-        w.garbage.extend(old);
-        if let Err(e) = committed {
-            // As in `seal`: keep the log and every file until a commit succeeds.
-            w.unconfirmed = true;
-            return Err(e.error);
-        }
-        w.unconfirmed = false;
-        // 3. The log's records are all in the new segment.
-        let next_lsn = w.wal.next_lsn();
-        w.wal.reset(next_lsn)?;
-        // 4. Mapped segments stay readable after their files are removed (the mapping holds
-        // them), so searches running on the old state finish normally.
-        remove_files(vfs, &self.dir, &std::mem::take(&mut w.garbage));
-        Ok(())
+        };
+        let created = [next.segments[0].file.clone()];
+        self.commit(w, next, next_state, &created, old, || {})
     }
 
     /// Checks every sealed segment completely ([`Index::verify`]: checksums, links, id index).
