@@ -3,7 +3,7 @@
 //! backend, in small). Not a stable API; hidden from the documentation.
 //!
 //! [`SimDisk`] is an in-memory file system behind the same trait as the real one
-//! ([`super::Vfs`]), so [`open`] runs the collection's own code on it. It keeps two views:
+//! (`fsutil::Vfs`), so [`open`] runs the collection's own code on it. It keeps two views:
 //!
 //! - the **live** view, what the running system sees (the page cache): every write, rename and
 //!   removal as soon as it returns;
