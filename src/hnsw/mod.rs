@@ -468,6 +468,7 @@ impl Index {
     /// vector encoded, the graph kept as it is (it was built on the f32 vectors, as it would have
     /// been with codes). How a collection seals its in-memory segment. With
     /// [`Layout::FastScan`] the segment also gets the fast-scan blocks.
+    ///
     /// Written as `to` says (file system, directory sync); the error says whether the new file
     /// may be in place.
     pub(crate) fn save_quantized(
