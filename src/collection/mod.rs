@@ -733,25 +733,8 @@ impl Collection {
             }
             let mut new_segment = None;
             if !state.unsealed.is_empty() {
-                let id = next.next_segment_id;
-                next.next_segment_id += 1;
-                let file = segment_file_name(id);
-                let path = self.dir.join(&file);
-                created.push(file.clone());
-                let bytes = state.unsealed.save_quantized(
-                    self.deferred(),
-                    &path,
-                    self.options.index.quantization,
-                    Layout::Compact,
-                )?;
-                let entry = SegmentEntry {
-                    id,
-                    file,
-                    rows: unsealed_rows as u64,
-                    bytes,
-                    tombstones: None,
-                    deleted: 0,
-                };
+                created.push(segment_file_name(next.next_segment_id));
+                let entry = self.write_new_segment(&state.unsealed, &mut next)?;
                 next.segments.push(entry.clone());
                 new_segment = Some(Arc::new(Sealed::open(vfs, &self.dir, entry)?));
             }
@@ -835,6 +818,32 @@ impl Collection {
         Ok(())
     }
 
+    /// Step 1's segment: `index` written as the next segment of `next` (its id taken from
+    /// `next_segment_id`), synced; its name is synced by the caller with the other new files.
+    fn write_new_segment(
+        &self,
+        index: &Index,
+        next: &mut Manifest,
+    ) -> Result<SegmentEntry, ReplaceError> {
+        let id = next.next_segment_id;
+        next.next_segment_id += 1;
+        let file = segment_file_name(id);
+        let bytes = index.save_quantized(
+            self.deferred(),
+            &self.dir.join(&file),
+            self.options.index.quantization,
+            Layout::Compact,
+        )?;
+        Ok(SegmentEntry {
+            id,
+            file,
+            rows: index.segment_rows() as u64,
+            bytes,
+            tombstones: None,
+            deleted: 0,
+        })
+    }
+
     /// How the collection writes a new file: on its file system, the directory synced by the
     /// caller once for all the files of a seal or compaction.
     fn deferred(&self) -> Replacement<'_> {
@@ -893,27 +902,11 @@ impl Collection {
         let mut next = w.manifest.clone();
         next.generation += 1;
         next.flushed_lsn = w.wal.last_lsn().max(next.flushed_lsn);
-        let id = next.next_segment_id;
-        next.next_segment_id += 1;
-        let file = segment_file_name(id);
-        let path = self.dir.join(&file);
         let old: Vec<String> = next.file_names().map(str::to_owned).collect();
+        let path = self.dir.join(segment_file_name(next.next_segment_id));
         // 1. The new segment, synced, and its name.
         let written = (|| {
-            let bytes = rebuilt.save_quantized(
-                self.deferred(),
-                &path,
-                self.options.index.quantization,
-                Layout::Compact,
-            )?;
-            let entry = SegmentEntry {
-                id,
-                file,
-                rows: rebuilt.segment_rows() as u64,
-                bytes,
-                tombstones: None,
-                deleted: 0,
-            };
+            let entry = self.write_new_segment(&rebuilt, &mut next)?;
             let sealed = Sealed::open(vfs, &self.dir, entry.clone())?;
             sync_dir(vfs, &self.dir)?;
             w.wal.names_synced();
