@@ -65,9 +65,9 @@ pub use quant::kernels::bench_api as __quant_bench;
 #[path = "fuzz_api.rs"]
 pub mod __fuzz;
 
-/// Fault injection for tests (a full disk). Not a stable API.
+/// A simulated disk for crash and fault tests (`fsutil::sim`). Not a stable API.
 #[doc(hidden)]
-pub use fsutil::fault as __fault;
+pub use fsutil::sim as __sim;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

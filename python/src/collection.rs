@@ -413,7 +413,8 @@ impl Collection {
     /// The k nearest neighbours of each query across every segment, nearest first: the same
     /// arguments, results and errors as Index.search (each segment is searched, deleted and
     /// superseded rows never come back, and the per-segment results are merged with
-    /// merge_top_k). Runs on a snapshot: never waits for writers.
+    /// merge_top_k). The arrays are min(k, len(collection)) wide, len taken when the call
+    /// starts. Runs on a snapshot: never waits for writers.
     #[pyo3(signature = (queries, k = 10, ef = None, oversample = None, filter = None,
                         reranker = None, threads = None))]
     #[allow(clippy::too_many_arguments)]

@@ -301,9 +301,11 @@ impl Index {
     ///     threads: threads for a batch (default: all cores; 1 searches in the calling thread).
     ///
     /// Returns:
-    ///     (ids, distances): uint64 and float32 arrays of shape (nq, k) ((k,) for a 1-d query).
-    ///     Where fewer than k neighbours exist (small index, selective filter) a row is padded
-    ///     with id MISSING_ID (2**64 - 1) and distance +inf.
+    ///     (ids, distances): uint64 and float32 arrays of shape (nq, w) ((w,) for a 1-d query),
+    ///     w = min(k, len(index)): never wider than what a search can return, so a k far beyond
+    ///     the index's size costs nothing. Where a row has fewer than w neighbours (a selective
+    ///     filter, deleted vectors) it is padded with id MISSING_ID (2**64 - 1) and distance
+    ///     +inf.
     ///
     /// Raises:
     ///     DimensionMismatchError: the last axis is not dim.

@@ -178,10 +178,11 @@ class Index:
             threads: threads for a batch (default: all cores; 1 searches in the calling thread).
 
         Returns:
-            ``(ids, distances)``: ``uint64`` and ``float32`` arrays of shape ``(nq, k)`` (``(k,)``
-            for a 1-d query). Where fewer than ``k`` neighbours exist (small index, selective
-            filter) the row is padded with id :data:`MISSING_ID` (``2**64 - 1``) and distance
-            ``+inf``.
+            ``(ids, distances)``: ``uint64`` and ``float32`` arrays of shape ``(nq, w)``
+            (``(w,)`` for a 1-d query), ``w = min(k, len(index))``: never wider than what a
+            search can return, so a ``k`` far beyond the index's size costs nothing. Where a row
+            has fewer than ``w`` neighbours (a selective filter, deleted vectors) it is padded
+            with id :data:`MISSING_ID` (``2**64 - 1``) and distance ``+inf``.
 
         Raises:
             DimensionMismatchError: the last axis is not ``dim``.
@@ -381,7 +382,8 @@ class Collection:
     ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
         """The ``k`` nearest neighbours of each query across every segment, nearest first: the
         same arguments, results and errors as :meth:`Index.search` (deleted and superseded rows
-        never come back; per-segment results are merged with :func:`merge_top_k`). Runs on a
+        never come back; per-segment results are merged with :func:`merge_top_k`). The arrays
+        are ``min(k, len(collection))`` wide, ``len`` taken when the call starts. Runs on a
         snapshot and never waits for writers."""
     def flush(self) -> None:
         """Seals the in-memory segment into a segment file, commits a new manifest, empties the
@@ -432,8 +434,10 @@ def merge_top_k(
         k: neighbours per query in the result.
 
     Returns:
-        ``(ids, distances)`` of shape ``(nq, k)`` (``(k,)`` when every input is 1-d), padded
-        with :data:`MISSING_ID` / ``+inf``.
+        ``(ids, distances)`` of shape ``(nq, w)`` (``(w,)`` when every input is 1-d),
+        ``w = min(k, the inputs' columns added up)``: never wider than what can be returned;
+        padded with :data:`MISSING_ID` / ``+inf`` where a row has fewer than ``w`` distinct
+        ids.
     """
 
 def ground_truth(

@@ -8,6 +8,7 @@ use super::{Body, Index, Memory};
 use crate::base::options::{IndexOptions, Layout, Quantization, MAX_LINKS};
 use crate::base::view::{neighbours_below, GraphView};
 use crate::error::{Error, Result};
+use crate::fsutil::{ReplaceError, Replacement};
 use crate::hnsw::Storage;
 use crate::quant::blocks::{BlockShape, PackedBlocks};
 use crate::quant::Codec;
@@ -24,11 +25,7 @@ impl Index {
     /// # Errors
     /// [`Error::Io`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<u64> {
-        self.save_quantized(
-            path.as_ref(),
-            self.options.quantization,
-            self.options.layout,
-        )
+        self.save_as(path, self.options.quantization, self.options.layout)
     }
 
     /// [`Index::save`] with the codes laid out as `layout`: a 4-bit index built compact can be
@@ -39,7 +36,7 @@ impl Index {
     /// [`Error::InvalidParameter`] for [`Layout::FastScan`] without 4-bit or RaBitQ codes, or to
     /// change the layout of an opened segment; [`Error::Io`].
     pub fn save_with_layout(&self, path: impl AsRef<Path>, layout: Layout) -> Result<u64> {
-        self.save_quantized(path.as_ref(), self.options.quantization, layout)
+        self.save_as(path, self.options.quantization, layout)
     }
 
     /// Writes an index built in memory with f32 vectors as a segment whose traversal uses
@@ -59,30 +56,37 @@ impl Index {
         quantization: Quantization,
         layout: Layout,
     ) -> Result<u64> {
-        self.save_quantized(path.as_ref(), quantization, layout)
+        let to = Replacement::durable();
+        Ok(self.save_quantized(to, path.as_ref(), quantization, layout)?)
     }
 
-    /// [`Index::save_as`] on a path.
+    /// [`Index::save_as`], written as `to` says (file system, who syncs the directory: a
+    /// collection defers it to its commit); the error says whether the new file may be in place.
     pub(crate) fn save_quantized(
         &self,
+        to: Replacement<'_>,
         path: &Path,
         quantization: Quantization,
         layout: Layout,
-    ) -> Result<u64> {
+    ) -> Result<u64, ReplaceError> {
+        let refuse = |error| ReplaceError {
+            error,
+            uncertain: false,
+        };
         let layout = layout.resolve(quantization);
-        super::check_layout(quantization, layout)?;
+        super::check_layout(quantization, layout).map_err(refuse)?;
         let mem = match &self.body {
             Body::Memory(mem) => mem,
             Body::Segment(seg)
                 if quantization == self.options.quantization && layout == self.options.layout =>
             {
-                return segment::write_bytes(path, seg.bytes())
+                return segment::write_bytes(to, path, seg.bytes())
             }
             Body::Segment(_) => {
-                return Err(Error::invalid_parameter(
+                return Err(refuse(Error::invalid_parameter(
                     "quantization",
                     "an opened segment can only be saved as it is",
-                ))
+                )))
             }
         };
         let _writer = mem.writer.lock();
@@ -97,10 +101,10 @@ impl Index {
         let codec = match mem.codec.get() {
             Some(codec) if quantization == self.options.quantization => Some(codec),
             Some(_) => {
-                return Err(Error::invalid_parameter(
+                return Err(refuse(Error::invalid_parameter(
                     "quantization",
                     "a quantized index can only be saved with its own codec",
-                ))
+                )))
             }
             None => {
                 // An f32 index (or a quantized one still empty): train on a sample of its vectors.
@@ -109,6 +113,7 @@ impl Index {
             }
         };
         segment::write_segment(
+            to,
             path,
             &SegmentSource {
                 options: &options,

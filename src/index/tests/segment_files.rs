@@ -308,7 +308,12 @@ fn an_f32_index_saved_with_codes_searches_on_them_and_keeps_its_recall() {
         let (index, queries) = build(2000, 24, Metric::InnerProduct, Quantization::None, 8);
         let path = dir.path().join("q.svs");
         index
-            .save_quantized(&path, quant, crate::Layout::Compact)
+            .save_quantized(
+                crate::fsutil::Replacement::durable(),
+                &path,
+                quant,
+                crate::Layout::Compact,
+            )
             .unwrap();
         let read = Index::open(&path).unwrap();
         read.verify().unwrap();
@@ -353,7 +358,12 @@ fn the_fast_scan_layout_searches_exactly_like_the_compact_layout() {
             let compact = dir.path().join("compact.svs");
             index.save(&fast).unwrap();
             index
-                .save_quantized(&compact, Quantization::Sq4, Layout::Compact)
+                .save_quantized(
+                    crate::fsutil::Replacement::durable(),
+                    &compact,
+                    Quantization::Sq4,
+                    Layout::Compact,
+                )
                 .unwrap();
             let fast = Index::open(&fast).unwrap();
             let compact = Index::open(&compact).unwrap();
