@@ -122,6 +122,10 @@ struct BenchArgs {
     /// queries and ground truth come from --dataset (or the synthetic data it was built from).
     #[arg(long)]
     index: Option<PathBuf>,
+    /// With --index: read the file into memory (huge pages when the kernel offers them) instead
+    /// of mapping it.
+    #[arg(long, requires = "index")]
+    load: bool,
     /// Neighbours per query (the K of Recall@K).
     #[arg(long, default_value_t = 10)]
     k: usize,

@@ -147,13 +147,17 @@ pub(crate) fn verify(args: VerifyArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// `stratavec bench --index FILE`: open (timed, resident memory before and after), run the
-/// queries, then load or compute the ground truth and score them.
+/// `stratavec bench --index FILE`: open (or with `--load` read; timed, resident memory before and
+/// after), run the queries, then load or compute the ground truth and score them.
 pub(crate) fn bench_index(path: &Path, args: &BenchArgs) -> CliResult<()> {
     let queries = load_queries(&args.data)?;
     let before = resident_bytes();
     let started = Instant::now();
-    let index = Index::open(path)?;
+    let index = if args.load {
+        Index::load(path)?
+    } else {
+        Index::open(path)?
+    };
     let open_ms = started.elapsed().as_secs_f64() * 1e3;
     let after_open = resident_bytes();
     let file_bytes = std::fs::metadata(path)

@@ -1,6 +1,6 @@
 //! The helpers over the real file system, and the same helpers on the simulated disk.
 
-use super::sim::{Crash, Fault, SimDisk};
+use crate::__sim::{Crash, Fault, SimDisk};
 use super::*;
 
 fn names(dir: &Path) -> Vec<String> {

@@ -169,6 +169,7 @@ impl<V: VisitScorer> Expand for ByVisits<'_, V> {
         self.visits.prefetch_block(node);
     }
 
+
     #[inline(always)]
     fn expand(
         &self,

@@ -21,9 +21,13 @@
 //! | 0 | 4 | `count`: neighbours in the block (`u32` LE, at most `S`) |
 //! | 4 | 4 | `‖u‖²` (`f32` LE; the inner product's centroid terms need it) |
 //! | 8 | 56 | zero |
-//! | 64 | 4·S | neighbour ids (`u32` LE; slots past `count` are 0) |
-//! | 64 + 4·S | `S/32 · (4D + 384)` | the batches: codes of the residuals `P(v − u)`, then `add`, `rescale`, `error` × 32 |
-//! | after the batches | `4·stride` or `D·B/8 + 12` | the node's vector (padded to 16 floats), or its extended row |
+//! | 64 | `4·stride` or `D·B/8 + 12`, padded to 64 | the node's vector (padded to 16 floats), or its extended row |
+//! | `ids` | 4·S | neighbour ids (`u32` LE; slots past `count` are 0) |
+//! | `ids` + 4·S | `S/32 · (4D + 384)` | the batches: codes of the residuals `P(v − u)`, then `add`, `rescale`, `error` × 32 |
+//!
+//! The parts come in the order a visit reads them (the node's own distance first: the
+//! neighbours' estimates need it), so one visit is one forward stream the hardware prefetcher
+//! follows.
 
 use rayon::prelude::*;
 
@@ -84,16 +88,16 @@ impl RqBlockShape {
         self.slots / BATCH
     }
 
-    fn ids_at(&self) -> usize {
+    fn own_at(&self) -> usize {
         BLOCK_HEADER
     }
 
-    fn batches_at(&self) -> usize {
-        BLOCK_HEADER + 4 * self.slots
+    fn ids_at(&self) -> usize {
+        (self.own_at() + self.own_bytes()).next_multiple_of(LINE_BYTES)
     }
 
-    fn own_at(&self) -> usize {
-        self.batches_at() + self.batches() * fastscan::batch_bytes(self.padded)
+    fn batches_at(&self) -> usize {
+        self.ids_at() + 4 * self.slots
     }
 
     fn own_bytes(&self) -> usize {
@@ -242,7 +246,8 @@ impl RqCodec {
             own_bits: self.bits,
             stride: 0,
         };
-        shape.stride = (shape.own_at() + shape.own_bytes()).next_multiple_of(LINE_BYTES);
+        shape.stride = (shape.batches_at() + shape.batches() * fastscan::batch_bytes(padded))
+            .next_multiple_of(LINE_BYTES);
         shape
     }
 
@@ -561,8 +566,8 @@ impl<K: RabitqKernels, D: VectorDistance> VisitScorer for RqBlocks<'_, K, D> {
     #[inline(always)]
     fn prefetch_block(&self, node: u32) {
         let block = self.block(node);
-        // The header, the ids and the first batch's start: the hardware prefetcher follows
-        // the sequential read from there.
+        // The header, the node's vector, the ids and the first batch's start: what the visit
+        // reads first; the hardware prefetcher follows the stream from there.
         let lines = (self.shape.batches_at() / LINE_BYTES + 4).min(block.len() / LINE_BYTES);
         prefetch_lines(block.as_ptr(), lines);
     }
