@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{Body, Index, Memory};
 use crate::base::options::{IndexOptions, Layout, Quantization, MAX_LINKS};
-use crate::base::view::{neighbours_below, GraphView};
+use crate::base::view::{block_neighbours, neighbours_below, GraphView};
 use crate::error::{Error, Result};
 use crate::fsutil::{ReplaceError, Replacement};
 use crate::hnsw::Storage;
@@ -174,6 +174,7 @@ fn pack_blocks(st: &Storage, options: &IndexOptions, codec: Option<&Codec>) -> P
         Some(Codec::Rq(rq)) => {
             let vectors = st.vectors();
             let shape = rq.block_shape(options.m, vectors.stride());
+            let neighbours = block_neighbours(st, nodes as u32);
             PackedBlocks::filled(shape.bytes(nodes), nodes, |bytes| {
                 let rotated = rq.rotate_all(nodes, vectors);
                 rq.pack_blocks(&shape, 0, vectors, rotated.as_ref(), neighbours, bytes)

@@ -38,7 +38,7 @@ use super::rabitq::{
 use super::scorer::{Scorer, VisitScorer};
 use crate::base::bytes::{ByteReader, ByteWriter};
 use crate::base::options::{IndexOptions, Layout, Quantization, MAX_LINKS};
-use crate::base::prefetch::{prefetch_lines, LINE_BYTES};
+use crate::base::prefetch::{prefetch_bytes, prefetch_lines, LINE_BYTES};
 use crate::base::view::RowView;
 use crate::distance::VectorDistance;
 
@@ -562,13 +562,35 @@ impl<K: RabitqKernels, D: VectorDistance> RqBlocks<'_, K, D> {
     }
 }
 
+/// Scores a node from its own block: the f32 vector (exact) or the extended code it holds — what
+/// the upper levels' greedy descent and exact scans read, so a one-visit index touches its
+/// originals only to rerank (a block's own part is in the line after its header, a quarter of
+/// an f32 row's bytes with 8-bit codes).
+impl<K: RabitqKernels, D: VectorDistance> Scorer for RqBlocks<'_, K, D> {
+    #[inline(always)]
+    fn score(&self, node: u32) -> f32 {
+        let block = self.block(node);
+        if block.is_empty() {
+            return f32::INFINITY;
+        }
+        self.own_distance(block)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        let block = self.block(node);
+        let bytes = (self.shape.own_at() + self.shape.own_bytes()).min(block.len());
+        prefetch_bytes(block.as_ptr(), bytes);
+    }
+}
+
 impl<K: RabitqKernels, D: VectorDistance> VisitScorer for RqBlocks<'_, K, D> {
     #[inline(always)]
     fn prefetch_block(&self, node: u32) {
         let block = self.block(node);
         // The header, the node's vector, the ids and the first batch's start: what the visit
         // reads first; the hardware prefetcher follows the stream from there.
-        let lines = (self.shape.batches_at() / LINE_BYTES + 4).min(block.len() / LINE_BYTES);
+        let lines = block.len() / LINE_BYTES;
         prefetch_lines(block.as_ptr(), lines);
     }
 
