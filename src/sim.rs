@@ -38,9 +38,9 @@ use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use crate::fsutil::{LockGuard, Mapped, Vfs, VfsFile};
 use crate::collection::{Collection, CollectionOptions};
 use crate::error::Result;
+use crate::fsutil::{LockGuard, Mapped, Vfs, VfsFile};
 use crate::segment::AlignedBytes;
 
 /// An error to inject.

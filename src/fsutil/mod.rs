@@ -13,7 +13,6 @@
 //!
 //! Every I/O error is returned as [`Error::Io`] with the path it concerns.
 
-
 use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};

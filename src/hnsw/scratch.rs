@@ -20,12 +20,22 @@ impl PartialOrd for Scored {
     }
 }
 
+impl Scored {
+    /// One integer that orders as `(dist, id)` does under `f32::total_cmp`: the distance's bits
+    /// made monotone (negative values flipped), then the id. A comparison of the heaps and pools
+    /// of a search is then one integer comparison, without branches.
+    #[inline(always)]
+    fn key(&self) -> u64 {
+        let bits = self.dist.to_bits();
+        let monotone = bits ^ ((((bits as i32) >> 31) as u32) | 0x8000_0000);
+        (u64::from(monotone) << 32) | u64::from(self.id)
+    }
+}
+
 impl Ord for Scored {
     #[inline(always)]
     fn cmp(&self, other: &Self) -> Ordering {
-        self.dist
-            .total_cmp(&other.dist)
-            .then(self.id.cmp(&other.id))
+        self.key().cmp(&other.key())
     }
 }
 
@@ -141,6 +151,30 @@ mod tests {
             v.reset(1000);
             assert!((0..1000).all(|i| !v.contains(i)), "a mark survived a reset");
             assert!(v.insert(999) && v.insert(3));
+        }
+    }
+
+    #[test]
+    fn the_integer_key_orders_as_total_cmp_then_id() {
+        let values = [
+            f32::NEG_INFINITY,
+            -3.5,
+            -0.0,
+            0.0,
+            1e-30,
+            2.0,
+            f32::INFINITY,
+            f32::NAN,
+            -f32::NAN,
+        ];
+        for &a in &values {
+            for &b in &values {
+                for (ia, ib) in [(1u32, 2u32), (2, 1), (7, 7)] {
+                    let (x, y) = (Scored { dist: a, id: ia }, Scored { dist: b, id: ib });
+                    let want = a.total_cmp(&b).then(ia.cmp(&ib));
+                    assert_eq!(x.cmp(&y), want, "{a} {ia} vs {b} {ib}");
+                }
+            }
         }
     }
 

@@ -169,7 +169,6 @@ impl<V: VisitScorer> Expand for ByVisits<'_, V> {
         self.visits.prefetch_block(node);
     }
 
-
     #[inline(always)]
     fn expand(
         &self,
@@ -278,6 +277,11 @@ impl<G: GraphView> Graph<'_, G> {
                             id: ids[i],
                         }));
                     }
+                }
+                // The next candidate may have changed: start fetching its block now, while this
+                // visit's results are kept, rather than at its pop (SymphonyQG does the same).
+                if let Some(Reverse(next)) = s.candidates.peek() {
+                    e.prefetch(next.id);
                 }
             } else {
                 for (&id, &dist) in ids[..fresh].iter().zip(&dists[..fresh]) {

@@ -624,9 +624,9 @@ impl<K: RabitqKernels, D: VectorDistance> VisitScorer for RqBlocks<'_, K, D> {
             &mut est[..batches * BATCH],
             &mut lower[..batches * BATCH],
         );
-        for (j, id) in ids[..count].iter_mut().enumerate() {
-            let i = s.ids_at() + 4 * j;
-            *id = u32::from_le_bytes([block[i], block[i + 1], block[i + 2], block[i + 3]]);
+        let stored = &block[s.ids_at()..s.ids_at() + 4 * count];
+        for (id, bytes) in ids[..count].iter_mut().zip(stored.chunks_exact(4)) {
+            *id = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         }
         (own, count)
     }

@@ -161,6 +161,15 @@ fn small_segment_with(dir: &Path, layout: Layout) -> Vec<u8> {
     std::fs::read(&path).unwrap()
 }
 
+/// A small RaBitQ segment in `layout` (extended bits `bits`), with one deleted node.
+fn small_rabitq_segment(dir: &Path, bits: u8, layout: Layout) -> Vec<u8> {
+    let (index, _) = build_layout(40, 3, Metric::L2, Quantization::RaBitQ { bits }, 2, layout);
+    index.delete(10).unwrap();
+    let path = dir.join(format!("small-rabitq{bits}-{layout}.svs"));
+    index.save(&path).unwrap();
+    std::fs::read(&path).unwrap()
+}
+
 /// Opens `bytes`; when that succeeds, searches it (must not panic) and returns what verify says.
 fn open_and_verify(bytes: &[u8]) -> crate::Result<()> {
     let index = Index::from_bytes(AlignedBytes::copy(bytes))?;
@@ -206,6 +215,24 @@ fn every_flipped_byte_of_a_fast_scan_segment_is_caught_by_open_or_verify() {
         Layout::FastScan
     );
     every_flipped_byte_is_caught(&bytes);
+}
+
+#[test]
+fn every_flipped_byte_and_truncation_of_a_rabitq_segment_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bits, layout) in [
+        (0, Layout::FastScan),
+        (4, Layout::FastScan),
+        (4, Layout::Compact),
+    ] {
+        let bytes = small_rabitq_segment(dir.path(), bits, layout);
+        open_and_verify(&bytes).unwrap();
+        every_flipped_byte_is_caught(&bytes);
+        for cut in (0..bytes.len()).step_by(7) {
+            let err = open_and_verify(&bytes[..cut]).expect_err("a truncated file was accepted");
+            assert!(matches!(err, Error::Corrupt { .. }), "cut {cut}: {err}");
+        }
+    }
 }
 
 /// A fast-scan section whose checksum was fixed up after a block was changed is still caught:
