@@ -65,8 +65,9 @@ pub use quant::kernels::bench_api as __quant_bench;
 #[path = "fuzz_api.rs"]
 pub mod __fuzz;
 
-/// A simulated disk for crash and fault tests, behind the collection's I/O trait. Not a stable
-/// API.
+// A simulated disk for crash and fault tests, behind the collection's I/O trait. Not a stable
+// API. (Its own module docs say so; an outer doc comment here would make rustdoc resolve the
+// module's intra-doc links in this scope.)
 #[doc(hidden)]
 #[path = "sim.rs"]
 pub mod __sim;

@@ -434,8 +434,7 @@ pub(crate) struct RqQuery {
     mean_terms: CentroidTerms,
 }
 
-/// Estimates on compact rows: the 1-bit code, then, when the index has extended codes and the
-/// 1-bit lower bound does not rule the vector out, the extended code.
+/// Estimates on compact rows: the extended code when the index has one, else the 1-bit code.
 pub(crate) struct RqRowScorer<'a, K> {
     codec: &'a RqCodec,
     query: &'a RqQuery,
@@ -466,24 +465,25 @@ impl<K: RabitqKernels> RqRowScorer<'_, K> {
 impl<K: RabitqKernels> Scorer for RqRowScorer<'_, K> {
     #[inline(always)]
     fn score(&self, node: u32) -> f32 {
-        self.score_below(node, f32::INFINITY)
-    }
-
-    #[inline(always)]
-    fn score_below(&self, node: u32, bound: f32) -> f32 {
         let row = self.rows.row(node);
-        let q = self.query;
-        let one = self.codec.codec.estimate_binary_row(
-            self.kernels,
-            &row[..self.binary],
-            &q.prepared,
-            q.mean_terms,
-            self.epsilon,
-        );
-        if self.codec.bits < 2 || one.lower() > bound {
-            return one.distance;
+        if self.codec.bits >= 2 {
+            // Straight to the extended code: measured faster than screening every row with the
+            // 1-bit code and its lower bound first (1.1-1.3x QPS on wordllama-sent-256-ip,
+            // rabitq4, ef 64, with recall 0.9598 against 0.9592), because the bound rules out
+            // too few rows to pay for the 1-bit pass over all of them.
+            return self.extended(row);
         }
-        self.extended(row)
+        let q = self.query;
+        self.codec
+            .codec
+            .estimate_binary_row(
+                self.kernels,
+                &row[..self.binary],
+                &q.prepared,
+                q.mean_terms,
+                self.epsilon,
+            )
+            .distance
     }
 
     #[inline(always)]
