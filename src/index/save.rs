@@ -4,7 +4,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::calibrate::{measure_view, Recoded, Samples};
+use super::search::View;
 use super::{Body, Index, Memory};
+use crate::base::calibration::Calibration;
 use crate::base::options::{IndexOptions, Layout, Quantization, MAX_LINKS};
 use crate::base::view::{neighbours_below, GraphView};
 use crate::error::{Error, Result};
@@ -92,6 +95,51 @@ impl Index {
                 trained.as_ref()
             }
         };
+        // Recall-target hook (issue 17): the file stores the calibration of what it holds.
+        let trained_now = match (mem.codec.get(), codec) {
+            (None, Some(trained)) => Some(trained),
+            _ => None,
+        };
+        if let (Some(trained), Layout::Compact) = (trained_now, layout) {
+            // A codec trained now: the codes are encoded here, calibrated, then written as they
+            // are.
+            let row_bytes = segment::code_row_width(&options);
+            let rows = segment::encode_rows(trained, &*st, st.len(), options.dim, row_bytes);
+            let view = Recoded {
+                inner: &*st,
+                rows: &rows,
+                row_bytes,
+            };
+            let calibration = measure_view(
+                self,
+                View {
+                    st: &view,
+                    codec,
+                    blocks: None,
+                },
+                Samples::Hidden { dead: None },
+            );
+            return segment::write_segment(
+                path,
+                &SegmentSource {
+                    options: &options,
+                    codec,
+                    view: &view,
+                    nodes: st.len(),
+                    ids,
+                    calibration: calibration.as_ref(),
+                },
+            );
+        }
+        let calibration = if trained_now.is_some() {
+            // A codec trained now for blocks: measured in memory when the file is opened.
+            None
+        } else if layout != self.options.layout {
+            // Another layout than the index searches with: likewise.
+            None
+        } else {
+            self.calibration_locked(mem, &st)
+        };
         segment::write_segment(
             path,
             &SegmentSource {
@@ -100,8 +148,29 @@ impl Index {
                 view: &*st,
                 nodes: st.len(),
                 ids,
+                calibration: calibration.as_deref(),
             },
         )
+    }
+
+    /// The index's calibration for the graph `st`, measured now unless it is current; the
+    /// caller holds the writer lock (so blocks are packed here, not by the search).
+    fn calibration_locked(&self, mem: &Memory, st: &Storage) -> Option<Arc<Calibration>> {
+        if let Some(c) = self.calibration().filter(|c| c.nodes() == st.len() as u64) {
+            return Some(c);
+        }
+        let packed = (self.options.layout == Layout::FastScan).then(|| self.pack_locked(mem));
+        let measured = Arc::new(measure_view(
+            self,
+            View {
+                st,
+                codec: mem.codec.get(),
+                blocks: packed.as_deref().map(PackedBlocks::bytes),
+            },
+            Samples::Hidden { dead: None },
+        )?);
+        self.store_calibration(measured.clone());
+        Some(measured)
     }
 
     /// The fast-scan blocks of an in-memory index, packed now if the graph changed since they were
@@ -145,7 +214,11 @@ impl Index {
 
 /// The blocks of every published node of `st`, from its level-0 links and its neighbours' codes
 /// (4-bit code rows, or RaBitQ codes of their vectors).
-fn pack_blocks(st: &Storage, options: &IndexOptions, codec: Option<&Codec>) -> PackedBlocks {
+pub(super) fn pack_blocks(
+    st: &Storage,
+    options: &IndexOptions,
+    codec: Option<&Codec>,
+) -> PackedBlocks {
     let nodes = st.len();
     let neighbours =
         |node, out: &mut [u32; MAX_LINKS]| neighbours_below(st.links(0, node), nodes as u32, out);

@@ -17,6 +17,7 @@ pub struct SearchStats {
     fallbacks: AtomicU64,
     beam_sum: AtomicU64,
     beams_raised: AtomicU64,
+    targeted: AtomicU64,
 }
 
 /// A reading of [`SearchStats`].
@@ -43,6 +44,10 @@ pub struct SearchCounts {
     /// Searches whose beam was widened past the `ef` asked for (or the default) to hold the
     /// `k × oversample` candidates of the reranking.
     pub beams_raised: u64,
+    /// Searches whose beam was chosen for a recall target
+    /// ([`SearchParams::target_recall`](crate::SearchParams::target_recall)); their beams are in
+    /// `beam_sum` like the others.
+    pub targeted: u64,
 }
 
 /// How one search found its candidates (see the planner in `Index::search_with`).
@@ -64,6 +69,7 @@ pub(crate) struct SearchWork {
     pub path: Path,
     pub beam: usize,
     pub beam_raised: bool,
+    pub targeted: bool,
 }
 
 impl SearchStats {
@@ -85,6 +91,7 @@ impl SearchStats {
             fallbacks: get(&self.fallbacks),
             beam_sum: get(&self.beam_sum),
             beams_raised: get(&self.beams_raised),
+            targeted: get(&self.targeted),
         }
     }
 
@@ -100,6 +107,7 @@ impl SearchStats {
         add(&self.reranked, w.reranked);
         add(&self.beam_sum, w.beam as u64);
         add(&self.beams_raised, u64::from(w.beam_raised));
+        add(&self.targeted, u64::from(w.targeted));
         let path = match w.path {
             Path::Walk => &self.walks,
             Path::Exact => &self.exact_scans,
