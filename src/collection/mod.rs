@@ -19,6 +19,7 @@ pub(crate) mod tombstones;
 pub(crate) mod wal;
 
 mod merge;
+mod quality;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -37,6 +38,7 @@ use crate::fsutil::remove_temp_files;
 use crate::index::{per_query, Index, SearchParams};
 
 pub use self::merge::merge_top_k;
+pub use self::quality::{QualityLatency, QualityOptions, QualityReport, TargetQuality};
 pub use self::wal::Durability;
 
 /// Rows of the in-memory segment at which it is sealed into a segment file by default.
@@ -73,7 +75,7 @@ impl CollectionOptions {
 }
 
 /// Counts and sizes of a collection ([`Collection::stats`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct CollectionStats {
     /// Live vectors (what searches can return).
     pub live: usize,
@@ -89,6 +91,8 @@ pub struct CollectionStats {
     pub wal_bytes: u64,
     /// The manifest's generation (it grows with every flush and compaction).
     pub generation: u64,
+    /// The live quality monitor's report ([`Collection::quality`]), when one runs.
+    pub quality: Option<QualityReport>,
 }
 
 /// One sealed segment: the mapped index and the collection's deletes in it.
@@ -199,6 +203,8 @@ pub struct Collection {
     state: RwLock<Arc<State>>,
     /// `None` for a read-only open.
     writer: Option<Mutex<Writer>>,
+    /// Quality hook (issue 17, `quality.rs`): the live monitor, when one runs.
+    quality: quality::MonitorSlot,
 }
 
 impl std::fmt::Debug for Collection {
@@ -283,6 +289,7 @@ impl Collection {
             })),
             dir,
             options,
+            quality: Default::default(),
         };
         let flushed = collection.writer()?.lock().manifest.flushed_lsn;
         for (lsn, record) in records {
@@ -313,6 +320,7 @@ impl Collection {
             writer: None,
             dir,
             options,
+            quality: Default::default(),
         })
     }
 
@@ -545,13 +553,9 @@ impl Collection {
     /// # Errors
     /// As [`Index::search_with`].
     pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
-        let state = self.snapshot();
-        let mut lists = Vec::with_capacity(state.sealed.len() + 1);
-        lists.push(state.unsealed.search_with(query, params)?);
-        for s in &state.sealed {
-            lists.push(s.index.search_masked(query, params, Some(&s.dead))?);
-        }
-        Ok(merge_top_k(lists, params.k))
+        // Quality hook (issue 17, quality.rs): the segments searched and merged there, timed and
+        // sampled when a monitor runs.
+        quality::search(self.snapshot(), &self.quality, query, params)
     }
 
     /// Searches `queries` (row after row) in parallel; one result list per query.
@@ -780,6 +784,7 @@ impl Collection {
             stats.wal_bytes = w.wal.len_bytes();
             stats.generation = w.manifest.generation;
         }
+        stats.quality = self.quality();
         stats
     }
 }

@@ -111,6 +111,10 @@ pub struct BenchConfig {
     /// then against the exact neighbours among the kept ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<f64>,
+    /// The recall target the searches asked for instead of a beam (`--target-recall`); `ef` is
+    /// then the mean beam the calibration chose, rounded. Absent for a fixed `ef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_recall: Option<f64>,
 }
 
 /// Latency percentiles in microseconds (JSON keys `p50`, `p90`, `p99`, `p999`).
@@ -182,6 +186,17 @@ pub struct BenchResult {
     /// Work per query of the single-thread pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<WorkPerQuery>,
+    /// For a recall target: the mean beam the searches used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_beam: Option<f64>,
+    /// For a recall target: the single-thread QPS of the best fixed `ef` of the same index whose
+    /// recall is at least the one the target achieved (the fastest ef of the sweep that does as
+    /// well); `None` when no ef of the sweep does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qps_best_ef: Option<f64>,
+    /// Seconds the index's calibration took while it was built (part of `build_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_seconds: Option<f64>,
 }
 
 /// Mean work per query (JSON `work`).
@@ -238,6 +253,9 @@ impl BenchResult {
             resident_bytes_after_queries: None,
             memory: None,
             work: None,
+            mean_beam: None,
+            qps_best_ef: None,
+            calibration_seconds: None,
         }
     }
 
@@ -263,8 +281,9 @@ impl BenchReport {
     /// The results as CSV: a header line, then one line per result with the dataset, the
     /// configuration, recall, throughput, latency percentiles, build time and memory. When any
     /// result names its engine, an `engine` column comes first. Columns added after the first
-    /// release of this format (`layout`, `fast_scan_bytes`) come last, so existing readers keep
-    /// their column positions.
+    /// release of this format (`layout`, `fast_scan_bytes`, then `target_recall`, `mean_beam`,
+    /// `qps_best_ef`, `calibration_seconds`) come last, so existing readers keep their column
+    /// positions.
     pub fn to_csv(&self) -> String {
         let with_engine = self.results.iter().any(|r| r.config.engine.is_some());
         let mut out = String::from(if with_engine { "engine," } else { "" });
@@ -272,7 +291,7 @@ impl BenchReport {
             "dataset,metric,quant,oversample,m,ef_construction,ef,k,recall_at_k,\
              qps_single_thread,qps_all_threads,threads,p50_us,p90_us,p99_us,p999_us,\
              build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes,filter,layout,\
-             fast_scan_bytes\n",
+             fast_scan_bytes,target_recall,mean_beam,qps_best_ef,calibration_seconds\n",
         );
         let opt = |v: Option<String>| v.unwrap_or_default();
         for r in &self.results {
@@ -282,7 +301,7 @@ impl BenchReport {
             }
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 self.dataset.name,
                 self.dataset.metric,
                 c.quant,
@@ -307,6 +326,10 @@ impl BenchReport {
                 opt(c.filter.map(|f| f.to_string())),
                 opt(c.layout.clone()),
                 opt(r.memory.map(|m| m.fast_scan_bytes.to_string())),
+                opt(c.target_recall.map(|t| t.to_string())),
+                opt(r.mean_beam.map(|b| b.to_string())),
+                opt(r.qps_best_ef.map(|q| q.to_string())),
+                opt(r.calibration_seconds.map(|s| s.to_string())),
             );
         }
         out
@@ -339,6 +362,7 @@ mod tests {
             layout: None,
             engine: None,
             filter: None,
+            target_recall: None,
         };
         BenchResult::new(config, recall, &stats, 12.345, 3 * 1024 * 1024)
     }

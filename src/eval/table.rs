@@ -19,7 +19,9 @@ pub enum TableStyle {
 /// Columns: `ef`, `Recall@K` (K of the first result, or `Recall@k` if they differ), `QPS(1t)`,
 /// `p50 µs`, `p99 µs`, `build s`, `index MiB`; preceded by `engine`, `M`, `efC`, `quant` or `k`
 /// when those differ between results, and followed by `QPS(Nt)` when any result has an
-/// all-threads QPS.
+/// all-threads QPS. With recall targets, a `target` column comes before `ef` (which is then the
+/// mean beam chosen) and `vs best ef` after the QPS: the target's single-thread QPS over that of
+/// the fastest fixed ef reaching the same recall.
 pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
     let differs = |f: &dyn Fn(&BenchConfig) -> String| {
         results
@@ -77,7 +79,19 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
             }),
         ));
     }
-    columns.push(("ef".into(), Box::new(|r| r.config.ef.to_string())));
+    if results.iter().any(|r| r.config.target_recall.is_some()) {
+        columns.push((
+            "target".into(),
+            Box::new(|r| r.config.target_recall.map_or("-".into(), |t| t.to_string())),
+        ));
+    }
+    columns.push((
+        "ef".into(),
+        Box::new(|r| match r.mean_beam {
+            Some(b) => format!("{b:.1}"),
+            None => r.config.ef.to_string(),
+        }),
+    ));
     columns.push((recall_header, Box::new(|r| format!("{:.4}", r.recall_at_k))));
     columns.push((
         "QPS(1t)".into(),
@@ -96,6 +110,16 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
             Box::new(|r| {
                 r.qps_all_threads
                     .map_or_else(|| "-".to_string(), |q| format!("{q:.0}"))
+            }),
+        ));
+    }
+    if results.iter().any(|r| r.config.target_recall.is_some()) {
+        columns.push((
+            "vs best ef".into(),
+            Box::new(|r| match (r.config.target_recall, r.qps_best_ef) {
+                (Some(_), Some(q)) => format!("{:.2}×", r.qps_single_thread / q),
+                (Some(_), None) => "none".into(),
+                _ => "-".into(),
             }),
         ));
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 use super::Index;
+use crate::base::hash::splitmix64;
 use crate::base::options::{QuantScheme, Quantization, MAX_LEVEL};
 use crate::base::view::{GraphView, RowView};
 use crate::distance::{self, VectorDistance, WithDistance};
@@ -362,11 +363,3 @@ fn held_back(index: &Index, start: usize, total: usize, empty: bool) -> Vec<u32>
 
 /// Smallest batch calibrated while it is built ([`held_back`]).
 pub(super) const CALIBRATE_MIN_BATCH: usize = 1000;
-
-/// SplitMix64: a fast, well-mixed 64-bit hash.
-pub(super) fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}

@@ -27,11 +27,11 @@ use std::sync::atomic::AtomicU64;
 
 use rayon::prelude::*;
 
-use super::build::splitmix64;
 use super::save::pack_blocks;
 use super::search::{prepare_query, sorted_results, OnView, View};
 use super::{Index, Memory};
 use crate::base::calibration::{Calibration, Shape};
+use crate::base::hash::splitmix64;
 use crate::base::options::Layout;
 use crate::base::view::{atomic_bit, EntryPoint, GraphView, RowView};
 use crate::distance::{VectorDistance, WithDistance};
@@ -577,6 +577,7 @@ impl Index {
         for &h in held {
             unlinked[h as usize / 64].fetch_or(1 << (h % 64), std::sync::atomic::Ordering::Relaxed);
         }
+        let started = std::time::Instant::now();
         let codec = mem.codec.get();
         let packed = (self.options.layout == Layout::FastScan)
             .then(|| pack_blocks(st, &self.options, codec));
@@ -591,9 +592,8 @@ impl Index {
         };
         if let Some(c) = measure_view(self, view, samples) {
             // The calibration describes the graph with the held rows (linked next).
-            self.store_calibration(std::sync::Arc::new(
-                c.with_counts(st.len() as u64, self.len() as u64),
-            ));
+            let c = c.with_counts(st.len() as u64, self.len() as u64);
+            self.store_calibration(std::sync::Arc::new(c), started);
         }
     }
 }

@@ -159,6 +159,7 @@ impl Index {
         if let Some(c) = self.calibration().filter(|c| c.nodes() == st.len() as u64) {
             return Some(c);
         }
+        let started = std::time::Instant::now();
         let packed = (self.options.layout == Layout::FastScan).then(|| self.pack_locked(mem));
         let measured = Arc::new(measure_view(
             self,
@@ -169,7 +170,7 @@ impl Index {
             },
             Samples::Hidden { dead: None },
         )?);
-        self.store_calibration(measured.clone());
+        self.store_calibration(measured.clone(), started);
         Some(measured)
     }
 

@@ -92,11 +92,11 @@ impl<'a> SearchParams<'a> {
     /// [`SearchCounts::beam_sum`](crate::SearchCounts) and `targeted` report the beams chosen.
     /// `docs/recall-target.md` says how the calibration is measured and how accurate it is.
     ///
-    /// An index opened from a segment file uses the calibration stored in it. One built in memory
-    /// (or a segment saved without one) is calibrated by the first search that asks for a target
-    /// — which then takes about as long as a few thousand searches; [`Index::calibrate`]
-    /// (crate::Index::calibrate) pays that up front — and again once its size has changed by a
-    /// fifth.
+    /// An index opened from a segment file uses the calibration stored in it; one built in
+    /// memory, the one its bulk [`Index::add_batch`] measured. Without one (or once it is stale:
+    /// see [`Index::calibrate`]), the first search that asks for a target calibrates the index,
+    /// and takes about as long as a few thousand searches; [`Index::calibrate`] pays that up
+    /// front.
     ///
     /// # Errors (of the search)
     /// [`Error::InvalidParameter`] when `target` is not in (0, 1] or `ef` is given too;
@@ -110,10 +110,10 @@ impl<'a> SearchParams<'a> {
 
 /// The beam and candidate counts of one search, from its parameters.
 #[derive(Clone, Copy, Debug)]
-struct Plan {
+pub(super) struct Plan {
     k: usize,
     /// The beam width used.
-    ef: usize,
+    pub ef: usize,
     /// Candidates kept for the reranking (`k` without one).
     pool: usize,
     /// Whether the beam was widened past the one asked for to hold `pool`.
@@ -158,21 +158,35 @@ impl Index {
         params: &SearchParams<'_>,
         dead: Option<&[AtomicU64]>,
     ) -> Result<Vec<Neighbor>> {
+        self.search_tuned(query, params, dead, 1.0)
+    }
+
+    /// [`Index::search_masked`] with the beam of a recall target multiplied by `beam_scale` (a
+    /// collection's live correction of the calibration, issue 17; 1 leaves it as calibrated).
+    pub(crate) fn search_tuned(
+        &self,
+        query: &[f32],
+        params: &SearchParams<'_>,
+        dead: Option<&[AtomicU64]>,
+        beam_scale: f64,
+    ) -> Result<Vec<Neighbor>> {
         struct Search<'q, 'p, 'd> {
             query: &'q [f32],
             params: &'q SearchParams<'p>,
             dead: Option<&'d [AtomicU64]>,
+            beam_scale: f64,
         }
         impl OnView for Search<'_, '_, '_> {
             type Output = Result<Vec<Neighbor>>;
             fn run<G: GraphView>(self, index: &Index, view: View<'_, G>) -> Self::Output {
-                index.search_view(view, self.query, self.params, self.dead)
+                index.search_view(view, self.query, self.params, self.dead, self.beam_scale)
             }
         }
         self.on_view(Search {
             query,
             params,
             dead,
+            beam_scale,
         })
     }
 
@@ -227,10 +241,21 @@ impl Index {
     /// # Errors
     /// As [`Index::search_with`].
     pub fn search_exact(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
+        self.search_exact_masked(query, params, None)
+    }
+
+    /// [`Index::search_exact`] that also skips the slots set in `dead` (see
+    /// [`Index::search_masked`]).
+    pub(crate) fn search_exact_masked(
+        &self,
+        query: &[f32],
+        params: &SearchParams<'_>,
+        dead: Option<&[AtomicU64]>,
+    ) -> Result<Vec<Neighbor>> {
         self.plan(params, false, None)?;
         match &self.body {
-            Body::Memory(mem) => self.exact_view(&*mem.snapshot(), query, params),
-            Body::Segment(seg) => self.exact_view(&**seg, query, params),
+            Body::Memory(mem) => self.exact_view(&*mem.snapshot(), query, params, dead),
+            Body::Segment(seg) => self.exact_view(&**seg, query, params, dead),
         }
     }
 
@@ -239,10 +264,11 @@ impl Index {
         st: &G,
         query: &[f32],
         params: &SearchParams<'_>,
+        dead: Option<&[AtomicU64]>,
     ) -> Result<Vec<Neighbor>> {
         let accept = Accept {
             filter: params.filter,
-            dead: None,
+            dead,
             view_has_deletes: st.has_deletes(),
             hidden: None,
         };
@@ -284,11 +310,12 @@ impl Index {
         query: &[f32],
         params: &SearchParams<'_>,
         dead: Option<&[AtomicU64]>,
+        beam_scale: f64,
     ) -> Result<Vec<Neighbor>> {
         let View { st, codec, blocks } = view;
         let quantized = view.reranks();
         // Recall-target hook (issue 17, index/target.rs): the beam from the calibration.
-        let chosen = self.choose_beam(view, params, quantized)?;
+        let chosen = self.choose_beam(view, params, quantized, beam_scale)?;
         let plan = self.plan(params, quantized, chosen)?;
         let accept = Accept {
             filter: params.filter,
@@ -422,7 +449,7 @@ impl Index {
     /// Validates the parameters and derives the beam: `ef` (or the default, or the beam
     /// `chosen` for a recall target), at least `k`, widened to hold the `k × oversample`
     /// candidates a reranking needs.
-    fn plan(
+    pub(super) fn plan(
         &self,
         params: &SearchParams<'_>,
         quantized: bool,

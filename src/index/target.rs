@@ -2,11 +2,12 @@
 //! first needed — and the beam a search with [`SearchParams::target_recall`] gets from it.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 
 use super::planner;
-use super::search::{check_params, View};
+use super::search::{check_params, OnView, View};
 use super::{Body, Index};
 use crate::base::calibration::{Calibration, Choice};
 use crate::base::view::GraphView;
@@ -23,6 +24,8 @@ const SMALL_GRAPH: usize = 64;
 pub(super) struct CalibrationCell {
     current: RwLock<Option<Arc<Calibration>>>,
     measuring: Mutex<()>,
+    /// Seconds the current calibration took to measure in this process (`None` for a stored one).
+    seconds: Mutex<Option<f64>>,
 }
 
 impl CalibrationCell {
@@ -30,7 +33,7 @@ impl CalibrationCell {
     pub(super) fn new(stored: Option<Calibration>) -> Self {
         CalibrationCell {
             current: RwLock::new(stored.map(Arc::new)),
-            measuring: Mutex::new(()),
+            ..CalibrationCell::default()
         }
     }
 }
@@ -45,8 +48,8 @@ impl Index {
     /// Calibrates the index now, unless its calibration is current: held-out samples of its own
     /// vectors are searched at a ladder of beams against exact ground truth (up to 1,000
     /// samples; `docs/recall-target.md` gives the cost — a few percent of the build). An index
-    /// built in memory counts as changed, and is measured again, once its rows or its live
-    /// vectors have changed by a fifth since; an opened segment keeps the calibration stored
+    /// built in memory counts as changed, and is measured again, once its rows have grown by half
+    /// or its live vectors changed by a fifth since; an opened segment keeps the calibration stored
     /// in it (or measures one, in memory, when the file has none). [`Index::save`] stores it in
     /// the file. Returns `None` for an index too small to draw samples from (fewer than two live
     /// vectors on the graph's lowest level); its target searches use a beam as wide as the graph.
@@ -58,35 +61,68 @@ impl Index {
         if let Some(c) = self.calibration().filter(|c| !self.is_stale(c)) {
             return Some(c);
         }
+        let started = Instant::now();
         let measured = Arc::new(self.measure_calibration(None)?);
-        *self.calibration.current.write() = Some(measured.clone());
+        self.store_calibration(measured.clone(), started);
         Some(measured)
     }
 
-    /// Makes `c` the index's calibration.
-    pub(super) fn store_calibration(&self, c: Arc<Calibration>) {
+    /// How long the current calibration took to measure, in seconds, when this process measured
+    /// it (`None` for one read from a segment file, or none at all). A bulk
+    /// [`Index::add_batch`] counts it in its own time.
+    pub fn calibration_seconds(&self) -> Option<f64> {
+        *self.calibration.seconds.lock()
+    }
+
+    /// Makes `c`, measured since `started`, the index's calibration.
+    pub(super) fn store_calibration(&self, c: Arc<Calibration>, started: Instant) {
+        *self.calibration.seconds.lock() = Some(started.elapsed().as_secs_f64());
         *self.calibration.current.write() = Some(c);
     }
 
-    /// Whether `c` no longer describes the graph: a fifth more or fewer rows or live vectors in
-    /// an index built in memory (a segment never changes).
+    /// Whether `c` no longer describes the graph of an index built in memory: its rows grew by
+    /// half, or its live vectors changed by a fifth (a segment never changes).
     fn is_stale(&self, c: &Calibration) -> bool {
         match &self.body {
             Body::Segment(_) => false,
             Body::Memory(mem) => {
-                let changed = |then: u64, now: u64| then.abs_diff(now) * 5 > then.max(1);
-                changed(c.nodes(), mem.snapshot().len() as u64)
-                    || changed(c.live(), self.len() as u64)
+                let nodes = mem.snapshot().len() as u64;
+                let grew = nodes.saturating_sub(c.nodes()) * 2 > c.nodes().max(1);
+                let changed = c.live().abs_diff(self.len() as u64) * 5 > c.live().max(1);
+                grew || changed
             }
         }
     }
 
-    /// The beam (and oversampling) of a search with a recall target; `None` without one.
+    /// The beam a search with `params` would use now (for a collection's quality report), with
+    /// a target's beam multiplied by `beam_scale`.
+    ///
+    /// # Errors
+    /// As [`Index::search_with`].
+    pub(crate) fn planned_beam(&self, params: &SearchParams<'_>, beam_scale: f64) -> Result<usize> {
+        struct PlanJob<'q, 'p> {
+            params: &'q SearchParams<'p>,
+            beam_scale: f64,
+        }
+        impl OnView for PlanJob<'_, '_> {
+            type Output = Result<usize>;
+            fn run<G: GraphView>(self, index: &Index, view: View<'_, G>) -> Result<usize> {
+                let quantized = view.reranks();
+                let chosen = index.choose_beam(view, self.params, quantized, self.beam_scale)?;
+                Ok(index.plan(self.params, quantized, chosen)?.ef)
+            }
+        }
+        self.on_view(PlanJob { params, beam_scale })
+    }
+
+    /// The beam (and oversampling) of a search with a recall target, multiplied by
+    /// `beam_scale`; `None` without a target.
     pub(super) fn choose_beam<G: GraphView>(
         &self,
         view: View<'_, G>,
         params: &SearchParams<'_>,
         quantized: bool,
+        beam_scale: f64,
     ) -> Result<Option<Choice>> {
         let Some(target) = params.target_recall else {
             return Ok(None);
@@ -126,6 +162,15 @@ impl Index {
         if !quantized {
             // Reranking exact distances changes no set: keep the oversampling asked for.
             choice.oversample = params.oversample.unwrap_or(default_oversample);
+        }
+        if beam_scale != 1.0 {
+            let scaled = (choice.beam as f64 * beam_scale).ceil() as usize;
+            let pool = if quantized {
+                k.saturating_mul(choice.oversample)
+            } else {
+                k
+            };
+            choice.beam = scaled.max(pool);
         }
         Ok(Some(choice))
     }
