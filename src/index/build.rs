@@ -347,10 +347,12 @@ impl BuildCodes {
 
 /// The rows of a batch of `total` at slot `start` held back for the calibration (ascending): a
 /// seeded draw of up to [`calibrate::SAMPLES`](super::calibrate::SAMPLES) (and at most an eighth)
-/// of a bulk batch — at least [`CALIBRATE_MIN_BATCH`] rows and at least what the index held —,
-/// none otherwise. The first row of an empty index is never held (it becomes the entry point).
+/// of a batch of at least [`CALIBRATE_MIN_BATCH`] rows that leaves the index without a current
+/// calibration (none yet, or one the batch makes stale: see [`Index::calibrate`]); none
+/// otherwise. The first row of an empty index is never held (it becomes the entry point).
 fn held_back(index: &Index, start: usize, total: usize, empty: bool) -> Vec<u32> {
-    if total < CALIBRATE_MIN_BATCH || 2 * total < start + total {
+    let current = index.calibration().is_some_and(|c| !index.is_stale(&c));
+    if total < CALIBRATE_MIN_BATCH || current {
         return Vec::new();
     }
     let from = start as u32 + u32::from(empty);

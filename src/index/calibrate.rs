@@ -238,12 +238,14 @@ impl OnView for Measure<'_> {
             }
         }
         let per_sample: Vec<Vec<f32>> = climbs.into_iter().map(|c| c.out).collect();
-        let (samples, recall) = mean_cells(&shape, &per_sample);
+        let (samples, recall, stderr) = mean_cells(&shape, &per_sample);
+        let (_, stderr) = truncate_ladder(shape.clone(), stderr, measured);
         let (shape, recall) = truncate_ladder(shape, recall, measured);
         Some(Calibration::new(
             shape,
             samples,
             recall,
+            stderr,
             nodes as u64,
             live as u64,
             seed,
@@ -287,20 +289,33 @@ pub(super) fn draw(nodes: impl Iterator<Item = u32>, seed: u64, n: usize) -> Vec
     keyed.into_iter().map(|(_, i)| i).collect()
 }
 
-/// The mean of every cell over the samples that measured it, and how many samples stand behind
-/// each k's curves.
-fn mean_cells(shape: &Shape, per_sample: &[Vec<f32>]) -> (Vec<u32>, Vec<f32>) {
+/// The mean of every cell over the samples that measured it, its standard error, and how many
+/// samples stand behind each k's curves.
+fn mean_cells(shape: &Shape, per_sample: &[Vec<f32>]) -> (Vec<u32>, Vec<f32>, Vec<f32>) {
     let cells = shape.cells();
     let mut sums = vec![0f64; cells];
+    let mut squares = vec![0f64; cells];
     let mut counts = vec![0u32; cells];
     for sample in per_sample {
         for (c, &r) in sample.iter().enumerate() {
             if !r.is_nan() {
                 sums[c] += f64::from(r);
+                squares[c] += f64::from(r) * f64::from(r);
                 counts[c] += 1;
             }
         }
     }
+    let stderr = (0..cells)
+        .map(|c| {
+            if counts[c] == 0 {
+                return f32::NAN;
+            }
+            let n = f64::from(counts[c]);
+            let mean = sums[c] / n;
+            let var = ((squares[c] - n * mean * mean) / (n - 1.0).max(1.0)).max(0.0);
+            ((var / n).sqrt() as f32).min(1.0)
+        })
+        .collect();
     let per_k = shape.oversamples.len() * shape.beams.len();
     let samples = counts
         .chunks(per_k)
@@ -317,7 +332,7 @@ fn mean_cells(shape: &Shape, per_sample: &[Vec<f32>]) -> (Vec<u32>, Vec<f32>) {
             }
         })
         .collect();
-    (samples, recall)
+    (samples, recall, stderr)
 }
 
 /// The exact `kmax(i)` nearest rows of each query node (its own node excluded when `hidden`,

@@ -153,10 +153,11 @@ impl Index {
         )
     }
 
-    /// The index's calibration for the graph `st`, measured now unless it is current; the
-    /// caller holds the writer lock (so blocks are packed here, not by the search).
+    /// The index's calibration for the graph `st`, measured now unless it is current (see
+    /// [`Index::calibrate`]); the caller holds the writer lock (so blocks are packed here, not
+    /// by the search).
     fn calibration_locked(&self, mem: &Memory, st: &Storage) -> Option<Arc<Calibration>> {
-        if let Some(c) = self.calibration().filter(|c| c.nodes() == st.len() as u64) {
+        if let Some(c) = self.calibration().filter(|c| !self.is_stale(c)) {
             return Some(c);
         }
         let started = std::time::Instant::now();

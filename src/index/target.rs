@@ -82,7 +82,7 @@ impl Index {
 
     /// Whether `c` no longer describes the graph of an index built in memory: its rows grew by
     /// half, or its live vectors changed by a fifth (a segment never changes).
-    fn is_stale(&self, c: &Calibration) -> bool {
+    pub(super) fn is_stale(&self, c: &Calibration) -> bool {
         match &self.body {
             Body::Segment(_) => false,
             Body::Memory(mem) => {

@@ -134,7 +134,6 @@ impl Segment {
             return Err(self.corrupt("calibration checksum mismatch"));
         }
         let calibration = Calibration::read(bytes)
-            .filter(|c| c.nodes() == self.meta.nodes as u64)
             .ok_or_else(|| self.corrupt("calibration section is malformed"))?;
         self.calibration = Some(calibration);
         Ok(())
