@@ -343,13 +343,20 @@ impl<G: GraphView> Graph<'_, G> {
         let Some(ep) = self.st.entry() else {
             return false;
         };
-        let mut cur = Scored {
-            dist: q.score(ep.node),
-            id: ep.node,
+        let cur = match s.descent.filter(|_| s.reuse_descent) {
+            Some(cur) => cur,
+            None => {
+                let mut cur = Scored {
+                    dist: q.score(ep.node),
+                    id: ep.node,
+                };
+                for level in (1..=ep.level).rev() {
+                    cur = self.greedy(q, cur, level);
+                }
+                s.descent = Some(cur);
+                cur
+            }
         };
-        for level in (1..=ep.level).rev() {
-            cur = self.greedy(q, cur, level);
-        }
         s.visited.reset(self.st.node_bound());
         // Calibration hook (issue 17): a hidden node counts as visited from the start.
         if let Some(h) = accept

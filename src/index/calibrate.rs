@@ -31,7 +31,7 @@ use super::save::pack_blocks;
 use super::search::{prepare_query, sorted_results, OnView, View};
 use super::{Index, Memory};
 use crate::base::calibration::{Calibration, Shape};
-use crate::base::hash::splitmix64;
+use crate::base::hash::{splitmix64, unit};
 use crate::base::options::Layout;
 use crate::base::view::{atomic_bit, EntryPoint, GraphView, RowView};
 use crate::distance::{VectorDistance, WithDistance};
@@ -43,30 +43,37 @@ use crate::quant::blocks::PackedBlocks;
 pub(crate) const SAMPLES: usize = 1000;
 /// Sample queries of the curves for larger `k` (they need wider beams: fewer, to bound the cost).
 const SAMPLES_LARGE_K: usize = 100;
-/// The `k` values calibrated.
-const KS: [u32; 3] = [1, 10, 100];
+/// The `k` values calibrated (a smaller `k` uses the curve of 10: its recall at a beam is higher).
+const KS: [u32; 2] = [10, 100];
 /// Oversampling factors calibrated for an index whose walk is on estimates (besides its default).
 const OVERSAMPLES: [u32; 6] = [1, 2, 3, 4, 6, 10];
 /// Most candidates a calibrated cell reranks (`k × oversample`); larger cells are not measured.
 const MAX_POOL: u32 = 512;
 /// The widest beam of the ladder.
-pub(crate) const MAX_BEAM: u32 = 2048;
+pub(crate) const MAX_BEAM: u32 = 1024;
 /// Beams in a row with the same candidates after which a sample that found all its neighbours
 /// stops climbing.
 const STABLE_BEAMS: usize = 2;
-/// The ladder ends at the beam where the mean recall of every k reaches this.
+/// The ladder ends at the beam where the mean recall of every curve reaches this.
 const STOP_RECALL: f64 = 0.9995;
+/// The selectivity of the filtered curves (a filter keeping a tenth of the ids).
+const FILTER_SELECTIVITY: f32 = 0.1;
+/// Samples of the filtered curves (for k ≤ 10): each costs about ten unfiltered ones (the walk
+/// goes through ten times the nodes to fill its beam with matches).
+const SAMPLES_FILTERED: usize = 100;
+/// Live vectors an index needs for filtered curves (a tenth of them must still be a graph).
+const FILTERED_MIN_LIVE: usize = 2000;
 /// Queries whose exact ground truth is computed in one pass over the vectors.
 const TRUTH_CHUNK: usize = 32;
 /// Rows scored against the chunk's queries before moving on (they stay in cache).
 const TRUTH_BLOCK: usize = 256;
 
-/// The ladder of beams: 1, 2, 3, 4, 6, 8, then about √2 apart (a beam chosen between two rungs
-/// is interpolated in log(beam) over at most 41 %: the curves are smooth there), plus every
+/// The ladder of beams: the smallest k, then about √2 apart (a beam chosen between two rungs is
+/// interpolated in log(beam) over at most 41 %: the curves are smooth there), plus every
 /// `k × oversample` (the narrowest beam of each cell), up to `cap`.
 pub(crate) fn ladder(ks: &[u32], oversamples: &[u32], cap: u32) -> Vec<u32> {
-    let mut beams: Vec<u32> = vec![1, 2, 3, 4, 6, 8];
-    let mut x = 8.0f64;
+    let mut beams: Vec<u32> = vec![ks[0]];
+    let mut x = f64::from(ks[0]);
     while (x as u32) < cap {
         x *= std::f64::consts::SQRT_2;
         beams.push((x.round() as u32).min(cap));
@@ -161,14 +168,66 @@ impl OnView for Measure<'_> {
         }
         let ks = KS.to_vec();
         let cap = MAX_BEAM.min((live as u32).max(KS[1]));
+        let filtered = live >= FILTERED_MIN_LIVE;
         let shape = Shape {
             beams: ladder(&ks, &oversamples, cap),
             ks,
             oversamples,
-            selectivities: vec![1.0],
+            selectivities: if filtered {
+                vec![1.0, FILTER_SELECTIVITY]
+            } else {
+                vec![1.0]
+            },
         };
-        let kmax = |i: usize| if i < SAMPLES_LARGE_K { 100 } else { 10 };
-        let truths = ground_truths(index, st, &queries, skip, hidden, kmax);
+        // The filter of the filtered curves: a seeded hash of the id keeps a fraction of them,
+        // spread evenly.
+        let filter_seed = splitmix64(seed ^ 0xF117_E4ED);
+        let keep =
+            move |id: u64| unit(splitmix64(filter_seed ^ id)) < f64::from(FILTER_SELECTIVITY);
+        let kmax = |sel: usize, i: usize| {
+            if sel == 0 && i < SAMPLES_LARGE_K {
+                100
+            } else {
+                10
+            }
+        };
+        let mut groups = vec![(0usize, &queries[..])];
+        if filtered {
+            groups.push((1, &queries[..SAMPLES_FILTERED.min(queries.len())]));
+        }
+        let mut climbs: Vec<Climb> = Vec::new();
+        for &(sel, group) in &groups {
+            let filter: Option<&(dyn Fn(u64) -> bool + Sync)> = (sel > 0).then_some(&keep);
+            let truths = ground_truths(index, st, group, skip, hidden, filter, |i| kmax(sel, i));
+            climbs.extend(group.iter().zip(truths).enumerate().filter_map(
+                |(i, (&node, truth))| {
+                    let row = &st.vectors().row(node)[..index.options.dim];
+                    let query = with_scratch(|s| {
+                        let q = prepare_query(s, row, &index.options, st.vectors().stride());
+                        let q = q.ok()?;
+                        let copy = q.clone();
+                        s.query = q;
+                        Some(copy)
+                    })?;
+                    let ks = shape
+                        .ks
+                        .iter()
+                        .filter(|&&k| k as usize <= kmax(sel, i))
+                        .count();
+                    Some(Climb {
+                        node,
+                        sel,
+                        descent: None,
+                        query,
+                        truth,
+                        out: vec![f32::NAN; shape.cells()],
+                        previous: vec![Vec::new(); ks],
+                        same: vec![0; ks],
+                        stopped: vec![false; ks],
+                    })
+                },
+            ));
+        }
         let context = Context {
             index,
             view,
@@ -180,57 +239,35 @@ impl OnView for Measure<'_> {
                 .position(|&o| o == default_oversample)
                 .unwrap_or(0),
         };
-        let mut climbs: Vec<Climb> = queries
-            .iter()
-            .zip(truths)
-            .enumerate()
-            .filter_map(|(i, (&node, truth))| {
-                let row = &st.vectors().row(node)[..index.options.dim];
-                let query = with_scratch(|s| {
-                    let q = prepare_query(s, row, &index.options, st.vectors().stride()).ok()?;
-                    let keep = q.clone();
-                    s.query = q;
-                    Some(keep)
-                })?;
-                let ks = shape.ks.iter().filter(|&&k| k as usize <= kmax(i)).count();
-                Some(Climb {
-                    node,
-                    query,
-                    truth,
-                    out: vec![f32::NAN; shape.cells()],
-                    previous: vec![Vec::new(); ks],
-                    same: vec![0; ks],
-                    stopped: vec![false; ks],
-                })
-            })
-            .collect();
         let mut measured = shape.beams.len();
         for b in 0..shape.beams.len() {
             climbs.par_iter_mut().for_each(|c| {
                 let accept = Accept {
-                    filter: None,
+                    filter: (c.sel > 0).then_some(&keep as &(dyn Fn(u64) -> bool + Sync)),
                     dead: walk_dead,
                     view_has_deletes: st.has_deletes(),
                     hidden: hidden.then_some(c.node),
                 };
                 with_scratch(|s| c.step(&context, &accept, b, s));
             });
-            // A k whose mean recall is all but perfect is done: wider beams would only cost.
+            // A curve whose mean recall is all but perfect is done: wider beams would only cost.
             let mut all_done = true;
-            for ki in 0..shape.ks.len() {
-                let at = shape.at(0, ki, context.o_stable, b);
-                let (sum, n) = climbs
-                    .iter()
-                    .filter(|c| ki < c.stopped.len())
-                    .fold((0.0, 0usize), |(s, n), c| (s + f64::from(c.out[at]), n + 1));
-                let done = n == 0 || sum / n as f64 >= STOP_RECALL;
-                if done {
-                    climbs
+            for sel in 0..shape.selectivities.len() {
+                for ki in 0..shape.ks.len() {
+                    let at = shape.at(sel, ki, context.o_stable, b);
+                    let ours = |c: &&mut Climb| c.sel == sel && ki < c.stopped.len();
+                    let (sum, n) = climbs
                         .iter_mut()
-                        .filter(|c| ki < c.stopped.len())
-                        .for_each(|c| c.stopped[ki] = true);
+                        .filter(ours)
+                        .fold((0.0, 0usize), |(s, n), c| (s + f64::from(c.out[at]), n + 1));
+                    let done = n == 0 || sum / n as f64 >= STOP_RECALL;
+                    let mut all_stopped = true;
+                    for c in climbs.iter_mut().filter(ours) {
+                        c.stopped[ki] |= done;
+                        all_stopped &= c.stopped[ki];
+                    }
+                    all_done &= all_stopped;
                 }
-                all_done &= done || climbs.iter().all(|c| c.stopped.get(ki).is_none_or(|&s| s));
             }
             if all_done {
                 measured = b + 1;
@@ -239,13 +276,16 @@ impl OnView for Measure<'_> {
         }
         let per_sample: Vec<Vec<f32>> = climbs.into_iter().map(|c| c.out).collect();
         let (samples, recall, stderr) = mean_cells(&shape, &per_sample);
-        let (_, stderr) = truncate_ladder(shape.clone(), stderr, measured);
-        let (shape, recall) = truncate_ladder(shape, recall, measured);
+        let nb = shape.beams.len();
+        let shape = Shape {
+            beams: shape.beams[..measured].to_vec(),
+            ..shape
+        };
         Some(Calibration::new(
             shape,
             samples,
-            recall,
-            stderr,
+            first_beams(recall, nb, measured),
+            first_beams(stderr, nb, measured),
             nodes as u64,
             live as u64,
             seed,
@@ -253,18 +293,12 @@ impl OnView for Measure<'_> {
     }
 }
 
-/// The table cut to its first `beams` rungs (where the measurement ended).
-fn truncate_ladder(shape: Shape, recall: Vec<f32>, beams: usize) -> (Shape, Vec<f32>) {
-    let nb = shape.beams.len();
-    let recall = recall
+/// A table of curves of `nb` beams each, cut to their first `beams` (where the ladder ended).
+fn first_beams(table: Vec<f32>, nb: usize, beams: usize) -> Vec<f32> {
+    table
         .chunks(nb)
         .flat_map(|curve| curve[..beams].iter().copied())
-        .collect();
-    let shape = Shape {
-        beams: shape.beams[..beams].to_vec(),
-        ..shape
-    };
-    (shape, recall)
+        .collect()
 }
 
 /// Whether node `i` is neither deleted in the view nor set in `dead`.
@@ -336,14 +370,15 @@ fn mean_cells(shape: &Shape, per_sample: &[Vec<f32>]) -> (Vec<u32>, Vec<f32>, Ve
 }
 
 /// The exact `kmax(i)` nearest rows of each query node (its own node excluded when `hidden`,
-/// `skip` and the view's deletes always), as slots nearest first: chunks of queries in parallel,
-/// each streaming the vectors once in cache-sized blocks.
+/// `skip` and the view's deletes always, and the ids `filter` refuses), as slots nearest first:
+/// chunks of queries in parallel, each streaming the vectors once in cache-sized blocks.
 fn ground_truths<G: GraphView>(
     index: &Index,
     st: &G,
     queries: &[u32],
     skip: Option<&[AtomicU64]>,
     hidden: bool,
+    filter: Option<&(dyn Fn(u64) -> bool + Sync)>,
     kmax: impl Fn(usize) -> usize + Sync,
 ) -> Vec<Vec<u32>> {
     struct Truths<'a, G, F> {
@@ -351,6 +386,7 @@ fn ground_truths<G: GraphView>(
         queries: &'a [u32],
         skip: Option<&'a [AtomicU64]>,
         hidden: bool,
+        filter: Option<&'a (dyn Fn(u64) -> bool + Sync)>,
         kmax: F,
     }
     impl<G: GraphView, F: Fn(usize) -> usize + Sync> WithDistance for Truths<'_, G, F> {
@@ -376,6 +412,7 @@ fn ground_truths<G: GraphView>(
                         let end = (start + TRUTH_BLOCK as u32).min(n);
                         let block: Vec<u32> = (start..end)
                             .filter(|&i| is_live(st, self.skip, i))
+                            .filter(|&i| self.filter.is_none_or(|f| f(st.label(i))))
                             .collect();
                         for (j, q) in qs.iter().enumerate() {
                             let heap = &mut heaps[j];
@@ -407,6 +444,7 @@ fn ground_truths<G: GraphView>(
         queries,
         skip,
         hidden,
+        filter,
         kmax,
     })
 }
@@ -426,6 +464,10 @@ struct Context<'a, G> {
 /// in every cell so far, and when it stopped.
 struct Climb {
     node: u32,
+    /// The selectivity index of its curves (0: unfiltered).
+    sel: usize,
+    /// Where its greedy descent reached level 0 (the same for every beam: descended once).
+    descent: Option<Scored>,
     query: Vec<f32>,
     /// The exact nearest slots, nearest first (as many as its largest k, or fewer).
     truth: Vec<u32>,
@@ -450,10 +492,11 @@ impl Climb {
     ) {
         let shape = cx.shape;
         let ks = self.stopped.len();
+        let sel = self.sel;
         let copy = |out: &mut [f32], ki: usize| {
             for oi in 0..shape.oversamples.len() {
                 if b > 0 {
-                    out[shape.at(0, ki, oi, b)] = out[shape.at(0, ki, oi, b - 1)];
+                    out[shape.at(sel, ki, oi, b)] = out[shape.at(sel, ki, oi, b - 1)];
                 }
             }
         };
@@ -464,8 +507,14 @@ impl Climb {
         let st = cx.view.st;
         let beam = shape.beams[b] as usize;
         let v = cx.view;
+        // (k = 10 like the searches the curves describe: a filtered walk that finds fewer
+        // matches falls back to the exact scan.)
+        s.descent = self.descent;
+        s.reuse_descent = true;
         cx.index
-            .walk(st, v.codec, v.blocks, &self.query, beam, 1, accept, s);
+            .walk(st, v.codec, v.blocks, &self.query, beam, 10, accept, s);
+        s.reuse_descent = false;
+        self.descent = s.descent;
         let hits = sorted_results(s, beam);
         // The largest pool of each k (its largest oversampling within MAX_POOL).
         let o_top = |k: usize| {
@@ -504,7 +553,7 @@ impl Climb {
                 let mut cand: Vec<Scored> = exact[..pool.min(exact.len())].to_vec();
                 cand.sort_unstable();
                 let found = cand.iter().take(k).filter(|c| want.contains(&c.id)).count();
-                self.out[shape.at(0, ki, oi, b)] = found as f32 / want.len().max(1) as f32;
+                self.out[shape.at(sel, ki, oi, b)] = found as f32 / want.len().max(1) as f32;
             }
             let stable = k * cx.stable_pool;
             let top: Vec<u32> = hits.iter().take(stable).map(|h| h.id).collect();
@@ -513,7 +562,7 @@ impl Climb {
             } else {
                 0
             };
-            let full = self.out[shape.at(0, ki, cx.o_stable, b)] == 1.0;
+            let full = self.out[shape.at(sel, ki, cx.o_stable, b)] == 1.0;
             if full && self.same[ki] + 1 >= STABLE_BEAMS {
                 self.stopped[ki] = true;
             }

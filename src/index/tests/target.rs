@@ -79,13 +79,13 @@ fn targets_out_of_range_and_with_ef_are_refused() {
         "{err}"
     );
     assert!(err.to_string().contains("not both"), "{err}");
-    // 1 is a valid target, but the ladder ends where the samples' mean recall reaches 0.9995:
-    // the search says so, with the best the calibration saw.
+    // 1 is a valid target, but the ladder ends where the samples' mean recall reaches 0.9995
+    // (or at its widest beam): the search says so, with the best the calibration saw.
     let err = index
         .search_with(q, &SearchParams::new(10).target_recall(1.0))
         .unwrap_err();
     assert!(
-        matches!(err, Error::UnreachableRecall { best, .. } if (0.9995..1.0).contains(&best)),
+        matches!(err, Error::UnreachableRecall { best, .. } if (0.99..1.0).contains(&best)),
         "{err}"
     );
     index
