@@ -57,8 +57,9 @@ pub struct BenchSpec {
     /// kept ids are spread evenly; recall is against the exact neighbours among them.
     pub filters: Vec<f64>,
     /// Recall targets to measure besides the `ef` sweep ([`SearchParams::target_recall`], with the
-    /// index's automatic oversampling): one result each, with the recall achieved, the mean beam
-    /// chosen and the QPS of the fastest `ef` of the sweep that reaches the same recall.
+    /// index's automatic oversampling, reported as the mean it reranked with): one result each,
+    /// with the recall achieved, the mean beam chosen and the QPS of the fastest `ef` of the
+    /// sweep that reaches the same recall.
     pub targets: Vec<f64>,
 }
 
@@ -510,7 +511,13 @@ fn measure(
         },
         k: spec.k,
         quant: index.options().quantization.name().into(),
-        oversample,
+        // A target chooses its own oversampling: the one its searches reranked with.
+        oversample: match (beam, oversample) {
+            (Beam::Target(_), Some(_)) if counts.queries > 0 => Some(
+                (counts.reranked as f64 / counts.queries as f64 / spec.k as f64).round() as usize,
+            ),
+            _ => oversample,
+        },
         layout: oversample.map(|_| index.options().layout.name().into()),
         engine: None,
         filter,
