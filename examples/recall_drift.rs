@@ -5,7 +5,7 @@
 //! ```text
 //! cargo run --release --example recall_drift -- --dataset ../shared/datasets/wordllama-sent-256-ip
 //!     [--quant none|sq8|sq4] [--targets 0.9,0.95,0.99] [--sample-rate 0.05] [--share 1.0]
-//!     [--batch 1000] [--queries 1000] [--passes 3]
+//!     [--batch 1000] [--queries 1000] [--passes 3] [--monitor-cost 0]
 //! ```
 //!
 //! 1. Upserts the first 70 % of the base rows in batches of `--batch` and flushes (one sealed
@@ -16,6 +16,11 @@
 //!    batches, without compaction (they stay in the in-memory segment).
 //! 4. Searches every query `--passes` times per target; between passes the monitor's thread
 //!    finishes its queue (and its corrections), so later passes run with them.
+//!
+//! With `--monitor-cost R` (R > 0), step 2 first measures what the monitor costs at its default
+//! rate (1 in 1,000, 2 % of a core, corrections off so both sides search with the same beams):
+//! R rounds of one pass at the first target without the monitor and one with it, and the ratio
+//! of the median QPS. Run it on a quiet machine.
 //!
 //! Every number is computed here against exact ground truth; nothing is assumed.
 
@@ -38,6 +43,7 @@ struct Args {
     batch: usize,
     queries: usize,
     passes: usize,
+    monitor_cost: usize,
 }
 
 fn args() -> Args {
@@ -50,6 +56,7 @@ fn args() -> Args {
         batch: 1000,
         queries: usize::MAX,
         passes: 3,
+        monitor_cost: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -68,6 +75,7 @@ fn args() -> Args {
             "--batch" => a.batch = value.parse().expect("--batch"),
             "--queries" => a.queries = value.parse().expect("--queries"),
             "--passes" => a.passes = value.parse().expect("--passes"),
+            "--monitor-cost" => a.monitor_cost = value.parse().expect("--monitor-cost"),
             other => panic!("unknown flag {other}"),
         }
     }
@@ -144,6 +152,40 @@ fn print_quality(col: &Collection) {
     }
 }
 
+/// QPS of `rounds` passes at `target` without the monitor and with it at its default options
+/// (corrections off, so both search with the same beams), alternating; prints the medians.
+fn monitor_cost(
+    col: &Collection,
+    queries: &[f32],
+    dim: usize,
+    truth: &[Vec<u64>],
+    target: f64,
+    rounds: usize,
+) {
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut off, mut on) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        col.stop_monitor();
+        off.push(pass(col, queries, dim, truth, target).2);
+        col.monitor(QualityOptions {
+            correct: false,
+            ..QualityOptions::default()
+        })
+        .expect("monitor");
+        on.push(pass(col, queries, dim, truth, target).2);
+    }
+    col.stop_monitor();
+    let (off, on) = (median(&mut off), median(&mut on));
+    println!(
+        "monitor cost, target {target}, {rounds} rounds: {off:.0} QPS without, {on:.0} with the \
+         default monitor ({:+.2} %)",
+        100.0 * (on / off - 1.0)
+    );
+}
+
 fn main() {
     let a = args();
     let data = Dataset::load_texmex(std::path::Path::new(&a.dataset)).expect("dataset");
@@ -181,13 +223,16 @@ fn main() {
         started.elapsed().as_secs_f64(),
         a.quant
     );
+    let before = truth(&data, &initial, queries, metric);
+    if a.monitor_cost > 0 {
+        monitor_cost(&col, queries, dim, &before, a.targets[0], a.monitor_cost);
+    }
     col.monitor(QualityOptions {
         sample_rate: a.sample_rate,
         max_cpu_share: a.share,
         ..QualityOptions::default()
     })
     .expect("monitor");
-    let before = truth(&data, &initial, queries, metric);
     for &t in &a.targets {
         let (recall, beam, qps) = pass(&col, queries, dim, &before, t);
         println!(
