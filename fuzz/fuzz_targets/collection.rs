@@ -1,34 +1,28 @@
-//! Operation sequences on a collection against a model `HashMap` (redb's fuzzer, in small):
-//! upserts (repeated ids in a batch included), deletes, flushes, compactions, reopens, searches,
-//! and writes that fail after an arbitrary number of file writes (a full disk, through
-//! `stratavec::__fault`). After every step the collection equals the model — after a failed step,
-//! with or without that step's write — and after the fault clears, a flush makes it writable
-//! again. Ends with a reopen and `verify`.
+//! Operation sequences on a collection on the simulated disk (`stratavec::__sim`) against a model
+//! `HashMap` (redb's fuzzer, in small): upserts (repeated ids in a batch included), deletes,
+//! flushes, compactions, syncs, reopens, searches, power cuts of every kind followed by a
+//! reopen, and operations that fail with `EIO` or `ENOSPC` at an arbitrary disk operation (or a
+//! disk that stays full until the call returns). After every step the collection equals the
+//! model — after a failed step, with or without that step's write; after a power cut, the model
+//! after some prefix of the writes since the last durable point (the last acknowledged write under
+//! `Durability::Sync`; the last flush, compaction or sync under `Buffered`). Ends with a reopen and
+//! `verify`.
 #![no_main]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::path::Path;
 
 use libfuzzer_sys::arbitrary::{Result, Unstructured};
 use libfuzzer_sys::fuzz_target;
+use stratavec::__sim::{self, Crash, Fault, SimDisk};
 use stratavec::{Collection, CollectionOptions, Durability, Metric, SearchParams};
 
 const DIM: usize = 2;
 const IDS: u64 = 24;
 type Model = HashMap<u64, Vec<f32>>;
 
-fn scratch() -> &'static PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let shm = std::path::Path::new("/dev/shm");
-        let root = if shm.is_dir() {
-            shm.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        root.join(format!("stratavec-fuzz-collection-{}", std::process::id()))
-    })
+fn dir() -> &'static Path {
+    Path::new("/fuzz/col")
 }
 
 fn equals(col: &Collection, model: &Model) -> bool {
@@ -61,6 +55,7 @@ enum Write {
     Delete(Vec<u64>),
     Flush,
     Compact,
+    Sync,
 }
 
 fn apply(model: &mut Model, w: &Write) {
@@ -73,15 +68,18 @@ fn apply(model: &mut Model, w: &Write) {
         Write::Delete(ids) => ids.iter().for_each(|id| {
             model.remove(id);
         }),
-        Write::Flush | Write::Compact => {}
+        Write::Flush | Write::Compact | Write::Sync => {}
     }
 }
 
 fn run(u: &mut Unstructured) -> Result<()> {
-    let dir = scratch();
-    let _ = std::fs::remove_dir_all(dir);
+    let disk = SimDisk::new();
     let mut o = CollectionOptions::new(DIM, Metric::L2);
-    o.durability = Durability::Buffered;
+    o.durability = if u.arbitrary()? {
+        Durability::Sync
+    } else {
+        Durability::Buffered
+    };
     o.index.m = 4;
     o.index.ef_construction = 16;
     o.seal_rows = u.int_in_range(1usize..=10)?;
@@ -89,10 +87,13 @@ fn run(u: &mut Unstructured) -> Result<()> {
         0 => None,
         f => Some(f64::from(f) * 0.15),
     };
-    let mut col = Collection::open(dir, o.clone()).expect("open");
+    let sync = o.durability == Durability::Sync;
+    let mut col = __sim::open(&disk, dir(), o.clone()).expect("open");
     let mut model = Model::new();
-    for step in 0..u.int_in_range(1u8..=24)? {
-        let write = match u.int_in_range(0u8..=9)? {
+    // The models a power cut may leave: from the last durable point on.
+    let mut since_durable = vec![model.clone()];
+    for step in 0..u.int_in_range(1u8..=32)? {
+        let write = match u.int_in_range(0u8..=11)? {
             0..=3 => {
                 let n = u.int_in_range(1usize..=4)?;
                 let ids = (0..n)
@@ -113,10 +114,35 @@ fn run(u: &mut Unstructured) -> Result<()> {
             }
             6 => Write::Flush,
             7 => Write::Compact,
-            8 => {
+            8 => Write::Sync,
+            9 => {
                 drop(col);
-                col = Collection::open(dir, o.clone()).expect("reopen");
+                col = __sim::open(&disk, dir(), o.clone()).expect("reopen");
                 check(&col, &model, "reopened");
+                continue;
+            }
+            10 => {
+                let how = match u.int_in_range(0u8..=3)? {
+                    0 => Crash::SyncedOnly,
+                    1 => Crash::Everything,
+                    2 => Crash::AllBut(u.int_in_range(0usize..=8)?),
+                    _ => Crash::Random(u.arbitrary()?),
+                };
+                drop(col);
+                disk.power_cut(how);
+                col = __sim::open(&disk, dir(), o.clone()).expect("open after a power cut");
+                col.verify().expect("verify after a power cut");
+                let found = since_durable
+                    .iter()
+                    .rev()
+                    .find(|m| equals(&col, m))
+                    .unwrap_or_else(|| {
+                        panic!("step {step}: after a power cut ({how:?}) no allowed state")
+                    })
+                    .clone();
+                model = found;
+                since_durable = vec![model.clone()];
+                check(&col, &model, "after a power cut");
                 continue;
             }
             _ => {
@@ -126,7 +152,12 @@ fn run(u: &mut Unstructured) -> Result<()> {
         };
         let fault = u.ratio(1u8, 5u8)?;
         if fault {
-            stratavec::__fault::fail_writes_after(u.int_in_range(0u64..=6)?);
+            let at = disk.ops() + u.int_in_range(0u64..=12)?;
+            match u.int_in_range(0u8..=2)? {
+                0 => disk.fail_op(at, Fault::Io),
+                1 => disk.fail_op(at, Fault::NoSpace),
+                _ => disk.fill_from(at),
+            }
         }
         let result = match &write {
             Write::Upsert(ids, rows) => col.upsert_batch(ids, rows),
@@ -142,25 +173,34 @@ fn run(u: &mut Unstructured) -> Result<()> {
             }
             Write::Flush => col.flush(),
             Write::Compact => col.compact(),
+            Write::Sync => col.sync(),
         };
-        stratavec::__fault::clear();
+        disk.clear_faults();
         match result {
-            Ok(()) => apply(&mut model, &write),
+            Ok(()) => {
+                apply(&mut model, &write);
+                let durable_point = matches!(write, Write::Flush | Write::Compact | Write::Sync);
+                if sync || durable_point {
+                    since_durable.clear();
+                }
+                since_durable.push(model.clone());
+            }
             Err(stratavec::Error::Io { .. }) if fault => {
                 let mut with = model.clone();
                 apply(&mut with, &write);
-                if equals(&col, &with) {
+                if !equals(&col, &model) && equals(&col, &with) {
                     model = with;
                 }
                 check(&col, &model, "after a failed write");
-                col.flush().expect("a flush once the disk has room again");
+                // Either state may be the durable one now.
+                since_durable.push(model.clone());
             }
             Err(e) => panic!("step {step}: {e}"),
         }
         check(&col, &model, "after a write");
     }
     drop(col);
-    let col = Collection::open(dir, o).expect("final reopen");
+    let col = __sim::open(&disk, dir(), o).expect("final reopen");
     col.verify().expect("verify");
     check(&col, &model, "final reopen");
     Ok(())

@@ -48,7 +48,8 @@ fn default_compact_fraction() -> Option<f64> {
 ///         read from the manifest, and must match when given).
 ///     metric: "l2" (the default when creating), "ip" or "cosine"; an existing collection keeps
 ///         its own (and it must match when given).
-///     quantization: "none" (default), "sq8" or "sq4": how sealed segments store vectors for the
+///     quantization: "none" (default), "sq8", "sq4", "rabitq" or "rabitq2" … "rabitq8" (see
+///         `Index`): how sealed segments store vectors for the
 ///         traversal (originals are kept for exact reranking). Creation only, like m,
 ///         ef_construction and seed: an existing collection keeps the stored ones.
 ///     m: links per node (default 16).
@@ -268,7 +269,8 @@ impl Collection {
         self.options.index.metric.name()
     }
 
-    /// How sealed segments store vectors for the traversal: "none", "sq8" or "sq4".
+    /// How sealed segments store vectors for the traversal: "none", "sq8", "sq4", "rabitq" or
+    /// "rabitq2" … "rabitq8".
     #[getter]
     fn quantization(&self) -> &'static str {
         self.options.index.quantization.name()
@@ -413,7 +415,8 @@ impl Collection {
     /// The k nearest neighbours of each query across every segment, nearest first: the same
     /// arguments, results and errors as Index.search (each segment is searched, deleted and
     /// superseded rows never come back, and the per-segment results are merged with
-    /// merge_top_k). Runs on a snapshot: never waits for writers.
+    /// merge_top_k). The arrays are min(k, len(collection)) wide, len taken when the call
+    /// starts. Runs on a snapshot: never waits for writers.
     #[pyo3(signature = (queries, k = 10, ef = None, oversample = None, filter = None,
                         reranker = None, threads = None, target_recall = None))]
     #[allow(clippy::too_many_arguments)]
@@ -503,7 +506,10 @@ impl Collection {
         d.set_item("generation", s.generation)?;
         d.set_item(
             "quality",
-            s.quality.as_ref().map(|q| quality_dict(py, q)).transpose()?,
+            s.quality
+                .as_ref()
+                .map(|q| quality_dict(py, q))
+                .transpose()?,
         )?;
         Ok(d)
     }
@@ -520,6 +526,7 @@ impl Collection {
     ///         min_samples < 1, or min_samples > window.
     #[pyo3(signature = (sample_rate = 0.001, max_cpu_share = 0.02, window = 1000,
                         min_samples = 200, correct = true, seed = None))]
+    #[allow(clippy::too_many_arguments)]
     fn monitor(
         &self,
         py: Python<'_>,
@@ -587,10 +594,7 @@ impl Collection {
 }
 
 /// A quality report as a dict (its JSON shape, through the json module).
-fn quality_dict<'py>(
-    py: Python<'py>,
-    q: &stratavec::QualityReport,
-) -> PyResult<Bound<'py, PyAny>> {
+fn quality_dict<'py>(py: Python<'py>, q: &stratavec::QualityReport) -> PyResult<Bound<'py, PyAny>> {
     let text = serde_json::to_string(q).map_err(|e| invalid_parameter("quality", e.to_string()))?;
     py.import("json")?.call_method1("loads", (text,))
 }

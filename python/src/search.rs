@@ -1,5 +1,9 @@
 //! The search of `Index.search` and `Collection.search`, written once: argument checks, the
 //! batch on a rayon pool with the GIL released, filler, result arrays; and `merge_top_k`.
+//!
+//! Result arrays are never wider than what can be returned: `min(k, vectors in the target)`
+//! columns (for `merge_top_k`, `min(k, columns of the inputs)`), so a `k` far beyond the size
+//! costs nothing (`k = 10**9` used to allocate two 10⁹-wide arrays per query).
 
 use numpy::{PyArray2, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -66,6 +70,22 @@ pub struct Search<'py> {
     pool: Option<std::sync::Arc<rayon::ThreadPool>>,
     ids: Vec<u64>,
     dists: Vec<f32>,
+    /// Columns of the result: `min(k, live vectors)`, known once the target is read.
+    width: usize,
+}
+
+/// Why a detached search failed: the search's error, or a result that cannot be allocated.
+pub enum Failure {
+    /// The search refused the query or its parameters.
+    Search(stratavec::Error),
+    /// `MemoryError` for results too large to allocate.
+    Python(PyErr),
+}
+
+impl From<stratavec::Error> for Failure {
+    fn from(e: stratavec::Error) -> Self {
+        Failure::Search(e)
+    }
 }
 
 /// The parts of a [`Search`] the detached closure needs (nothing tied to the GIL).
@@ -80,13 +100,14 @@ pub struct Detached<'a> {
     reranker: Option<&'a PyReranker>,
     threads: Option<usize>,
     pool: Option<&'a rayon::ThreadPool>,
-    ids: &'a mut [u64],
-    dists: &'a mut [f32],
+    ids: &'a mut Vec<u64>,
+    dists: &'a mut Vec<f32>,
+    width: &'a mut usize,
 }
 
 impl<'py> Search<'py> {
-    /// Checks the arguments of `search` (see `Index.search`'s docstring) and allocates the
-    /// results (filled with `MISSING_ID` / `+inf`).
+    /// Checks the arguments of `search` (see `Index.search`'s docstring); the results are
+    /// allocated by [`Detached::run`], which knows how many vectors the target holds.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         dim: usize,
@@ -107,12 +128,10 @@ impl<'py> Search<'py> {
         let reranker = reranker.map(PyReranker::new).transpose()?;
         let threads = threads.map(|t| count("threads", t)).transpose()?;
         let pool = pool(threads)?;
-        let cells = rows.rows.checked_mul(k).ok_or_else(|| {
-            pyo3::exceptions::PyMemoryError::new_err("k × number of queries is too large")
-        })?;
         Ok(Search {
-            ids: try_filled(cells, MISSING_ID)?,
-            dists: try_filled(cells, f32::INFINITY)?,
+            ids: Vec::new(),
+            dists: Vec::new(),
+            width: 0,
             rows,
             dim,
             k,
@@ -141,6 +160,7 @@ impl<'py> Search<'py> {
             pool: self.pool.as_deref(),
             ids: &mut self.ids,
             dists: &mut self.dists,
+            width: &mut self.width,
         }
     }
 
@@ -149,26 +169,31 @@ impl<'py> Search<'py> {
     pub fn finish(
         self,
         py: Python<'py>,
-        result: stratavec::Result<()>,
+        result: Result<(), Failure>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         if let Some(e) = self.filter.as_ref().and_then(Filter::take_error) {
             return Err(e);
         }
-        result.py()?;
+        match result {
+            Ok(()) => {}
+            Err(Failure::Search(e)) => return Err(e).py(),
+            Err(Failure::Python(e)) => return Err(e),
+        }
         result_arrays(
             py,
             self.ids,
             self.dists,
             self.rows.rows,
-            self.k,
+            self.width,
             self.rows.one_d,
         )
     }
 }
 
 impl Detached<'_> {
-    /// Runs every query against `target` (call it with the GIL released).
-    pub fn run(self, target: &impl Target) -> stratavec::Result<()> {
+    /// Allocates the results, `min(k, live vectors)` wide, and runs every query against `target`
+    /// (call it with the GIL released).
+    pub fn run(self, target: &impl Target) -> Result<(), Failure> {
         let Detached {
             data,
             dim,
@@ -182,10 +207,30 @@ impl Detached<'_> {
             pool,
             ids,
             dists,
+            width,
         } = self;
-        // Nothing can return more than the target holds: bound what the search allocates by it.
-        let cap = target.live().max(1);
-        let k_search = k.min(cap);
+        // Nothing can return more than the target holds: bound the results and what the search
+        // allocates by it.
+        let live = target.live();
+        let nq = data.len() / dim;
+        let k = k.min(live);
+        *width = k;
+        let cells = nq.checked_mul(k).ok_or_else(|| {
+            Failure::Python(pyo3::exceptions::PyMemoryError::new_err(
+                "k × number of queries is too large",
+            ))
+        })?;
+        *ids = try_filled(cells, MISSING_ID).map_err(Failure::Python)?;
+        *dists = try_filled(cells, f32::INFINITY).map_err(Failure::Python)?;
+        if k == 0 {
+            // Nothing to return, but every query is still checked (a NaN is an error).
+            for q in data.chunks(dim) {
+                target.search_with(q, &SearchParams::new(1))?;
+            }
+            return Ok(());
+        }
+        let cap = live.max(1);
+        let k_search = k;
         let mut params = SearchParams::new(k_search);
         if let Some(ef) = ef {
             params = params.ef(ef.min(cap));
@@ -213,9 +258,8 @@ impl Detached<'_> {
         // A Python filter is called for many ids per query under the GIL: handing the GIL back
         // and forth between search threads costs ~50× the call itself, so such a batch runs on
         // the calling thread alone.
-        let nq = data.len() / dim;
         let serial = nq <= 1 || threads == Some(1) || matches!(filter, Some(Filter::Callable(_)));
-        if serial {
+        let result = if serial {
             ids.chunks_mut(k)
                 .zip(dists.chunks_mut(k))
                 .zip(data.chunks(dim))
@@ -227,7 +271,8 @@ impl Detached<'_> {
                     .zip(data.par_chunks(dim))
                     .try_for_each(|((ic, dc), q)| one(q, ic, dc))
             })
-        }
+        };
+        Ok(result?)
     }
 }
 
@@ -281,8 +326,9 @@ fn as_matrix<'py, T: numpy::Element>(
 ///     k: neighbours per query in the result.
 ///
 /// Returns:
-///     (ids, distances): uint64 and float32 arrays of shape (nq, k) ((k,) when every input is
-///     1-d), padded with MISSING_ID / +inf where fewer than k distinct ids exist.
+///     (ids, distances): uint64 and float32 arrays of shape (nq, w) ((w,) when every input is
+///     1-d), w = min(k, the inputs' columns added up): never wider than what can be returned;
+///     padded with MISSING_ID / +inf where a row has fewer than w distinct ids.
 ///
 /// Raises:
 ///     InvalidParameterError: k < 1, lists of different lengths, or arrays whose shapes do not
@@ -342,12 +388,17 @@ pub fn merge_top_k<'py>(
         parts.push((ids.as_slice()?.to_vec(), dists.as_slice()?.to_vec(), cols));
     }
     let nq = nq.unwrap_or(0);
+    // At most every column of every list can be a distinct id: no wider than that.
+    let k = k.min(parts.iter().map(|(_, _, cols)| cols).sum());
     let cells = nq
         .checked_mul(k)
         .ok_or_else(|| pyo3::exceptions::PyMemoryError::new_err("k × rows is too large"))?;
     let mut out_ids = try_filled(cells, MISSING_ID)?;
     let mut out_dists = try_filled(cells, f32::INFINITY)?;
     py.detach(|| {
+        if k == 0 {
+            return; // no list has a column: nothing to merge
+        }
         for (row, (oi, od)) in out_ids
             .chunks_mut(k)
             .zip(out_dists.chunks_mut(k))

@@ -16,7 +16,10 @@ DEFAULT_EF_SEARCH: int
 
 _Path = Union[str, "os.PathLike[str]"]
 _Metric = Literal["l2", "ip", "cosine"]
-_Quantization = Literal["none", "sq8", "sq4"]
+_Quantization = Literal[
+    "none", "sq8", "sq4", "rabitq", "rabitq2", "rabitq3", "rabitq4", "rabitq5", "rabitq6",
+    "rabitq7", "rabitq8",
+]
 _IdsLike = Union[npt.ArrayLike, Sequence[int], int]
 _Filter = Union[npt.ArrayLike, Callable[[int], bool]]
 _Reranker = Callable[
@@ -81,8 +84,10 @@ class Index:
         metric: ``"l2"`` (squared Euclidean distance), ``"ip"`` (distance ``1 - a·b``) or
             ``"cosine"`` (vectors are normalised when added; distance ``1 - cos``).
         quantization: ``"none"`` (the graph is walked on f32 vectors), ``"sq8"`` or ``"sq4"``
-            (walked on 8-/4-bit codes; the best ``k × oversample`` candidates are reranked
-            exactly from the f32 originals the index keeps).
+            (walked on 8-/4-bit codes), ``"rabitq"`` (1-bit RaBitQ codes with error bounds, in
+            one-visit blocks) or ``"rabitq2"`` … ``"rabitq8"`` (plus 1–7 extended bits per
+            dimension); on codes, the best ``k × oversample`` candidates are reranked exactly
+            from the f32 originals the index keeps.
         m: links per node on the upper levels (level 0 keeps ``2·m``), 2..=64.
         ef_construction: beam width while inserting.
         seed: seed of the level draws (the same seed and insert order give the same graph
@@ -110,7 +115,7 @@ class Index:
         """Distance metric: ``"l2"``, ``"ip"`` or ``"cosine"``."""
     @property
     def quantization(self) -> _Quantization:
-        """``"none"``, ``"sq8"`` or ``"sq4"``."""
+        """``"none"``, ``"sq8"``, ``"sq4"``, ``"rabitq"`` or ``"rabitq2"`` … ``"rabitq8"``."""
     @property
     def m(self) -> int:
         """Links per node on the upper levels."""
@@ -168,7 +173,7 @@ class Index:
             k: neighbours per query.
             ef: beam width (default ``max(k, 64)``); larger is slower and more accurate.
             oversample: candidates reranked per result, ``k × oversample`` (default 1 for f32,
-                2 for sq8, 3 for sq4).
+                2 for sq8, 3 for sq4, 1 for rabitq, 2 for rabitq2 … rabitq8).
             filter: only ids that pass are returned. Either an array (or list/set) of allowed ids
                 — turned into a hash set once, checked without the GIL — or a callable
                 ``(id: int) -> bool``, which re-acquires the GIL on every call (~0.2 µs each,
@@ -186,10 +191,11 @@ class Index:
                 calibration (:attr:`calibration`; ``docs/recall-target.md``).
 
         Returns:
-            ``(ids, distances)``: ``uint64`` and ``float32`` arrays of shape ``(nq, k)`` (``(k,)``
-            for a 1-d query). Where fewer than ``k`` neighbours exist (small index, selective
-            filter) the row is padded with id :data:`MISSING_ID` (``2**64 - 1``) and distance
-            ``+inf``.
+            ``(ids, distances)``: ``uint64`` and ``float32`` arrays of shape ``(nq, w)``
+            (``(w,)`` for a 1-d query), ``w = min(k, len(index))``: never wider than what a
+            search can return, so a ``k`` far beyond the index's size costs nothing. Where a row
+            has fewer than ``w`` neighbours (a selective filter, deleted vectors) it is padded
+            with id :data:`MISSING_ID` (``2**64 - 1``) and distance ``+inf``.
 
         Raises:
             DimensionMismatchError: the last axis is not ``dim``.
@@ -293,7 +299,8 @@ class Collection:
             from its manifest; must match when given).
         metric: ``"l2"`` (the default when creating), ``"ip"`` or ``"cosine"``; an existing
             collection keeps its own (must match when given).
-        quantization: ``"none"`` (default), ``"sq8"`` or ``"sq4"`` for the sealed segments.
+        quantization: ``"none"`` (default), ``"sq8"``, ``"sq4"``, ``"rabitq"`` or
+            ``"rabitq2"`` … ``"rabitq8"`` for the sealed segments.
             Creation only, like ``m``, ``ef_construction`` and ``seed``: an existing collection
             keeps its stored options.
         m: links per node (default 16).
@@ -403,7 +410,8 @@ class Collection:
     ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
         """The ``k`` nearest neighbours of each query across every segment, nearest first: the
         same arguments, results and errors as :meth:`Index.search` (deleted and superseded rows
-        never come back; per-segment results are merged with :func:`merge_top_k`). Runs on a
+        never come back; per-segment results are merged with :func:`merge_top_k`). The arrays
+        are ``min(k, len(collection))`` wide, ``len`` taken when the call starts. Runs on a
         snapshot and never waits for writers."""
     def flush(self) -> None:
         """Seals the in-memory segment into a segment file, commits a new manifest, empties the
@@ -485,8 +493,10 @@ def merge_top_k(
         k: neighbours per query in the result.
 
     Returns:
-        ``(ids, distances)`` of shape ``(nq, k)`` (``(k,)`` when every input is 1-d), padded
-        with :data:`MISSING_ID` / ``+inf``.
+        ``(ids, distances)`` of shape ``(nq, w)`` (``(w,)`` when every input is 1-d),
+        ``w = min(k, the inputs' columns added up)``: never wider than what can be returned;
+        padded with :data:`MISSING_ID` / ``+inf`` where a row has fewer than ``w`` distinct
+        ids.
     """
 
 def ground_truth(

@@ -797,8 +797,9 @@ class ShardedIndex:
         timeout: Optional[float] = None,
     ) -> Tuple[np.ndarray, np.ndarray]:
         """The ``k`` nearest neighbours of each query over all shards, nearest first: the same
-        arguments and ``(ids, distances)`` results as :meth:`stratavec.Index.search` (``(nq, k)``
-        uint64 and float32; ``(k,)`` for one 1-d query; ``MISSING_ID`` / ``+inf`` filler).
+        arguments and ``(ids, distances)`` results as :meth:`stratavec.Index.search` (``(nq, w)``
+        uint64 and float32, ``w = min(k, len(index))``; ``(w,)`` for one 1-d query;
+        ``MISSING_ID`` / ``+inf`` filler).
 
         The batch goes into Ray's object store once; one replica of each shard searches it (all
         its cores) and returns its top ``k``; the lists are merged with

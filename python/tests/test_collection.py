@@ -132,7 +132,21 @@ def test_search_has_the_index_signature_and_outputs(tmp_path):
             col.search(queries[0], filter=lambda i: 1 / 0)
     with stratavec.Collection(tmp_path / "empty", dim=4) as empty:
         ids, dist = empty.search(np.ones((2, 4), np.float32), k=3)
-        assert np.all(ids == MISSING_ID) and np.all(np.isinf(dist))
+        assert ids.shape == dist.shape == (2, 0)
+
+
+def test_a_huge_k_is_clamped_to_the_collection(tmp_path):
+    rng = np.random.default_rng(5)
+    with stratavec.Collection(tmp_path / "k", dim=8, seal_rows=700) as col:
+        col.upsert(np.arange(1500), rng.standard_normal((1500, 8)).astype(np.float32))
+        col.delete([0, 1, 2])
+        assert len(col) == 1497
+        q = rng.standard_normal((2, 8)).astype(np.float32)
+        want, _ = col.search(q, k=1497, ef=1500)
+        for k in (10**8, 10**9):
+            ids, dist = col.search(q, k=k)
+            assert ids.shape == dist.shape == (2, 1497)
+            np.testing.assert_array_equal(ids, want)
 
 
 def test_upsert_errors_write_nothing(tmp_path):

@@ -136,6 +136,36 @@ def test_io_errors_are_os_errors_with_errno_and_filename(tmp_path):
     assert e.value.filename == str(tmp_path / "nope.svs")
 
 
+def test_opening_a_directory_says_it_is_one(tmp_path):
+    """Index.open(<a directory>) used to raise OSError [Errno 19] No such device (from mmap)."""
+    for opener in (stratavec.Index.open, lambda p: stratavec.Index.open(p, mmap=False)):
+        with pytest.raises(IsADirectoryError) as e:
+            opener(tmp_path)
+        assert "is a directory" in str(e.value), str(e.value)
+        assert str(tmp_path) in str(e.value)
+
+
+def test_a_manifest_with_flipped_version_bytes_is_corrupt_and_named(tmp_path):
+    """Two flipped bytes in the MANIFEST's version field used to be reported as
+    UnsupportedVersionError: unsupported format version 4294901761."""
+    with stratavec.Collection(tmp_path / "c", dim=4) as col:
+        col.upsert([1], np.ones((1, 4), np.float32))
+        col.flush()
+    manifest = tmp_path / "c" / "MANIFEST"
+    data = bytearray(manifest.read_bytes())
+    data[10] ^= 0xFF
+    data[11] ^= 0xFF
+    manifest.write_bytes(bytes(data))
+    for opener in (
+        lambda: stratavec.Collection(tmp_path / "c"),
+        lambda: stratavec.Collection.open_read_only(tmp_path / "c"),
+    ):
+        with pytest.raises(stratavec.CorruptFileError) as e:
+            opener()
+        message = str(e.value)
+        assert "MANIFEST" in message and "checksum" in message, message
+
+
 def test_malformed_file(tmp_path):
     (tmp_path / "base.fvecs").write_bytes(b"\x04\x00\x00\x00\x00\x00")
     (tmp_path / "query.fvecs").write_bytes(b"")

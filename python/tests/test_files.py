@@ -17,7 +17,7 @@ def section(info, name):
     return next(s for s in info["sections"] if s["name"] == name)
 
 
-@pytest.mark.parametrize("quantization", ["none", "sq8", "sq4"])
+@pytest.mark.parametrize("quantization", ["none", "sq8", "sq4", "rabitq", "rabitq8"])
 def test_save_open_load_round_trip_gives_identical_results(tmp_path, small, quantization):
     base, queries = small
     index = stratavec.Index(16, metric="l2", quantization=quantization, m=8, ef_construction=64)
@@ -187,6 +187,11 @@ def test_merge_top_k_calls_the_crate(small):
     assert ids.shape == (5,)
     assert ids.tolist() == [7, 3, 5, 9, MISSING_ID]
     np.testing.assert_array_equal(dist, np.array([0.1, 0.5, 0.5, 0.9, np.inf], np.float32))
+    # A k beyond what the lists hold: as wide as their columns added up.
+    ids, dist = stratavec.merge_top_k([a_ids, b_ids], [a_d, b_d], k=10**9)
+    assert ids.tolist() == [7, 3, 5, 9, MISSING_ID, MISSING_ID]
+    ids, _ = stratavec.merge_top_k([], [], k=10**9)
+    assert ids.shape == (0, 0)
     with pytest.raises(stratavec.InvalidParameterError):
         stratavec.merge_top_k([a_ids], [a_d, b_d], k=3)
     with pytest.raises(stratavec.InvalidParameterError):

@@ -38,12 +38,14 @@ def test_defaults_and_properties():
     assert stratavec.Index(4, metric="ip").metric == "ip"
 
 
-def test_empty_index_searches_to_filler():
+def test_an_empty_index_returns_zero_wide_arrays():
     index = stratavec.Index(3)
     ids, dist = index.search(np.zeros((2, 3), np.float32), k=4)
-    assert ids.shape == (2, 4) and dist.shape == (2, 4)
+    assert ids.shape == (2, 0) and dist.shape == (2, 0)
     assert ids.dtype == np.uint64 and dist.dtype == np.float32
-    assert np.all(ids == MISSING_ID) and np.all(np.isinf(dist))
+    # The queries are still checked.
+    with pytest.raises(stratavec.InvalidVectorError):
+        index.search(np.full((1, 3), np.nan, np.float32), k=4)
 
 
 def test_add_default_ids_are_a_running_count(small):
@@ -106,17 +108,34 @@ def test_search_shapes_and_exactness(small, small_index):
     assert e_ids.shape == (0, 3) and e_d.shape == (0, 3)
 
 
-def test_k_larger_than_the_index_pads_with_filler():
+def test_a_k_beyond_the_size_is_clamped_to_it():
     index = stratavec.Index(2)
     index.add(np.array([[0, 0], [1, 0], [0, 2]], np.float32))
     ids, dist = index.search(np.array([0, 0], np.float32), k=5)
-    assert ids.tolist()[:3] == [0, 1, 2]
-    assert ids.tolist()[3:] == [MISSING_ID, MISSING_ID] == [2**64 - 1] * 2
-    assert dist.tolist()[:3] == [0.0, 1.0, 4.0]
-    assert np.all(np.isposinf(dist[3:]))
-    # A huge k is not a huge allocation inside the search.
-    ids, _ = index.search(np.array([0, 0], np.float32), k=1000)
-    assert (ids != MISSING_ID).sum() == 3
+    assert ids.tolist() == [0, 1, 2]
+    assert dist.tolist() == [0.0, 1.0, 4.0]
+    # A deleted vector leaves filler in the width the index had when the search started.
+    index.delete(1)
+    ids, dist = index.search(np.array([[0, 0]], np.float32), k=5)
+    assert ids.shape == (1, 2) and ids.tolist() == [[0, 2]]
+
+
+def test_a_huge_k_allocates_nothing_for_it():
+    """k = 10**8 and 10**9 on a 2,000-vector index: two (nq, 2000) arrays, not 10**8-wide ones
+    (2.3 GB) or ~24 GB ones."""
+    rng = np.random.default_rng(3)
+    index = stratavec.Index(8, m=8, ef_construction=32)
+    index.add(rng.standard_normal((2000, 8)).astype(np.float32))
+    queries = rng.standard_normal((3, 8)).astype(np.float32)
+    want, want_d = index.search(queries, k=2000, ef=2000)
+    for k in (10**8, 10**9, 2**63 - 1):
+        ids, dist = index.search(queries, k=k)
+        assert ids.shape == dist.shape == (3, 2000)
+        assert ids.nbytes == 3 * 2000 * 8
+        np.testing.assert_array_equal(ids, want)
+        np.testing.assert_array_equal(dist, want_d)
+        one, _ = index.search(queries[0], k=k, ef=k, oversample=k)
+        assert one.shape == (2000,)
 
 
 def test_threads_give_the_same_answers(small, small_index):
@@ -186,15 +205,16 @@ def test_cosine_normalises(rng):
     assert dist[0] == pytest.approx(1 - 10 / np.sqrt(100.01), abs=1e-5)
 
 
-@pytest.mark.parametrize("quantization", ["sq8", "sq4"])
+@pytest.mark.parametrize("quantization", ["sq8", "sq4", "rabitq", "rabitq4"])
 def test_quantized_indexes_rerank_exactly(small, quantization):
     base, queries = small
     index = stratavec.Index(16, quantization=quantization)
     index.add(base)
     assert index.quantization == quantization
-    assert index.memory()["codes_bytes"] > 0
     truth = brute_force(base, queries, 10)
     ids, dist = index.search(queries, k=10, ef=200, oversample=4)
+    memory = index.memory()
+    assert memory["codes_bytes"] + memory["fast_scan_bytes"] > 0
     assert stratavec.eval.recall_at_k(ids, truth) >= 0.95
     # Reranked distances are the exact ones.
     exact = ((base[ids[:, 0].astype(np.int64)] - queries) ** 2).sum(axis=1)
@@ -214,7 +234,8 @@ def test_memory(small_index):
 def test_ids_reach_u64_max_minus_one_but_filler_is_distinct():
     index = stratavec.Index(2)
     index.add(np.array([1, 1], np.float32), ids=2**64 - 2)
-    ids, _ = index.search(np.array([1, 1], np.float32), k=2)
+    index.add(np.array([5, 5], np.float32), ids=0)
+    ids, _ = index.search(np.array([1, 1], np.float32), k=2, filter=[2**64 - 2])
     assert ids.tolist() == [2**64 - 2, MISSING_ID]
 
 

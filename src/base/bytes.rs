@@ -167,7 +167,8 @@ impl<'a> ByteReader<'a> {
             seed,
             quantization,
             quant_scheme,
-            layout: Layout::Compact,
+            // Not stored with the options: a segment's sections say which it has.
+            layout: Layout::Auto,
         })
     }
 }

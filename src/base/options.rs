@@ -107,14 +107,16 @@ impl FromStr for Layout {
 impl IndexOptions {
     /// How many times `k` candidates the exact reranking rescores by default for these options:
     /// [`Quantization::default_oversample`], except for RaBitQ, whose walk's precision depends
-    /// on the layout — exact results from the blocks' f32 vectors need no reranking (1), an
-    /// extended code as the last estimate needs little (2), and compact rows of 1-bit codes
-    /// alone need many candidates (10; measured in `docs/quantization.md`).
+    /// on the layout — exact results from the blocks' f32 vectors need no reranking (1), the
+    /// blocks' extended own codes little (2), compact rows with extended codes as many as 4-bit
+    /// codes (3), and compact rows of 1-bit codes alone many (10; measured in
+    /// `docs/quantization.md`).
     pub fn default_oversample(&self) -> usize {
         match (self.quantization, self.layout.resolve(self.quantization)) {
             (Quantization::RaBitQ { bits: 0 }, Layout::FastScan) => 1,
             (Quantization::RaBitQ { bits: 0 }, _) => 10,
-            (Quantization::RaBitQ { .. }, _) => 2,
+            (Quantization::RaBitQ { .. }, Layout::FastScan) => 2,
+            (Quantization::RaBitQ { .. }, _) => 3,
             (q, _) => q.default_oversample(),
         }
     }

@@ -11,11 +11,10 @@
 //! file systems it is not supported or not shared between hosts; there `acquire` may fail with
 //! [`Error::Io`] or, worse, succeed on two hosts: keep a collection on a local disk.
 
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::fsutil::{LockGuard, Vfs};
 
 /// The name of the lock file inside a collection directory.
 pub(crate) const LOCK_FILE: &str = "LOCK";
@@ -24,47 +23,32 @@ pub(crate) const LOCK_FILE: &str = "LOCK";
 /// lock.
 #[derive(Debug)]
 pub(crate) struct WriterLock {
-    file: File,
+    _guard: Box<dyn LockGuard>,
     #[cfg_attr(not(test), allow(dead_code))]
     dir: PathBuf,
 }
 
 impl WriterLock {
     /// Creates or opens `dir/LOCK` and takes an exclusive lock on it without waiting, then writes
-    /// this process's id into it.
+    /// this process's id into it ([`Vfs::lock`]).
     ///
     /// # Errors
     ///
     /// [`Error::Locked`] (with `dir`) when another writer, in this process or another, holds the
     /// lock; [`Error::Io`] when the file cannot be created, locked (e.g. a file system without
     /// locks) or written.
-    pub(crate) fn acquire(dir: &Path) -> Result<WriterLock> {
+    pub(crate) fn acquire(vfs: &dyn Vfs, dir: &Path) -> Result<WriterLock> {
         let path = dir.join(LOCK_FILE);
-        // Not truncated on open: until we hold the lock, the content belongs to the holder.
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| Error::io(&path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(Error::Locked {
-                    path: dir.to_path_buf(),
-                })
-            }
-            Err(TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+        match vfs.lock(&path) {
+            Ok(Some(guard)) => Ok(WriterLock {
+                _guard: guard,
+                dir: dir.to_path_buf(),
+            }),
+            Ok(None) => Err(Error::Locked {
+                path: dir.to_path_buf(),
+            }),
+            Err(e) => Err(Error::io(&path, e)),
         }
-        let pid = format!("{}\n", std::process::id());
-        file.set_len(0)
-            .and_then(|()| file.write_all(pid.as_bytes()))
-            .map_err(|e| Error::io(&path, e))?;
-        Ok(WriterLock {
-            file,
-            dir: dir.to_path_buf(),
-        })
     }
 
     /// The collection directory this lock guards.
@@ -74,17 +58,10 @@ impl WriterLock {
     }
 }
 
-impl Drop for WriterLock {
-    fn drop(&mut self) {
-        // Closing the file releases the lock too; unlocking first makes it explicit. An error
-        // here cannot be acted upon and the close that follows releases the lock anyway.
-        let _ = self.file.unlock();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsutil::RealFs;
     use std::process::{Command, Stdio};
 
     /// Set in a child process to the directory whose lock it should try to take.
@@ -96,16 +73,16 @@ mod tests {
     #[test]
     fn second_acquire_in_process_is_locked_until_the_first_is_dropped() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = WriterLock::acquire(dir.path()).unwrap();
+        let lock = WriterLock::acquire(&RealFs, dir.path()).unwrap();
         assert_eq!(lock.dir(), dir.path());
-        match WriterLock::acquire(dir.path()) {
+        match WriterLock::acquire(&RealFs, dir.path()) {
             Err(Error::Locked { path }) => assert_eq!(path, dir.path()),
             other => panic!("expected Locked, got {other:?}"),
         }
         let pid = std::fs::read_to_string(dir.path().join(LOCK_FILE)).unwrap();
         assert_eq!(pid, format!("{}\n", std::process::id()));
         drop(lock);
-        let again = WriterLock::acquire(dir.path()).unwrap();
+        let again = WriterLock::acquire(&RealFs, dir.path()).unwrap();
         drop(again);
     }
 
@@ -113,7 +90,7 @@ mod tests {
     fn a_missing_directory_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            WriterLock::acquire(&dir.path().join("absent")),
+            WriterLock::acquire(&RealFs, &dir.path().join("absent")),
             Err(Error::Io { .. })
         ));
     }
@@ -138,12 +115,12 @@ mod tests {
     #[test]
     fn a_second_process_is_locked_out_until_the_first_releases() {
         let dir = tempfile::tempdir().unwrap();
-        let lock = WriterLock::acquire(dir.path()).unwrap();
+        let lock = WriterLock::acquire(&RealFs, dir.path()).unwrap();
         assert_eq!(child_acquire(dir.path()), CHILD_LOCKED);
         drop(lock);
         assert_eq!(child_acquire(dir.path()), CHILD_ACQUIRED);
         // The child's lock died with it.
-        drop(WriterLock::acquire(dir.path()).unwrap());
+        drop(WriterLock::acquire(&RealFs, dir.path()).unwrap());
     }
 
     /// Not a test of its own: does nothing unless run as the child of
@@ -153,7 +130,7 @@ mod tests {
         let Some(dir) = std::env::var_os(CHILD_DIR_VAR) else {
             return;
         };
-        let code = match WriterLock::acquire(Path::new(&dir)) {
+        let code = match WriterLock::acquire(&RealFs, Path::new(&dir)) {
             Err(Error::Locked { .. }) => CHILD_LOCKED,
             Ok(_) => CHILD_ACQUIRED,
             Err(_) => CHILD_OTHER_ERROR,

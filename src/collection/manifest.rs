@@ -17,10 +17,11 @@
 use std::collections::HashSet;
 use std::path::Path;
 
+use super::trailer::check_version;
 use crate::base::bytes::{checksum, ByteReader, ByteWriter};
 use crate::base::options::IndexOptions;
 use crate::error::{Error, Result};
-use crate::fsutil::{is_plain_file_name, read_optional, write_atomic};
+use crate::fsutil::{is_plain_file_name, read_optional, write_atomic, DirSync, ReplaceError, Vfs};
 
 /// The manifest's file name inside a collection directory.
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
@@ -107,26 +108,35 @@ impl Manifest {
     /// malformed options, a file name that is not a plain name (see [`is_plain_file_name`]), a
     /// duplicate segment id or file, a segment id at or above `next_segment_id`, more deleted
     /// rows than rows, or trailing bytes; [`Error::UnsupportedVersion`] for another format
-    /// version; [`Error::Io`] for I/O failures.
-    pub(crate) fn read(dir: &Path) -> Result<Option<Manifest>> {
+    /// version (with a matching checksum); [`Error::Io`] for I/O failures.
+    pub(crate) fn read(vfs: &dyn Vfs, dir: &Path) -> Result<Option<Manifest>> {
         let path = dir.join(MANIFEST_FILE);
-        match read_optional(&path)? {
+        match read_optional(vfs, &path)? {
             Some(bytes) => Manifest::decode(&bytes, &path).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Replaces `dir/MANIFEST` with this manifest, atomically and durably ([`write_atomic`]):
-    /// this is a commit.
+    /// Replaces `dir/MANIFEST` with this manifest, atomically ([`write_atomic`]): this is a
+    /// commit, durable when this returns with [`DirSync::Now`].
     ///
     /// # Errors
     ///
     /// [`Error::InvalidParameter`] when the manifest breaks a rule [`Manifest::read`] checks
-    /// (nothing is written then); [`Error::Io`] for I/O failures.
-    pub(crate) fn write(&self, dir: &Path) -> Result<()> {
-        self.check()
-            .map_err(|reason| Error::invalid_parameter("manifest", reason))?;
-        write_atomic(&dir.join(MANIFEST_FILE), &self.encode())
+    /// (nothing is written then); [`Error::Io`] for I/O failures, with
+    /// [`ReplaceError::uncertain`] set when the new manifest may be the one in place (or the one
+    /// found after a crash).
+    pub(crate) fn write(
+        &self,
+        vfs: &dyn Vfs,
+        dir: &Path,
+        dir_sync: DirSync,
+    ) -> Result<(), ReplaceError> {
+        self.check().map_err(|reason| ReplaceError {
+            error: Error::invalid_parameter("manifest", reason),
+            uncertain: false,
+        })?;
+        write_atomic(vfs, &dir.join(MANIFEST_FILE), &self.encode(), dir_sync)
     }
 
     /// The manifest's bytes, checksum included. Does not check the manifest (see
@@ -169,20 +179,8 @@ impl Manifest {
         if bytes[..8] != MANIFEST_MAGIC {
             return Err(Error::corrupt(path, "not a stratavec manifest (bad magic)"));
         }
-        let mut r = ByteReader::new(&bytes[8..]);
-        let version = r.u32().unwrap_or(0);
-        if version != MANIFEST_VERSION {
-            return Err(Error::UnsupportedVersion {
-                path: path.to_path_buf(),
-                found: version,
-                supported: MANIFEST_VERSION,
-            });
-        }
-        let (body, crc) = bytes.split_at(bytes.len() - 4);
-        let mut crc_reader = ByteReader::new(crc);
-        if crc_reader.u32() != Some(checksum(body)) {
-            return Err(Error::corrupt(path, "manifest checksum mismatch"));
-        }
+        check_version(bytes, path, "manifest", MANIFEST_VERSION)?;
+        let body = &bytes[..bytes.len() - 4];
         let mut r = ByteReader::new(&body[12..]);
         let manifest = decode_fields(&mut r).ok_or_else(|| {
             Error::corrupt(
@@ -297,6 +295,7 @@ mod tests {
     use super::*;
     use crate::base::options::Quantization;
     use crate::distance::Metric;
+    use crate::fsutil::RealFs;
     use std::fs;
 
     fn sample() -> Manifest {
@@ -356,13 +355,13 @@ mod tests {
     #[test]
     fn round_trip_through_the_directory() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(Manifest::read(dir.path()).unwrap(), None);
+        assert_eq!(Manifest::read(&RealFs, dir.path()).unwrap(), None);
         let empty = Manifest::new(IndexOptions::new(3, Metric::L2));
-        empty.write(dir.path()).unwrap();
-        assert_eq!(Manifest::read(dir.path()).unwrap(), Some(empty));
+        empty.write(&RealFs, dir.path(), DirSync::Now).unwrap();
+        assert_eq!(Manifest::read(&RealFs, dir.path()).unwrap(), Some(empty));
         let m = sample();
-        m.write(dir.path()).unwrap();
-        assert_eq!(Manifest::read(dir.path()).unwrap(), Some(m));
+        m.write(&RealFs, dir.path(), DirSync::Now).unwrap();
+        assert_eq!(Manifest::read(&RealFs, dir.path()).unwrap(), Some(m));
         // Only the manifest is in the directory: no temporary file left.
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
@@ -390,8 +389,8 @@ mod tests {
             for mask in [0x01u8, 0x80] {
                 let mut b = bytes.clone();
                 b[at] ^= mask;
+                // Flips in the version field too: the checksum is checked first.
                 match Manifest::decode(&b, path) {
-                    Err(Error::UnsupportedVersion { .. }) if (8..12).contains(&at) => {}
                     Err(Error::Corrupt { .. }) => {}
                     other => panic!("flip {mask:#x} at {at}: {other:?}"),
                 }
@@ -436,7 +435,10 @@ mod tests {
 
         let path = dir.path().join(MANIFEST_FILE);
         for (m, expect) in cases {
-            match m.write(dir.path()) {
+            match m
+                .write(&RealFs, dir.path(), DirSync::Now)
+                .map_err(Error::from)
+            {
                 Err(Error::InvalidParameter { name, reason }) => {
                     assert_eq!(name, "manifest");
                     assert!(reason.contains(expect), "{reason} / {expect}");
@@ -445,7 +447,7 @@ mod tests {
             }
             // `encode` does not check: this is what a hostile writer could produce.
             fs::write(&path, m.encode()).unwrap();
-            match Manifest::read(dir.path()) {
+            match Manifest::read(&RealFs, dir.path()) {
                 Err(Error::Corrupt { path: p, reason }) => {
                     assert_eq!(p, path);
                     assert!(reason.contains(expect), "{reason} / {expect}");
@@ -541,7 +543,10 @@ mod tests {
     fn a_directory_in_place_of_the_manifest_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();
         fs::create_dir(dir.path().join(MANIFEST_FILE)).unwrap();
-        assert!(matches!(Manifest::read(dir.path()), Err(Error::Io { .. })));
+        assert!(matches!(
+            Manifest::read(&RealFs, dir.path()),
+            Err(Error::Io { .. })
+        ));
     }
 
     #[test]

@@ -4,7 +4,8 @@ use crate::base::options::Neighbor;
 
 /// Merges result lists (each sorted or not) into the `k` nearest, nearest first; an id present in
 /// several lists is kept once, with its smallest distance. Ties are broken by id, so the result
-/// does not depend on the order of the lists.
+/// does not depend on the order of the lists. Costs what the lists hold, whatever `k` (a `k`
+/// beyond their length returns them all, deduplicated).
 ///
 /// This is how a [`super::Collection`] combines its segments, and what a sharded deployment uses
 /// to combine shards.
@@ -46,5 +47,11 @@ mod tests {
         assert_eq!(merged, vec![n(1, 0.05), n(2, 0.2), n(9, 0.2)]);
         assert!(merge_top_k(Vec::<Vec<Neighbor>>::new(), 3).is_empty());
         assert_eq!(merge_top_k(vec![vec![n(1, 1.0)]], 10).len(), 1);
+        // Nothing is allocated for k itself: the most a merge returns is what the lists hold.
+        let all = merge_top_k(
+            vec![vec![n(1, 0.1), n(2, 0.2)], vec![n(2, 0.1)]],
+            usize::MAX,
+        );
+        assert_eq!(all, vec![n(1, 0.1), n(2, 0.1)]);
     }
 }

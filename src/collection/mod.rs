@@ -3,7 +3,8 @@
 //!
 //! The building blocks, each in its own file:
 //!
-//! - [`crate::fsutil`]: atomic file replacement (`write_atomic`), directory fsync, plain file names.
+//! - [`crate::fsutil`]: the I/O trait every file operation goes through (the real file system,
+//!   or a simulated disk in tests), atomic file replacement (`write_atomic`), plain file names.
 //! - [`lock`]: the writer lock, `dir/LOCK`, one writer across threads and processes.
 //! - [`wal`]: the write-ahead log, checksummed frames with increasing lsns, torn tails cut on open,
 //!   reset after a checkpoint; [`wal::Durability`] chooses when appends are fsynced.
@@ -16,6 +17,7 @@
 pub(crate) mod lock;
 pub(crate) mod manifest;
 pub(crate) mod tombstones;
+mod trailer;
 pub(crate) mod wal;
 
 mod merge;
@@ -31,11 +33,11 @@ use self::lock::WriterLock;
 use self::manifest::{segment_file_name, tombstones_file_name, Manifest, SegmentEntry};
 use self::tombstones::{read_tombstones, write_tombstones};
 use self::wal::{Wal, WalRecord, WAL_FILE};
-use crate::base::options::{IndexOptions, Layout, Neighbor, Quantization};
-use crate::distance::Metric;
+use crate::base::options::{IndexOptions, Layout, Neighbor};
 use crate::error::{Error, Result};
-use crate::fsutil::remove_temp_files;
+use crate::fsutil::{remove_temp_files, sync_dir, DirSync, RealFs, ReplaceError, Replacement, Vfs};
 use crate::index::{per_query, Index, SearchParams};
+use crate::{Metric, Quantization};
 
 pub use self::merge::merge_top_k;
 pub use self::quality::{QualityLatency, QualityOptions, QualityReport, TargetQuality};
@@ -89,7 +91,8 @@ pub struct CollectionStats {
     pub segment_bytes: u64,
     /// Bytes of the write-ahead log (0 for a read-only open).
     pub wal_bytes: u64,
-    /// The manifest's generation (it grows with every flush and compaction).
+    /// The manifest's generation (it grows with every flush and compaction); for a read-only
+    /// open, that of the manifest it last read (at the open or the last refresh).
     pub generation: u64,
     /// The live quality monitor's report ([`Collection::quality`]), when one runs.
     pub quality: Option<QualityReport>,
@@ -108,8 +111,10 @@ struct Sealed {
 }
 
 impl Sealed {
-    fn open(dir: &Path, entry: SegmentEntry) -> Result<Sealed> {
-        let index = Index::open(dir.join(&entry.file))?;
+    fn open(vfs: &dyn Vfs, dir: &Path, entry: SegmentEntry) -> Result<Sealed> {
+        let path = dir.join(&entry.file);
+        let bytes = vfs.map(&path).map_err(|e| Error::io(&path, e))?;
+        let index = Index::from_file_bytes(&path, bytes)?;
         let rows = index.segment_info().map_or(0, |i| i.nodes) as u64;
         if rows != entry.rows {
             return Err(Error::corrupt(
@@ -118,7 +123,7 @@ impl Sealed {
             ));
         }
         let words = match &entry.tombstones {
-            Some(name) => read_tombstones(&dir.join(name), rows)?,
+            Some(name) => read_tombstones(vfs, &dir.join(name), rows)?,
             None => vec![0; rows.div_ceil(64) as usize],
         };
         let count = words.iter().map(|w| w.count_ones() as usize).sum();
@@ -166,6 +171,8 @@ impl Sealed {
 struct State {
     unsealed: Arc<Index>,
     sealed: Vec<Arc<Sealed>>,
+    /// The generation of the manifest the sealed segments come from.
+    generation: u64,
 }
 
 /// The writer's side: the lock, the log and the manifest last committed.
@@ -173,6 +180,13 @@ struct Writer {
     _lock: WriterLock,
     wal: Wal,
     manifest: Manifest,
+    /// Set when the last commit's outcome is unknown (its rename or directory sync failed): the
+    /// directory may hold the new manifest or the old one, now and after a crash. Until a commit
+    /// succeeds, the log is not reset and no file either manifest names is removed.
+    unconfirmed: bool,
+    /// Files no manifest in memory names any more, kept because a manifest that may still be
+    /// the durable one names them; removed after the next successful commit.
+    garbage: Vec<String>,
 }
 
 /// A durable collection of vectors in a directory: upserts and deletes go to a write-ahead log
@@ -198,6 +212,7 @@ struct Writer {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Collection {
+    vfs: Arc<dyn Vfs>,
     dir: PathBuf,
     options: CollectionOptions,
     state: RwLock<Arc<State>>,
@@ -226,21 +241,24 @@ impl Collection {
     /// `metric` differ from the stored collection's, or for bad options; [`Error::Corrupt`],
     /// [`Error::UnsupportedVersion`], [`Error::Io`] for damaged or unreadable files.
     pub fn open(dir: impl AsRef<Path>, options: CollectionOptions) -> Result<Collection> {
-        let dir = dir.as_ref().to_path_buf();
+        Collection::open_on(Arc::new(RealFs), dir.as_ref(), options)
+    }
+
+    /// [`Collection::open`] on `vfs` (the real file system, or a simulated disk in tests).
+    pub(crate) fn open_on(
+        vfs: Arc<dyn Vfs>,
+        dir: &Path,
+        options: CollectionOptions,
+    ) -> Result<Collection> {
+        let dir = dir.to_path_buf();
         if options.seal_rows == 0 {
             return Err(Error::invalid_parameter("seal_rows", "must be at least 1"));
         }
-        if options.index.layout != Layout::Compact {
-            return Err(Error::invalid_parameter(
-                "layout",
-                "collections store the compact layout only (the fast-scan layout is for an Index)",
-            ));
-        }
         Index::new(options.index.clone())?;
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        let lock = WriterLock::acquire(&dir)?;
-        remove_temp_files(&dir)?;
-        let manifest = match Manifest::read(&dir)? {
+        vfs.create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let lock = WriterLock::acquire(&*vfs, &dir)?;
+        remove_temp_files(&*vfs, &dir)?;
+        let manifest = match Manifest::read(&*vfs, &dir)? {
             Some(m) => {
                 if m.options.dim != options.index.dim || m.options.metric != options.index.metric {
                     return Err(Error::invalid_parameter(
@@ -258,8 +276,11 @@ impl Collection {
                 m
             }
             None => {
+                // A new collection. The manifest's name is made durable by the directory sync
+                // that creates the log below; a crash before it leaves no manifest (or no log),
+                // which is a collection not created yet: nothing was acknowledged.
                 let m = Manifest::new(options.index.clone());
-                m.write(&dir)?;
+                m.write(&*vfs, &dir, DirSync::Caller)?;
                 m
             }
         };
@@ -267,9 +288,10 @@ impl Collection {
             index: manifest.options.clone(),
             ..options
         };
-        remove_unnamed_files(&dir, &manifest)?;
-        let sealed = open_segments(&dir, &manifest)?;
-        let (mut wal, records) = Wal::open(
+        remove_unnamed_files(&*vfs, &dir, &manifest)?;
+        let sealed = open_segments(&*vfs, &dir, &manifest)?;
+        let (mut wal, records) = Wal::open_on(
+            vfs.clone(),
             &dir.join(WAL_FILE),
             manifest.options.dim,
             options.durability,
@@ -281,12 +303,16 @@ impl Collection {
             state: RwLock::new(Arc::new(State {
                 unsealed: Arc::new(new_unsealed(&options.index)?),
                 sealed,
+                generation: manifest.generation,
             })),
             writer: Some(Mutex::new(Writer {
                 _lock: lock,
                 wal,
                 manifest,
+                unconfirmed: false,
+                garbage: Vec::new(),
             })),
+            vfs,
             dir,
             options,
             quality: Default::default(),
@@ -308,16 +334,23 @@ impl Collection {
     /// [`Error::Io`] when there is no collection in `dir`; as [`Collection::open`] for damaged
     /// files.
     pub fn open_read_only(dir: impl AsRef<Path>) -> Result<Collection> {
-        let dir = dir.as_ref().to_path_buf();
-        let (manifest, sealed) = read_flushed_state(&dir)?;
+        Collection::open_read_only_on(Arc::new(RealFs), dir.as_ref())
+    }
+
+    /// [`Collection::open_read_only`] on `vfs`.
+    pub(crate) fn open_read_only_on(vfs: Arc<dyn Vfs>, dir: &Path) -> Result<Collection> {
+        let dir = dir.to_path_buf();
+        let (manifest, sealed) = read_flushed_state(&*vfs, &dir)?;
         let mut options = CollectionOptions::new(manifest.options.dim, manifest.options.metric);
         options.index = manifest.options.clone();
         Ok(Collection {
             state: RwLock::new(Arc::new(State {
                 unsealed: Arc::new(new_unsealed(&options.index)?),
                 sealed,
+                generation: manifest.generation,
             })),
             writer: None,
+            vfs,
             dir,
             options,
             quality: Default::default(),
@@ -344,11 +377,12 @@ impl Collection {
     /// [`Error::Corrupt`] or [`Error::UnsupportedVersion`] for a damaged or newer manifest;
     /// [`Error::Io`] when it cannot be read.
     pub fn stored_options(dir: impl AsRef<Path>) -> Result<Option<IndexOptions>> {
-        Ok(Manifest::read(dir.as_ref())?.map(|m| m.options))
+        Ok(Manifest::read(&RealFs, dir.as_ref())?.map(|m| m.options))
     }
 
     /// For a read-only collection: reloads the segments when a writer flushed since the open.
-    /// (For a writer it does nothing.)
+    /// (For a writer it does nothing.) A writer that replaces files while this reads is
+    /// followed: the manifest is read again until the files it names are there.
     ///
     /// # Errors
     /// As [`Collection::open_read_only`].
@@ -356,11 +390,12 @@ impl Collection {
         if self.writer.is_some() {
             return Ok(());
         }
-        let (_, sealed) = read_flushed_state(&self.dir)?;
+        let (manifest, sealed) = read_flushed_state(&*self.vfs, &self.dir)?;
         let mut state = self.state.write();
         *state = Arc::new(State {
             unsealed: state.unsealed.clone(),
             sealed,
+            generation: manifest.generation,
         });
         Ok(())
     }
@@ -394,12 +429,29 @@ impl Collection {
     }
 
     /// Makes every acknowledged write durable now (an fsync of the log): for
-    /// [`Durability::Buffered`] collections that want a durable point without a flush.
+    /// [`Durability::Buffered`] collections that want a durable point without a flush. After an
+    /// earlier I/O error made the log refuse writes, it seals instead (see
+    /// [`Collection::upsert_batch`]).
     ///
     /// # Errors
     /// [`Error::ReadOnly`], [`Error::Io`].
     pub fn sync(&self) -> Result<()> {
-        self.writer()?.lock().wal.sync()
+        let mut w = self.writer()?.lock();
+        if w.wal.is_poisoned() {
+            return self.seal(&mut w);
+        }
+        w.wal.sync()
+    }
+
+    /// Makes the log writable again after an I/O error poisoned it (a failed append or sync:
+    /// after a failed `fsync` the kernel may have dropped the unwritten pages, so what the log
+    /// holds on disk is unknown). Sealing writes every acknowledged row into a segment and starts
+    /// a fresh log, so nothing depends on the old one any more.
+    fn writable(&self, w: &mut Writer) -> Result<()> {
+        if w.wal.is_poisoned() {
+            self.seal(w)?;
+        }
+        Ok(())
     }
 
     /// Inserts or replaces one vector.
@@ -415,6 +467,10 @@ impl Collection {
     /// batch, the last row wins. The write is in the log (fsynced under [`Durability::Sync`])
     /// when this returns.
     ///
+    /// An I/O error leaves the collection usable: once the disk works again, the next write
+    /// first seals what the refused log held into a segment (as [`Collection::flush`] does) and
+    /// starts a fresh log.
+    ///
     /// # Errors
     /// [`Error::DimensionMismatch`], [`Error::InvalidVector`], [`Error::InvalidParameter`] (shape),
     /// [`Error::ReadOnly`], [`Error::Io`]. Nothing is written on an error, with one exception: when
@@ -428,16 +484,17 @@ impl Collection {
             return Ok(());
         }
         let mut w = writer.lock();
+        self.writable(&mut w)?;
         w.wal.append_upsert(ids, vectors)?;
         let record = WalRecord::Upsert {
             ids: ids.to_vec(),
             vectors: vectors.to_vec(),
         };
         self.apply(&record)?;
-        let full = self.snapshot().unsealed.len() >= self.options.seal_rows;
-        drop(w);
-        if full {
-            self.flush()?;
+        if self.snapshot().unsealed.len() >= self.options.seal_rows {
+            // The batch is durable already (or not promised, under `Buffered`): this seal
+            // promises nothing more.
+            self.seal_or_compact(&mut w)?;
         }
         Ok(())
     }
@@ -468,6 +525,7 @@ impl Collection {
         if present.is_empty() {
             return Ok(0);
         }
+        self.writable(&mut w)?;
         w.wal.append_delete(&present)?;
         self.apply(&WalRecord::Delete {
             ids: present.clone(),
@@ -550,6 +608,10 @@ impl Collection {
     /// are merged into the best `k` ([`merge_top_k`]). Runs on a snapshot; never waits for a
     /// writer.
     ///
+    /// At most [`Collection::len`] neighbours come back, whatever `k`: each segment is asked
+    /// for at most as many as it holds (and for a beam no wider than its graph), so a `k` far
+    /// beyond the collection's size costs no more than `k = len()`.
+    ///
     /// # Errors
     /// As [`Index::search_with`].
     pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
@@ -586,18 +648,33 @@ impl Collection {
     pub fn flush(&self) -> Result<()> {
         let writer = self.writer()?;
         let mut w = writer.lock();
-        self.seal(&mut w)?;
+        self.seal_or_compact(&mut w)
+    }
+
+    /// Compacts if the deleted fraction passed [`CollectionOptions::compact_deleted_fraction`]
+    /// (the compaction seals the in-memory rows too), else seals.
+    fn seal_or_compact(&self, w: &mut Writer) -> Result<()> {
         if let Some(limit) = self.options.compact_deleted_fraction {
             // Not `self.stats()`: it takes the writer lock, which this thread holds.
             let stats = state_stats(&self.snapshot());
             let stored = stats.live + stats.deleted;
             if stored > 0 && stats.deleted as f64 > limit * stored as f64 {
-                self.compact_locked(&mut w)?;
+                return self.compact_locked(w);
             }
         }
-        Ok(())
+        self.seal(w)
     }
 
+    /// Seals the in-memory segment and the changed deletion bitmaps, then commits. The protocol
+    /// (`docs/file-format.md` argues each step):
+    ///
+    /// 1. each new file (bitmaps, the segment) is written under a temporary name, synced and
+    ///    renamed; then one directory sync makes all their names durable;
+    /// 2. the new manifest is written the same way and the directory synced: the commit;
+    /// 3. the log is reset (a new, synced file renamed over it); its name is synced by the next
+    ///    directory sync, at the latest before a record appended to it is promised (`Wal::sync`, or
+    ///    an append under [`Durability::Sync`]);
+    /// 4. files no manifest names any more are removed.
     fn seal(&self, w: &mut Writer) -> Result<()> {
         let state = self.snapshot();
         let dirty: Vec<&Arc<Sealed>> = state
@@ -606,7 +683,7 @@ impl Collection {
             .filter(|s| s.dirty.load(Ordering::Relaxed))
             .collect();
         let unsealed_rows = state.unsealed.segment_rows();
-        if unsealed_rows == 0 && dirty.is_empty() && w.wal.is_empty() {
+        if unsealed_rows == 0 && dirty.is_empty() && w.wal.is_empty() && !w.unconfirmed {
             // Nothing to seal. A log that refused writes after an I/O error (a full disk) holds
             // no acknowledged record (`is_empty`), so a reset makes it writable again.
             if w.wal.is_poisoned() {
@@ -615,17 +692,25 @@ impl Collection {
             }
             return Ok(());
         }
+        let vfs = &*self.vfs;
         let mut next = w.manifest.clone();
         next.generation += 1;
         next.flushed_lsn = w.wal.last_lsn().max(next.flushed_lsn);
         let mut created = Vec::new();
         let mut replaced = Vec::new();
-        let result = (|| {
+        // 1. The new files, each synced, and their names, with one directory sync.
+        let written = (|| {
             for s in &dirty {
                 let name = tombstones_file_name(s.entry.id, next.generation);
-                let words = s.words();
-                write_tombstones(&self.dir.join(&name), &words, s.entry.rows)?;
                 created.push(name.clone());
+                let words = s.words();
+                write_tombstones(
+                    vfs,
+                    &self.dir.join(&name),
+                    &words,
+                    s.entry.rows,
+                    DirSync::Caller,
+                )?;
                 let e = next
                     .segments
                     .iter_mut()
@@ -636,60 +721,132 @@ impl Collection {
             }
             let mut new_segment = None;
             if !state.unsealed.is_empty() {
-                let id = next.next_segment_id;
-                next.next_segment_id += 1;
-                let file = segment_file_name(id);
-                let path = self.dir.join(&file);
-                let bytes = state.unsealed.save_quantized(
-                    &path,
-                    self.options.index.quantization,
-                    Layout::Compact,
-                )?;
-                created.push(file.clone());
-                let entry = SegmentEntry {
-                    id,
-                    file,
-                    rows: unsealed_rows as u64,
-                    bytes,
-                    tombstones: None,
-                    deleted: 0,
-                };
+                created.push(segment_file_name(next.next_segment_id));
+                let entry = self.write_new_segment(&state.unsealed, &mut next)?;
                 next.segments.push(entry.clone());
-                new_segment = Some(Arc::new(Sealed::open(&self.dir, entry)?));
+                new_segment = Some(Arc::new(Sealed::open(vfs, &self.dir, entry)?));
             }
-            next.write(&self.dir)?;
-            Ok(new_segment)
+            if !created.is_empty() {
+                sync_dir(vfs, &self.dir)?;
+                w.wal.names_synced();
+            }
+            Ok::<_, Error>(new_segment)
         })();
-        let new_segment = match result {
+        let new_segment = match written {
             Ok(s) => s,
             Err(e) => {
-                for name in created {
-                    let _ = std::fs::remove_file(self.dir.join(name));
-                }
+                remove_files(vfs, &self.dir, &created);
                 return Err(e);
             }
         };
-        // Committed. Publish the new state, then clear the log and the old bitmaps.
-        for s in &dirty {
-            s.dirty.store(false, Ordering::Relaxed);
-        }
+        // 2.–4. The commit, the log reset, the removals.
         let mut sealed = state.sealed.clone();
         sealed.extend(new_segment);
-        let fresh = Arc::new(new_unsealed(&self.options.index)?);
-        *self.state.write() = Arc::new(State {
-            unsealed: fresh,
+        let next_state = State {
+            unsealed: Arc::new(new_unsealed(&self.options.index)?),
             sealed,
-        });
+            generation: next.generation,
+        };
+        let adopted = || {
+            for s in &dirty {
+                s.dirty.store(false, Ordering::Relaxed);
+            }
+        };
+        self.commit(w, next, next_state, &created, replaced, adopted)
+    }
+
+    /// Steps 2 to 4 of the protocol of [`Collection::seal`] (and of a compaction): commits
+    /// `next` (`created`: the files step 1 wrote, removed when the commit fails before its
+    /// rename), then goes on with `state` (`adopted` runs first), resets the log and removes
+    /// `replaced`, the files only the old manifest names.
+    fn commit(
+        &self,
+        w: &mut Writer,
+        next: Manifest,
+        state: State,
+        created: &[String],
+        replaced: Vec<String>,
+        adopted: impl FnOnce(),
+    ) -> Result<()> {
+        let vfs = &*self.vfs;
+        // The directory sync is needed whatever the caller promises: the log's reset below must
+        // not reach the disk before it (an old manifest with a new log would lose the sealed
+        // records while keeping later ones: not a prefix), nor the removals.
+        let committed = next.write(vfs, &self.dir, DirSync::Now);
+        if let Err(ReplaceError {
+            error,
+            uncertain: false,
+        }) = committed
+        {
+            remove_files(vfs, &self.dir, created);
+            return Err(error);
+        }
+        if committed.is_ok() {
+            w.wal.names_synced();
+        }
+        // Committed, or perhaps committed: either way the new state is the one to go on with.
+        adopted();
+        *self.state.write() = Arc::new(state);
         w.manifest = next;
+        w.garbage.extend(replaced);
+        if let Err(e) = committed {
+            // The rename or the directory sync failed: the old manifest or the new one may be
+            // the durable one. Both stay usable: keep the log (the old manifest needs its
+            // records) and every file; the next commit decides.
+            w.unconfirmed = true;
+            return Err(e.error);
+        }
+        w.unconfirmed = false;
+        // 3. The log's records are all in segments now.
         let next_lsn = w.wal.next_lsn();
         w.wal.reset(next_lsn)?;
-        remove_files(&self.dir, &replaced);
+        // 4. Nothing names the replaced files any more. Mapped segments stay readable after
+        // their files are removed (the mapping holds them): searches on an older state finish.
+        remove_files(vfs, &self.dir, &std::mem::take(&mut w.garbage));
         Ok(())
     }
 
-    /// Rewrites every segment into one: seals first, then rebuilds the graph over the live rows
-    /// only, so deleted and superseded rows stop costing memory, disk and search time. Writes wait
-    /// while it runs; searches don't.
+    /// Step 1's segment: `index` written as the next segment of `next` (its id taken from
+    /// `next_segment_id`), synced; its name is synced by the caller with the other new files.
+    fn write_new_segment(
+        &self,
+        index: &Index,
+        next: &mut Manifest,
+    ) -> Result<SegmentEntry, ReplaceError> {
+        let id = next.next_segment_id;
+        next.next_segment_id += 1;
+        let file = segment_file_name(id);
+        let bytes = index.save_quantized(
+            self.deferred(),
+            &self.dir.join(&file),
+            self.options.index.quantization,
+            self.options.index.layout,
+        )?;
+        Ok(SegmentEntry {
+            id,
+            file,
+            rows: index.segment_rows() as u64,
+            bytes,
+            tombstones: None,
+            deleted: 0,
+        })
+    }
+
+    /// How the collection writes a new file: on its file system, the directory synced by the
+    /// caller once for all the files of a seal or compaction.
+    fn deferred(&self) -> Replacement<'_> {
+        Replacement {
+            vfs: &*self.vfs,
+            dir_sync: DirSync::Caller,
+        }
+    }
+
+    /// Rewrites every segment into one: rebuilds the graph over the live rows only (those of the
+    /// sealed segments and of the in-memory one), so deleted and superseded rows stop costing
+    /// memory, disk and search time. The in-memory rows are sealed into the new segment on the
+    /// way (one segment file is written, not two). Writes wait while it runs; searches don't.
+    /// When no sealed segment has anything to drop, this is a [`Collection::flush`] without
+    /// the compaction check.
     ///
     /// # Errors
     /// [`Error::ReadOnly`], [`Error::Io`]; on an error the collection stays as it was.
@@ -699,8 +856,8 @@ impl Collection {
         self.compact_locked(&mut w)
     }
 
+    /// The protocol of [`Collection::seal`], with one new segment replacing every file.
     fn compact_locked(&self, w: &mut Writer) -> Result<()> {
-        self.seal(w)?;
         let state = self.snapshot();
         if state.sealed.len() <= 1
             && state
@@ -708,8 +865,9 @@ impl Collection {
                 .iter()
                 .all(|s| s.dead_count.load(Ordering::Relaxed) == 0 && !s.index.has_deletes())
         {
-            return Ok(());
+            return self.seal(w);
         }
+        let vfs = &*self.vfs;
         let dim = self.options.index.dim;
         let mut ids = Vec::new();
         let mut rows = Vec::new();
@@ -721,48 +879,42 @@ impl Collection {
                 }
             }
         }
+        for id in state.unsealed.ids() {
+            ids.push(id);
+            rows.extend_from_slice(&state.unsealed.get(id)?);
+        }
         debug_assert_eq!(rows.len(), ids.len() * dim);
         let rebuilt = new_unsealed(&self.options.index)?;
         rebuilt.add_batch(&ids, &rows)?;
         drop(rows);
         let mut next = w.manifest.clone();
         next.generation += 1;
-        let id = next.next_segment_id;
-        next.next_segment_id += 1;
-        let file = segment_file_name(id);
-        let path = self.dir.join(&file);
-        let bytes =
-            rebuilt.save_quantized(&path, self.options.index.quantization, Layout::Compact)?;
+        next.flushed_lsn = w.wal.last_lsn().max(next.flushed_lsn);
         let old: Vec<String> = next.file_names().map(str::to_owned).collect();
-        let entry = SegmentEntry {
-            id,
-            file,
-            rows: rebuilt.segment_rows() as u64,
-            bytes,
-            tombstones: None,
-            deleted: 0,
-        };
-        next.segments = vec![entry.clone()];
-        let opened = Sealed::open(&self.dir, entry).and_then(|s| {
-            next.write(&self.dir)?;
-            Ok(s)
-        });
-        let sealed = match opened {
-            Ok(s) => Arc::new(s),
+        let path = self.dir.join(segment_file_name(next.next_segment_id));
+        // 1. The new segment, synced, and its name.
+        let written = (|| {
+            let entry = self.write_new_segment(&rebuilt, &mut next)?;
+            let sealed = Sealed::open(vfs, &self.dir, entry.clone())?;
+            sync_dir(vfs, &self.dir)?;
+            w.wal.names_synced();
+            Ok::<_, Error>((entry, sealed))
+        })();
+        let (entry, sealed) = match written {
+            Ok(done) => done,
             Err(e) => {
-                let _ = std::fs::remove_file(&path);
+                let _ = vfs.remove(&path);
                 return Err(e);
             }
         };
-        *self.state.write() = Arc::new(State {
-            unsealed: state.unsealed.clone(),
-            sealed: vec![sealed],
-        });
-        w.manifest = next;
-        // Mapped segments stay readable after their files are removed (the mapping holds them),
-        // so searches running on the old state finish normally.
-        remove_files(&self.dir, &old);
-        Ok(())
+        next.segments = vec![entry];
+        let next_state = State {
+            unsealed: Arc::new(new_unsealed(&self.options.index)?),
+            sealed: vec![Arc::new(sealed)],
+            generation: next.generation,
+        };
+        let created = [next.segments[0].file.clone()];
+        self.commit(w, next, next_state, &created, old, || {})
     }
 
     /// Checks every sealed segment completely ([`Index::verify`]: checksums, links, id index).
@@ -778,7 +930,9 @@ impl Collection {
 
     /// Counts and sizes.
     pub fn stats(&self) -> CollectionStats {
-        let mut stats = state_stats(&self.snapshot());
+        let state = self.snapshot();
+        let mut stats = state_stats(&state);
+        stats.generation = state.generation;
         if let Some(w) = &self.writer {
             let w = w.lock();
             stats.wal_bytes = w.wal.len_bytes();
@@ -787,6 +941,19 @@ impl Collection {
         stats.quality = self.quality();
         stats
     }
+}
+
+/// `params` for a segment with `live` returnable rows among `rows`: `k` bounded by `live`, the
+/// beam by `rows` (deleted rows are waypoints of the walk), `k × oversample` by `rows`. An empty
+/// segment still gets `k = 1`, and zeros stay zeros so that the index refuses them as it would.
+pub(super) fn bounded<'a>(params: &SearchParams<'a>, live: usize, rows: usize) -> SearchParams<'a> {
+    let mut p = *params;
+    p.k = params.k.min(live.max(1));
+    p.ef = params.ef.map(|ef| ef.min(rows.max(p.k)));
+    p.oversample = params
+        .oversample
+        .map(|o| o.min(rows.max(1).div_ceil(p.k.max(1))));
+    p
 }
 
 /// The counts of a state (everything but the writer's log and manifest).
@@ -839,35 +1006,42 @@ fn kill(state: &State, id: u64) {
 fn new_unsealed(options: &IndexOptions) -> Result<Index> {
     Index::new(IndexOptions {
         quantization: Quantization::None,
+        layout: Layout::Compact,
         ..options.clone()
     })
 }
 
-fn open_segments(dir: &Path, manifest: &Manifest) -> Result<Vec<Arc<Sealed>>> {
+fn open_segments(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<Vec<Arc<Sealed>>> {
     manifest
         .segments
         .iter()
-        .map(|e| Sealed::open(dir, e.clone()).map(Arc::new))
+        .map(|e| Sealed::open(vfs, dir, e.clone()).map(Arc::new))
         .collect()
 }
 
 /// The manifest and segments as last flushed. A writer may replace files between reading the
-/// manifest and opening them; then the manifest is read again (a few times).
-fn read_flushed_state(dir: &Path) -> Result<(Manifest, Vec<Arc<Sealed>>)> {
-    let mut attempt = 0;
-    loop {
-        let manifest = Manifest::read(dir)?.ok_or_else(|| {
+/// manifest and opening them; then the manifest is read again, for as long as it changes (each
+/// change is a commit of the writer's: progress). The same manifest naming a missing file is an
+/// error.
+fn read_flushed_state(vfs: &dyn Vfs, dir: &Path) -> Result<(Manifest, Vec<Arc<Sealed>>)> {
+    let read = || {
+        Manifest::read(vfs, dir)?.ok_or_else(|| {
             Error::io(
                 dir.join(manifest::MANIFEST_FILE),
                 std::io::Error::new(std::io::ErrorKind::NotFound, "no collection here"),
             )
-        })?;
-        match open_segments(dir, &manifest) {
+        })
+    };
+    let mut manifest = read()?;
+    loop {
+        match open_segments(vfs, dir, &manifest) {
             Ok(sealed) => return Ok((manifest, sealed)),
-            Err(Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound && attempt < 5 =>
-            {
-                attempt += 1;
+            Err(Error::Io { path, source }) if source.kind() == std::io::ErrorKind::NotFound => {
+                let again = read()?;
+                if again == manifest {
+                    return Err(Error::Io { path, source });
+                }
+                manifest = again;
             }
             Err(e) => return Err(e),
         }
@@ -875,25 +1049,25 @@ fn read_flushed_state(dir: &Path) -> Result<(Manifest, Vec<Arc<Sealed>>)> {
 }
 
 /// Removes segment and bitmap files the manifest does not name (left by a flush or compaction
-/// that crashed before its commit). Only the writer calls it.
-fn remove_unnamed_files(dir: &Path, manifest: &Manifest) -> Result<()> {
+/// that crashed before its commit). Only the writer calls it. Not synced: an orphan that comes
+/// back after a crash is removed again, and its name is only reused under a new manifest.
+fn remove_unnamed_files(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<()> {
     let named: std::collections::HashSet<&str> = manifest.file_names().collect();
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name();
+    for name in vfs.list(dir).map_err(|e| Error::io(dir, e))? {
         let Some(name) = name.to_str() else { continue };
         let ours = name.starts_with("seg-") && (name.ends_with(".svs") || name.ends_with(".del"));
         if ours && !named.contains(name) {
-            std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            let path = dir.join(name);
+            vfs.remove(&path).map_err(|e| Error::io(&path, e))?;
         }
     }
     Ok(())
 }
 
 /// Removes files no manifest names any more (best effort: a leftover is removed at the next open).
-fn remove_files(dir: &Path, names: &[String]) {
+fn remove_files(vfs: &dyn Vfs, dir: &Path, names: &[String]) {
     for name in names {
-        let _ = std::fs::remove_file(dir.join(name));
+        let _ = vfs.remove(&dir.join(name));
     }
 }
 

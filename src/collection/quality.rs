@@ -30,7 +30,7 @@ use hdrhistogram::Histogram;
 use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use super::{merge_top_k, state_stats, Collection, State};
+use super::{bounded, merge_top_k, state_stats, Collection, State};
 use crate::base::hash::{splitmix64, unit};
 use crate::base::options::Neighbor;
 use crate::error::{Error, Result};
@@ -667,9 +667,11 @@ fn recall_of(found: &[u64], truth: &[u64]) -> f64 {
 fn exact_top_k(state: &State, query: &[f32], k: usize) -> Result<Vec<u64>> {
     let params = SearchParams::new(k);
     let mut lists = Vec::with_capacity(state.sealed.len() + 1);
-    lists.push(state.unsealed.search_exact_masked(query, &params, None)?);
+    let unsealed = bounded(&params, state.unsealed.len(), state.unsealed.segment_rows());
+    lists.push(state.unsealed.search_exact_masked(query, &unsealed, None)?);
     for s in &state.sealed {
-        lists.push(s.index.search_exact_masked(query, &params, Some(&s.dead))?);
+        let p = bounded(&params, s.live(), s.entry.rows as usize);
+        lists.push(s.index.search_exact_masked(query, &p, Some(&s.dead))?);
     }
     Ok(merge_top_k(lists, k).into_iter().map(|n| n.id).collect())
 }
@@ -693,9 +695,16 @@ pub(super) fn search_state(
     factor: f64,
 ) -> Result<Vec<Neighbor>> {
     let mut lists = Vec::with_capacity(state.sealed.len() + 1);
-    lists.push(state.unsealed.search_tuned(query, params, None, factor)?);
+    // Each segment asked for at most the rows it holds (k, beam, k × oversample).
+    let unsealed = bounded(params, state.unsealed.len(), state.unsealed.segment_rows());
+    lists.push(
+        state
+            .unsealed
+            .search_tuned(query, &unsealed, None, factor)?,
+    );
     for s in &state.sealed {
-        lists.push(s.index.search_tuned(query, params, Some(&s.dead), factor)?);
+        let p = bounded(params, s.live(), s.entry.rows as usize);
+        lists.push(s.index.search_tuned(query, &p, Some(&s.dead), factor)?);
     }
     Ok(merge_top_k(lists, params.k))
 }

@@ -417,3 +417,260 @@ fn a_flush_compacts_by_itself_past_the_deleted_fraction() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn a_k_far_beyond_the_size_returns_what_there_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let col = Collection::open(dir.path(), options(4)).unwrap();
+    for id in 0..20 {
+        col.upsert(id, &vector(id, 0, 4)).unwrap();
+    }
+    col.flush().unwrap();
+    for id in 20..30 {
+        col.upsert(id, &vector(id, 0, 4)).unwrap();
+    }
+    col.delete_batch(&[3, 25]).unwrap();
+    let q = vector(7, 0, 4);
+    let all = col.search_with(&q, &SearchParams::new(col.len())).unwrap();
+    assert_eq!(all.len(), 28);
+    // No segment is asked for more than it holds: a k (or beam) of 2^40 would not fit in memory.
+    for params in [
+        SearchParams::new(1 << 40),
+        SearchParams::new(1 << 40).ef(1 << 40),
+        SearchParams::new(1 << 40).oversample(1 << 40),
+    ] {
+        let hits = col.search_with(&q, &params).unwrap();
+        assert_eq!(hits, all);
+    }
+    // Zeros are still refused, as the index refuses them.
+    for bad in [
+        SearchParams::new(0),
+        SearchParams::new(5).ef(0),
+        SearchParams::new(5).oversample(0),
+    ] {
+        assert!(matches!(
+            col.search_with(&q, &bad),
+            Err(Error::InvalidParameter { .. })
+        ));
+    }
+}
+
+/// The simulated disk, for the regression tests of what the power-loss simulation found.
+mod on_sim {
+    use super::*;
+    use crate::__sim as sim;
+    use crate::__sim::{Crash, Fault, SimDisk};
+
+    fn dir() -> &'static Path {
+        Path::new("/sim/col")
+    }
+
+    fn open(disk: &SimDisk, durability: Durability) -> Collection {
+        let mut o = options(4);
+        o.durability = durability;
+        sim::open(disk, dir(), o).unwrap()
+    }
+
+    fn ids(col: &Collection) -> Vec<u64> {
+        (0..100).filter(|&id| col.contains(id)).collect()
+    }
+
+    /// Numbers of the operations named `name` between `from` and `to` on a run of `disk`.
+    fn ops_named(disk: &SimDisk, from: u64, to: u64, name: &str) -> Vec<u64> {
+        (from..to)
+            .filter(|&n| disk.op_name(n) == Some(name))
+            .collect()
+    }
+
+    /// A flush whose manifest rename, or the directory sync after it, fails may have committed:
+    /// the live directory may name the new segment. It used to remove the segment anyway (the
+    /// files it "created"), so the next open found a manifest naming a missing file, and the
+    /// log's records it said were sealed were gone.
+    #[test]
+    fn a_commit_that_fails_after_its_rename_keeps_both_states_recoverable() {
+        // Where the manifest's rename and directory sync are in a flush: the second rename
+        // (after the segment's) and the second directory sync.
+        let probe = SimDisk::new();
+        let col = open(&probe, Durability::Sync);
+        col.upsert_batch(&[1, 2], &[vector(1, 0, 4), vector(2, 0, 4)].concat())
+            .unwrap();
+        let start = probe.ops();
+        col.flush().unwrap();
+        let renames = ops_named(&probe, start, probe.ops(), "rename");
+        let dir_syncs = ops_named(&probe, start, probe.ops(), "sync_dir");
+        drop(col);
+        for (what, at) in [("rename", renames[1]), ("directory sync", dir_syncs[1])] {
+            let disk = SimDisk::new();
+            let col = open(&disk, Durability::Sync);
+            col.upsert_batch(&[1, 2], &[vector(1, 0, 4), vector(2, 0, 4)].concat())
+                .unwrap();
+            disk.fail_op(at, Fault::Io);
+            assert!(
+                matches!(col.flush(), Err(Error::Io { .. })),
+                "{what}: the flush must fail"
+            );
+            // Whatever the disk holds now or after a power cut, it opens with both rows.
+            for how in [Crash::Everything, Crash::SyncedOnly, Crash::OneDirOp(0)] {
+                let cut = disk.crash(how);
+                let again = open(&cut, Durability::Sync);
+                assert_eq!(ids(&again), [1, 2], "{what}, {how:?}");
+                again.verify().unwrap();
+            }
+            // The same handle carries on, and its next commit settles it.
+            col.upsert(3, &vector(3, 0, 4)).unwrap();
+            col.flush().unwrap();
+            assert_eq!(ids(&col), [1, 2, 3]);
+            drop(col);
+            let again = open(&disk.crash(Crash::SyncedOnly), Durability::Sync);
+            assert_eq!(ids(&again), [1, 2, 3], "{what}: after the next commit");
+        }
+    }
+
+    /// Under `Buffered`, frames may reach the disk out of order: a power cut can lose the middle
+    /// one of three. The open then cuts the log after the first; if that truncation were not
+    /// synced before new frames, a new frame of the same size could land where the lost one
+    /// was and the old third frame, still behind it, would be replayed after it.
+    #[test]
+    fn a_log_torn_in_the_middle_never_revives_a_frame_behind_new_ones() {
+        let disk = SimDisk::new();
+        let col = open(&disk, Durability::Buffered);
+        for id in [1, 2, 3] {
+            col.upsert(id, &vector(id, 0, 4)).unwrap();
+        }
+        drop(col);
+        disk.power_cut(Crash::AllBut(1)); // the frame of id 2 is lost, the one of 3 kept
+        let col = open(&disk, Durability::Buffered);
+        assert_eq!(ids(&col), [1], "a prefix");
+        col.upsert(4, &vector(4, 0, 4)).unwrap();
+        drop(col);
+        for k in 0..3 {
+            let col = open(&disk.crash(Crash::AllBut(k)), Durability::Buffered);
+            let got = ids(&col);
+            assert!(got == [1] || got == [1, 4], "AllBut({k}): {got:?}");
+        }
+    }
+
+    /// A log reset renames a new file over the old one; its directory sync waits for the first
+    /// promise. A writer that stops before it leaves a log whose name may not be durable, and
+    /// the next writer cannot tell: it syncs the directory before its first promise too.
+    #[test]
+    fn a_log_renamed_by_a_writer_that_stopped_is_synced_before_the_next_promise() {
+        let disk = SimDisk::new();
+        let col = open(&disk, Durability::Buffered);
+        col.upsert(1, &vector(1, 0, 4)).unwrap();
+        col.flush().unwrap(); // resets the log; nothing synced its new name
+        drop(col);
+        let col = open(&disk, Durability::Sync);
+        col.upsert(2, &vector(2, 0, 4)).unwrap(); // acknowledged under Sync
+        drop(col);
+        for how in [Crash::SyncedOnly, Crash::OneDirOp(0)] {
+            let col = open(&disk.crash(how), Durability::Sync);
+            assert_eq!(ids(&col), [1, 2], "{how:?}");
+        }
+    }
+
+    /// After a failed `fdatasync` of an append, Linux may drop the pages while they stay
+    /// readable: the frame must not come back on a reopen, and later frames must not sit behind
+    /// a hole that a power cut would turn into the end of the log.
+    #[test]
+    fn a_failed_append_sync_leaves_no_frame_behind_on_a_full_disk() {
+        let probe = SimDisk::new();
+        let col = open(&probe, Durability::Sync);
+        col.upsert(1, &vector(1, 0, 4)).unwrap();
+        let start = probe.ops();
+        col.upsert(2, &vector(2, 0, 4)).unwrap();
+        let sync_at = ops_named(&probe, start, probe.ops(), "sync_data")[0];
+        drop(col);
+
+        let disk = SimDisk::new();
+        let col = open(&disk, Durability::Sync);
+        col.upsert(1, &vector(1, 0, 4)).unwrap();
+        disk.fill_from(sync_at); // the append's write works, its sync finds the disk full
+        assert!(matches!(
+            col.upsert(2, &vector(2, 0, 4)),
+            Err(Error::Io { .. })
+        ));
+        disk.clear_faults();
+        drop(col); // no write after the failure: nothing healed the log
+        let col = open(&disk, Durability::Sync);
+        assert_eq!(ids(&col), [1], "the failed write came back on a reopen");
+        col.upsert(3, &vector(3, 0, 4)).unwrap();
+        drop(col);
+        let col = open(&disk.crash(Crash::SyncedOnly), Durability::Sync);
+        assert_eq!(ids(&col), [1, 3]);
+    }
+
+    #[test]
+    fn two_flipped_bytes_in_the_manifest_version_are_corruption_of_the_named_file() {
+        let disk = SimDisk::new();
+        drop(open(&disk, Durability::Sync));
+        let path = dir().join(manifest::MANIFEST_FILE);
+        let mut bytes = disk.files(dir())[manifest::MANIFEST_FILE].clone();
+        bytes[10] ^= 0xFF;
+        bytes[11] ^= 0xFF;
+        let mut f = disk.open_rw(&path).unwrap();
+        f.write_at(0, &bytes).unwrap();
+        let mut o = options(4);
+        o.durability = Durability::Sync;
+        match sim::open(&disk, dir(), o) {
+            Err(Error::Corrupt { path: p, reason }) => {
+                assert_eq!(p, path);
+                assert!(reason.contains("checksum"), "{reason}");
+                assert!(reason.contains("4294901761"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Sealed segments of a RaBitQ collection carry its one-visit blocks (and compact rows in the
+/// compact layout), so a collection searches at RaBitQ's speed, not only a bare index; recall is
+/// computed against the exact neighbours, before and after a reopen and a compaction.
+#[test]
+fn rabitq_collections_seal_their_blocks_and_keep_their_recall() {
+    for layout in [Layout::Auto, Layout::Compact] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = options(24);
+        o.seal_rows = 700;
+        o.index.quantization = Quantization::RaBitQ { bits: 4 };
+        o.index.layout = layout;
+        let col = Collection::open(dir.path(), o.clone()).unwrap();
+        let (data, queries) = ClusteredSpec::new(2000, 24)
+            .generate_with_queries(50)
+            .unwrap();
+        let ids: Vec<u64> = (0..2000).collect();
+        col.upsert_batch(&ids, data.as_slice()).unwrap();
+        col.flush().unwrap();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".svs"))
+            .collect();
+        assert!(!names.is_empty());
+        for name in &names {
+            let seg = Index::open(dir.path().join(name)).unwrap();
+            seg.verify().unwrap();
+            let sections: Vec<&str> = seg
+                .segment_info()
+                .unwrap()
+                .sections
+                .iter()
+                .map(|s| s.name)
+                .collect();
+            let want = layout.resolve(o.index.quantization);
+            assert_eq!(seg.options().layout, want, "{name}");
+            assert_eq!(
+                sections.contains(&"rabitq_blocks"),
+                want == Layout::FastScan,
+                "{name}: {sections:?}"
+            );
+        }
+        let r = recall(&col, &data, &ids, &queries);
+        assert!(r >= 0.95, "{layout}: recall@10 {r}");
+        drop(col);
+        let col = Collection::open(dir.path(), o).unwrap();
+        col.compact().unwrap();
+        let r = recall(&col, &data, &ids, &queries);
+        assert!(r >= 0.95, "{layout} after compaction: recall@10 {r}");
+    }
+}

@@ -16,9 +16,10 @@
 
 use std::path::Path;
 
+use super::trailer::check_version;
 use crate::base::bytes::{checksum, ByteReader, ByteWriter};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{write_atomic, DirSync, ReplaceError, Vfs};
 
 /// The first 8 bytes of every deletion bitmap file (the same in every format version).
 pub(crate) const TOMBSTONES_MAGIC: [u8; 8] = *b"SVDEL\0\0\x01";
@@ -49,31 +50,41 @@ fn has_bits_past(bits: &[u64], rows: u64) -> bool {
     }
 }
 
-/// Writes the deletion bitmap `bits` of a segment of `rows` rows to `path`, atomically and
-/// durably ([`write_atomic`]).
+/// Writes the deletion bitmap `bits` of a segment of `rows` rows to `path`, atomically
+/// ([`write_atomic`]; the directory is synced as `dir_sync` says).
 ///
 /// # Errors
 ///
 /// [`Error::InvalidParameter`] when `bits` is not `ceil(rows / 64)` words long or has a bit set
 /// at or above `rows` (nothing is written then); [`Error::Io`] for I/O failures.
-pub(crate) fn write_tombstones(path: &Path, bits: &[u64], rows: u64) -> Result<()> {
+pub(crate) fn write_tombstones(
+    vfs: &dyn Vfs,
+    path: &Path,
+    bits: &[u64],
+    rows: u64,
+    dir_sync: DirSync,
+) -> Result<(), ReplaceError> {
+    let refuse = |error| ReplaceError {
+        error,
+        uncertain: false,
+    };
     if bitmap_words(rows) != Some(bits.len()) {
-        return Err(Error::invalid_parameter(
+        return Err(refuse(Error::invalid_parameter(
             "bits",
             format!(
                 "a bitmap of {rows} rows has {} words, got {}",
                 rows.div_ceil(64),
                 bits.len()
             ),
-        ));
+        )));
     }
     if has_bits_past(bits, rows) {
-        return Err(Error::invalid_parameter(
+        return Err(refuse(Error::invalid_parameter(
             "bits",
             format!("a bit at or above row {rows} is set"),
-        ));
+        )));
     }
-    write_atomic(path, &encode(bits, rows))
+    write_atomic(vfs, path, &encode(bits, rows), dir_sync)
 }
 
 /// The bytes of a bitmap file, checksum included.
@@ -99,14 +110,14 @@ pub(crate) fn encode(bits: &[u64], rows: u64) -> Vec<u8> {
 /// gives, a checksum mismatch, a nonzero reserved field, a row count other than `expected_rows`,
 /// or a bit set past the last row; [`Error::UnsupportedVersion`] for another format version;
 /// [`Error::Io`] for I/O failures (a missing file included).
-pub(crate) fn read_tombstones(path: &Path, expected_rows: u64) -> Result<Vec<u64>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+pub(crate) fn read_tombstones(vfs: &dyn Vfs, path: &Path, expected_rows: u64) -> Result<Vec<u64>> {
+    let bytes = vfs.read(path).map_err(|e| Error::io(path, e))?;
     decode(&bytes, path, expected_rows)
 }
 
 /// Decodes and checks bitmap file bytes read from `path` (used in error messages only).
 pub(crate) fn decode(bytes: &[u8], path: &Path, expected_rows: u64) -> Result<Vec<u64>> {
-    if bytes.len() < 12 {
+    if bytes.len() < HEADER_LEN + 4 {
         return Err(Error::corrupt(
             path,
             format!("deletion bitmap of {} bytes is too short", bytes.len()),
@@ -118,14 +129,7 @@ pub(crate) fn decode(bytes: &[u8], path: &Path, expected_rows: u64) -> Result<Ve
             "not a stratavec deletion bitmap (bad magic)",
         ));
     }
-    let version = ByteReader::new(&bytes[8..12]).u32().unwrap_or(0);
-    if version != TOMBSTONES_VERSION {
-        return Err(Error::UnsupportedVersion {
-            path: path.to_path_buf(),
-            found: version,
-            supported: TOMBSTONES_VERSION,
-        });
-    }
+    check_version(bytes, path, "deletion bitmap", TOMBSTONES_VERSION)?;
     let expected_len = file_len(expected_rows).ok_or_else(|| {
         Error::invalid_parameter("expected_rows", format!("{expected_rows} is too many"))
     })?;
@@ -138,10 +142,7 @@ pub(crate) fn decode(bytes: &[u8], path: &Path, expected_rows: u64) -> Result<Ve
             ),
         ));
     }
-    let (body, crc) = bytes.split_at(bytes.len() - 4);
-    if ByteReader::new(crc).u32() != Some(checksum(body)) {
-        return Err(Error::corrupt(path, "deletion bitmap checksum mismatch"));
-    }
+    let body = &bytes[..bytes.len() - 4];
     let mut r = ByteReader::new(&body[12..]);
     let (Some(reserved), Some(rows)) = (r.u32(), r.u64()) else {
         return Err(Error::corrupt(path, "deletion bitmap header is short"));
@@ -174,6 +175,7 @@ pub(crate) fn decode(bytes: &[u8], path: &Path, expected_rows: u64) -> Result<Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fsutil::RealFs;
     use std::fs;
 
     /// 130 rows (3 words), rows 0, 63, 64 and 129 deleted.
@@ -192,8 +194,8 @@ mod tests {
             (vec![0b101], 3),
             (vec![0; 16], 1000),
         ] {
-            write_tombstones(&path, &bits, rows).unwrap();
-            assert_eq!(read_tombstones(&path, rows).unwrap(), bits);
+            write_tombstones(&RealFs, &path, &bits, rows, DirSync::Now).unwrap();
+            assert_eq!(read_tombstones(&RealFs, &path, rows).unwrap(), bits);
             assert_eq!(
                 fs::metadata(&path).unwrap().len(),
                 file_len(rows).unwrap() as u64
@@ -215,8 +217,11 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    write_tombstones(&path, &bits, rows),
-                    Err(Error::InvalidParameter { name: "bits", .. })
+                    write_tombstones(&RealFs, &path, &bits, rows, DirSync::Now),
+                    Err(ReplaceError {
+                        error: Error::InvalidParameter { name: "bits", .. },
+                        uncertain: false
+                    })
                 ),
                 "{bits:?} {rows}"
             );
@@ -249,8 +254,8 @@ mod tests {
             for mask in [0x01u8, 0x80] {
                 let mut b = bytes.clone();
                 b[at] ^= mask;
+                // Flips in the version field too: the checksum is checked first.
                 match decode(&b, path, rows) {
-                    Err(Error::UnsupportedVersion { .. }) if (8..12).contains(&at) => {}
                     Err(Error::Corrupt { .. }) => {}
                     other => panic!("flip {mask:#x} at {at}: {other:?}"),
                 }
@@ -319,7 +324,7 @@ mod tests {
     fn a_missing_file_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();
         assert!(matches!(
-            read_tombstones(&dir.path().join("absent.del"), 3),
+            read_tombstones(&RealFs, &dir.path().join("absent.del"), 3),
             Err(Error::Io { .. })
         ));
     }

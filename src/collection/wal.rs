@@ -32,13 +32,14 @@
 //! the manifest's `flushed_lsn`; a crash after it leaves the new, empty log. Either file is valid
 //! and lsns never go backwards.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use super::trailer::check_version;
 use crate::base::bytes::{checksum, ByteReader, ByteWriter};
 use crate::error::{Error, Result};
-use crate::fsutil::write_atomic;
+use crate::fsutil::{write_atomic, DirSync, FileReader, Vfs, VfsFile};
 
 /// The log's file name inside a collection directory.
 pub(crate) const WAL_FILE: &str = "WAL";
@@ -105,7 +106,8 @@ pub(crate) enum WalRecord {
 /// Only the writer (the holder of the collection's [`super::lock::WriterLock`]) may open a log
 /// with [`Wal::open`], which may truncate it; other readers use [`Wal::read_records`].
 pub(crate) struct Wal {
-    file: File,
+    vfs: Arc<dyn Vfs>,
+    file: Box<dyn VfsFile>,
     path: PathBuf,
     dim: usize,
     durability: Durability,
@@ -121,6 +123,16 @@ pub(crate) struct Wal {
     /// Set after an I/O error that leaves the file's durable state unknown; every later write
     /// fails until a successful [`Wal::reset`] (or reopening the log).
     poisoned: bool,
+    /// Whether frames may have been written since the file was last synced: appends of a
+    /// [`Durability::Buffered`] log, and, after an open, the frames found (the previous writer
+    /// may not have synced them). [`Wal::sync`] has nothing to do when this is clear.
+    unsynced: bool,
+    /// Whether the log's own name may not be durable yet: after it was opened, created or reset
+    /// (renamed over the old file without a directory sync). The next append under
+    /// [`Durability::Sync`] or [`Wal::sync`] syncs the directory first; any other directory sync
+    /// clears it ([`Wal::names_synced`]).
+    names_pending: bool,
+
     /// The frame being written, reused between appends.
     frame: Vec<u8>,
 }
@@ -149,13 +161,13 @@ struct Replay {
 }
 
 impl Wal {
-    /// Opens the log at `path` for a collection of dimension `dim`, creating it (header written
-    /// with [`write_atomic`], so durable) when absent, and returns it with the records it holds,
-    /// in lsn order.
+    /// Opens the log at `path` (on `vfs`) for a collection of dimension `dim`, creating it
+    /// (header written with [`write_atomic`], so durable, name included) when absent, and returns
+    /// it with the records it holds, in lsn order.
     ///
-    /// A torn or corrupt tail is cut: the file is truncated after the last good frame and
-    /// fsynced (see the module docs); [`Wal::cut_bytes`] tells how much was cut. Cost: one read
-    /// of the whole file; the records are held in memory.
+    /// A torn or corrupt tail is cut: the file is truncated after the last good frame and the
+    /// truncation synced before anything is appended (see the module docs); [`Wal::cut_bytes`]
+    /// tells how much was cut. Cost: one read of the whole file; the records are held in memory.
     ///
     /// # Errors
     ///
@@ -163,35 +175,35 @@ impl Wal {
     /// [`Error::Corrupt`] when the header is short, has a bad magic or checksum, a base lsn of 0 or
     /// `u64::MAX`, or names a dimension other than `dim`; [`Error::UnsupportedVersion`] for
     /// another format version; [`Error::Io`] for I/O failures.
-    pub(crate) fn open(
+    pub(crate) fn open_on(
+        vfs: Arc<dyn Vfs>,
         path: &Path,
         dim: usize,
         durability: Durability,
     ) -> Result<(Wal, Vec<(u64, WalRecord)>)> {
         check_dim(dim)?;
-        let mut file = match OpenOptions::new().read(true).write(true).open(path) {
+        let mut file = match vfs.open_rw(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                write_atomic(path, &encode_header(dim, FIRST_LSN))?;
-                OpenOptions::new()
-                    .read(true)
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| Error::io(path, e))?
+                // The name is synced with the first promise (see `names_pending`).
+                write_atomic(&*vfs, path, &encode_header(dim, FIRST_LSN), DirSync::Caller)?;
+                vfs.open_rw(path).map_err(|e| Error::io(path, e))?
             }
             Err(e) => return Err(Error::io(path, e)),
         };
-        let replay = replay(&file, path, dim)?;
-        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let replay = replay(&*file, path, dim)?;
+        let file_len = file.len().map_err(|e| Error::io(path, e))?;
         let cut = file_len.saturating_sub(replay.end);
         if file_len != replay.end {
+            // Synced now, whatever the durability: frames a `Buffered` log lost in the middle
+            // may leave later, complete frames behind the cut; if the truncation could reach the
+            // disk after new frames, such an old frame could follow them and be replayed.
             file.set_len(replay.end)
-                .and_then(|()| file.sync_all())
+                .and_then(|()| file.sync_data())
                 .map_err(|e| Error::io(path, e))?;
         }
-        file.seek(SeekFrom::Start(replay.end))
-            .map_err(|e| Error::io(path, e))?;
         let wal = Wal {
+            vfs,
             file,
             path: path.to_path_buf(),
             dim,
@@ -201,9 +213,23 @@ impl Wal {
             len: replay.end,
             cut,
             poisoned: false,
+            unsynced: !replay.records.is_empty(),
+            // Even a log that was there may have been renamed into place (a reset) by a writer
+            // that did not sync the directory before it stopped: nothing here can tell.
+            names_pending: true,
             frame: Vec::new(),
         };
         Ok((wal, replay.records))
+    }
+
+    /// [`Wal::open_on`] on the real file system.
+    #[cfg(test)]
+    pub(crate) fn open(
+        path: &Path,
+        dim: usize,
+        durability: Durability,
+    ) -> Result<(Wal, Vec<(u64, WalRecord)>)> {
+        Wal::open_on(Arc::new(crate::fsutil::RealFs), path, dim, durability)
     }
 
     /// Reads the records of the log at `path` without creating, truncating or locking it: for a
@@ -216,8 +242,10 @@ impl Wal {
     #[cfg(test)]
     pub(crate) fn read_records(path: &Path, dim: usize) -> Result<Vec<(u64, WalRecord)>> {
         check_dim(dim)?;
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        Ok(replay(&file, path, dim)?.records)
+        let file = crate::fsutil::RealFs
+            .open_rw(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(replay(&*file, path, dim)?.records)
     }
 
     /// Appends one record and returns the lsn it was given; with [`Durability::Sync`] the record
@@ -309,18 +337,19 @@ impl Wal {
         let crc = checksum(&frame[FRAME_HEADER_LEN..]);
         frame[4..8].copy_from_slice(&crc.to_le_bytes());
 
-        let written = crate::fsutil::write_fault()
-            .and_then(|()| self.file.write_all(&frame))
-            .and_then(|()| match self.durability {
-                Durability::Sync => self.file.sync_data(),
-                Durability::Buffered => Ok(()),
-            });
+        let sync = self.durability == Durability::Sync;
+        let written = self
+            .file
+            .write_at(self.len, &frame)
+            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) })
+            .and_then(|()| if sync { self.sync_names() } else { Ok(()) });
         let frame_len = frame.len() as u64;
         self.frame = frame;
         match written {
             Ok(()) => {
                 self.len += frame_len;
                 self.next_lsn += 1;
+                self.unsynced = !sync;
                 Ok(lsn)
             }
             Err(e) => Err(self.poison(e)),
@@ -328,7 +357,8 @@ impl Wal {
     }
 
     /// Forces every appended record to stable storage (`fdatasync`); what [`Durability::Buffered`]
-    /// leaves to the operating system.
+    /// leaves to the operating system. Does nothing when nothing can be unsynced (every append
+    /// since the open was synced).
     ///
     /// # Errors
     ///
@@ -336,7 +366,31 @@ impl Wal {
     /// reopened (after a failed fsync the kernel may have dropped the unwritten pages).
     pub(crate) fn sync(&mut self) -> Result<()> {
         self.check_writable()?;
-        self.file.sync_data().map_err(|e| self.poison(e))
+        if self.unsynced {
+            self.file.sync_data().map_err(|e| self.poison(e))?;
+            self.unsynced = false;
+        }
+        if !self.is_empty() {
+            self.sync_names().map_err(|e| self.poison(e))?;
+        }
+        Ok(())
+    }
+
+    /// Syncs the directory when the log's name may not be durable: before a record in it is
+    /// promised (an empty log promises nothing: a crash that finds the old one finds records
+    /// the manifest already seals).
+    fn sync_names(&mut self) -> io::Result<()> {
+        if self.names_pending {
+            self.vfs.sync_dir(crate::fsutil::parent_dir(&self.path))?;
+            self.names_pending = false;
+        }
+        Ok(())
+    }
+
+    /// Tells the log that its directory was synced (by a seal or a compaction): every name in it
+    /// is durable.
+    pub(crate) fn names_synced(&mut self) {
+        self.names_pending = false;
     }
 
     /// Empties the log after a checkpoint: replaces it with a file holding only a header whose
@@ -371,19 +425,24 @@ impl Wal {
             ));
         }
         self.poisoned = true;
-        write_atomic(&self.path, &encode_header(self.dim, next_lsn))?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&self.path)
+        // The new name is synced with the next promise (see `names_pending`): until then a
+        // crash may find the old log, whose records the manifest already seals.
+        write_atomic(
+            &*self.vfs,
+            &self.path,
+            &encode_header(self.dim, next_lsn),
+            DirSync::Caller,
+        )?;
+        self.names_pending = true;
+        self.file = self
+            .vfs
+            .open_rw(&self.path)
             .map_err(|e| Error::io(&self.path, e))?;
-        file.seek(SeekFrom::End(0))
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.file = file;
         self.base_lsn = next_lsn;
         self.next_lsn = next_lsn;
         self.len = WAL_HEADER_LEN as u64;
         self.poisoned = false;
+        self.unsynced = false;
         Ok(())
     }
 
@@ -508,7 +567,8 @@ fn encode_header(dim: usize, base_lsn: u64) -> Vec<u8> {
     w.buf
 }
 
-/// Checks the header (magic, then version, then checksum, then dimension) and returns its base lsn.
+/// Checks the header (magic, then checksum, then version, then base lsn and dimension) and returns
+/// its base lsn.
 fn decode_header(bytes: &[u8], path: &Path, dim: usize) -> Result<u64> {
     if bytes.len() < WAL_HEADER_LEN {
         return Err(Error::corrupt(
@@ -521,13 +581,10 @@ fn decode_header(bytes: &[u8], path: &Path, dim: usize) -> Result<u64> {
     }
     let mut r = ByteReader::new(bytes);
     let magic = r.take(8);
-    let version = r.u32();
+    let _version = r.u32();
     let file_dim = r.u32();
     let base_lsn = r.u64();
-    let crc = r.u32();
-    let (Some(magic), Some(version), Some(file_dim), Some(base_lsn), Some(crc)) =
-        (magic, version, file_dim, base_lsn, crc)
-    else {
+    let (Some(magic), Some(file_dim), Some(base_lsn)) = (magic, file_dim, base_lsn) else {
         return Err(Error::corrupt(path, "write-ahead log header is short"));
     };
     if magic != WAL_MAGIC {
@@ -536,19 +593,12 @@ fn decode_header(bytes: &[u8], path: &Path, dim: usize) -> Result<u64> {
             "not a stratavec write-ahead log (bad magic)",
         ));
     }
-    if version != WAL_VERSION {
-        return Err(Error::UnsupportedVersion {
-            path: path.to_path_buf(),
-            found: version,
-            supported: WAL_VERSION,
-        });
-    }
-    if checksum(&bytes[..WAL_HEADER_LEN - 4]) != crc {
-        return Err(Error::corrupt(
-            path,
-            "write-ahead log header checksum mismatch",
-        ));
-    }
+    check_version(
+        &bytes[..WAL_HEADER_LEN],
+        path,
+        "write-ahead log header",
+        WAL_VERSION,
+    )?;
     if base_lsn < FIRST_LSN || base_lsn == u64::MAX {
         return Err(Error::corrupt(
             path,
@@ -592,9 +642,14 @@ fn decode_payload(payload: &[u8], dim: usize) -> Option<(u64, WalRecord)> {
 }
 
 /// Reads the header and every good frame of `file`, stopping at the first bad one.
-fn replay(file: &File, path: &Path, dim: usize) -> Result<Replay> {
-    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    replay_from(BufReader::with_capacity(1 << 16, file), file_len, path, dim)
+fn replay(file: &dyn VfsFile, path: &Path, dim: usize) -> Result<Replay> {
+    let file_len = file.len().map_err(|e| Error::io(path, e))?;
+    replay_from(
+        BufReader::with_capacity(1 << 16, FileReader::new(file)),
+        file_len,
+        path,
+        dim,
+    )
 }
 
 /// [`replay`] over any reader of `file_len` bytes (`path` is for messages).
@@ -906,15 +961,10 @@ mod tests {
             let mut bytes = full.clone();
             bytes[at] ^= 0x01;
             fs::write(&path, &bytes).unwrap();
+            // The version field too: the checksum comes first, so a flipped version is
+            // corruption, not a file from another release.
             let result = Wal::open(&path, DIM, Durability::Buffered);
-            if (8..12).contains(&at) {
-                assert!(
-                    matches!(result, Err(Error::UnsupportedVersion { .. })),
-                    "flip {at}"
-                );
-            } else {
-                assert!(matches!(result, Err(Error::Corrupt { .. })), "flip {at}");
-            }
+            assert!(matches!(result, Err(Error::Corrupt { .. })), "flip {at}");
             // A failed open leaves the file as it was.
             assert_eq!(fs::read(&path).unwrap(), bytes);
         }

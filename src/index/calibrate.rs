@@ -111,23 +111,32 @@ impl Index {
     pub(crate) fn measure_calibration(&self, dead: Option<&[AtomicU64]>) -> Option<Calibration> {
         self.on_view(Measure {
             samples: Samples::Hidden { dead },
+            default_oversample: self.options.default_oversample(),
         })
     }
 }
 
 /// Measures the calibration of `view` (what a file will hold, or a graph being built) for
-/// `index`.
+/// `index`; `default_oversample` is that of the options the view is searched with (a file saved
+/// with another codec or layout than the index's own has its own).
 pub(super) fn measure_view<G: GraphView>(
     index: &Index,
     view: View<'_, G>,
     samples: Samples<'_>,
+    default_oversample: usize,
 ) -> Option<Calibration> {
-    Measure { samples }.run(index, view)
+    Measure {
+        samples,
+        default_oversample,
+    }
+    .run(index, view)
 }
 
 /// The job of [`Index::measure_calibration`] on one view.
 struct Measure<'a> {
     samples: Samples<'a>,
+    /// The default oversampling of the searches the view serves.
+    default_oversample: usize,
 }
 
 impl OnView for Measure<'_> {
@@ -155,7 +164,7 @@ impl OnView for Measure<'_> {
         }
         let reranks = view.reranks();
         let default_oversample = if reranks {
-            index.options.default_oversample() as u32
+            self.default_oversample as u32
         } else {
             1
         };
@@ -571,13 +580,13 @@ impl Climb {
     }
 }
 
-/// A graph view whose code rows are given apart from it: an f32 index's graph with the codes a
-/// codec trained at save time encoded (how a collection seals its in-memory segment), so the
-/// calibration searches what the file will hold, and the writer stores these rows as they are.
+/// A graph view whose code rows are given apart from it: an index's graph with the codes the
+/// file will hold — encoded by a codec trained at save time (how a collection seals its
+/// in-memory segment), or none for a layout without code rows — so the calibration searches
+/// what the file will hold, and the writer stores these rows as they are.
 pub(super) struct Recoded<'a, G> {
     pub inner: &'a G,
-    pub rows: &'a [u8],
-    pub row_bytes: usize,
+    pub codes: Option<RowView<'a, u8>>,
 }
 
 impl<G: GraphView> GraphView for Recoded<'_, G> {
@@ -601,7 +610,7 @@ impl<G: GraphView> GraphView for Recoded<'_, G> {
     }
     #[inline(always)]
     fn codes(&self) -> Option<RowView<'_, u8>> {
-        Some(RowView::from_slice(self.rows, self.row_bytes))
+        self.codes
     }
     #[inline(always)]
     fn links(&self, level: usize, node: u32) -> &[G::Link] {
@@ -654,7 +663,7 @@ impl Index {
             nodes: held,
             unlinked: &unlinked,
         };
-        if let Some(c) = measure_view(self, view, samples) {
+        if let Some(c) = measure_view(self, view, samples, self.options.default_oversample()) {
             // The calibration describes the graph with the held rows (linked next).
             let c = c.with_counts(st.len() as u64, self.len() as u64);
             self.store_calibration(std::sync::Arc::new(c), started);

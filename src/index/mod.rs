@@ -162,6 +162,11 @@ impl Index {
         Segment::from_bytes("<bytes>".into(), Box::new(bytes)).map(Index::from_segment)
     }
 
+    /// An index over the bytes of the segment file `path` as the collection's I/O mapped them.
+    pub(crate) fn from_file_bytes(path: &Path, bytes: crate::fsutil::Mapped) -> Result<Index> {
+        Segment::from_bytes(path.to_path_buf(), bytes).map(Index::from_segment)
+    }
+
     /// Checks an opened segment completely: every checksum, every link, the id index (reads the
     /// whole file). An index built in memory has nothing to check and returns `Ok`.
     ///

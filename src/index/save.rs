@@ -9,8 +9,9 @@ use super::search::View;
 use super::{Body, Index, Memory};
 use crate::base::calibration::Calibration;
 use crate::base::options::{IndexOptions, Layout, Quantization, MAX_LINKS};
-use crate::base::view::{neighbours_below, GraphView};
+use crate::base::view::{block_neighbours, neighbours_below, GraphView, RowView};
 use crate::error::{Error, Result};
+use crate::fsutil::{ReplaceError, Replacement};
 use crate::hnsw::Storage;
 use crate::quant::blocks::{BlockShape, PackedBlocks};
 use crate::quant::Codec;
@@ -27,11 +28,7 @@ impl Index {
     /// # Errors
     /// [`Error::Io`].
     pub fn save(&self, path: impl AsRef<Path>) -> Result<u64> {
-        self.save_quantized(
-            path.as_ref(),
-            self.options.quantization,
-            self.options.layout,
-        )
+        self.save_as(path, self.options.quantization, self.options.layout)
     }
 
     /// [`Index::save`] with the codes laid out as `layout`: a 4-bit index built compact can be
@@ -42,34 +39,57 @@ impl Index {
     /// [`Error::InvalidParameter`] for [`Layout::FastScan`] without 4-bit or RaBitQ codes, or to
     /// change the layout of an opened segment; [`Error::Io`].
     pub fn save_with_layout(&self, path: impl AsRef<Path>, layout: Layout) -> Result<u64> {
-        self.save_quantized(path.as_ref(), self.options.quantization, layout)
+        self.save_as(path, self.options.quantization, layout)
     }
 
     /// Writes an index built in memory with f32 vectors as a segment whose traversal uses
-    /// `quantization`: a codec is trained on (a sample of up to 100,000 of) its vectors and every
-    /// vector encoded, the graph kept as it is (it was built on the f32 vectors, as it would have
-    /// been with codes). How a collection seals its in-memory segment. With
-    /// [`Layout::FastScan`] the segment also gets the fast-scan blocks.
-    pub(crate) fn save_quantized(
+    /// `quantization` in `layout` ([`Layout::Auto`]: the quantization's default): a codec is
+    /// trained on (a sample of up to 100,000 of) its vectors and every vector encoded, the graph
+    /// kept as it is (it was built on the f32 vectors, as it would have been with codes). How a
+    /// collection seals its in-memory segment; also a way to compare codecs on one graph. A
+    /// quantized index (or an opened segment) can only be saved with its own codec and layout.
+    /// Returns the file's size.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a layout the codes do not support, another codec than a
+    /// quantized index's own, or a change to an opened segment; [`Error::Io`].
+    pub fn save_as(
         &self,
-        path: &Path,
+        path: impl AsRef<Path>,
         quantization: Quantization,
         layout: Layout,
     ) -> Result<u64> {
+        let to = Replacement::durable();
+        Ok(self.save_quantized(to, path.as_ref(), quantization, layout)?)
+    }
+
+    /// [`Index::save_as`], written as `to` says (file system, who syncs the directory: a
+    /// collection defers it to its commit); the error says whether the new file may be in place.
+    pub(crate) fn save_quantized(
+        &self,
+        to: Replacement<'_>,
+        path: &Path,
+        quantization: Quantization,
+        layout: Layout,
+    ) -> Result<u64, ReplaceError> {
+        let refuse = |error| ReplaceError {
+            error,
+            uncertain: false,
+        };
         let layout = layout.resolve(quantization);
-        super::check_layout(quantization, layout)?;
+        super::check_layout(quantization, layout).map_err(refuse)?;
         let mem = match &self.body {
             Body::Memory(mem) => mem,
             Body::Segment(seg)
                 if quantization == self.options.quantization && layout == self.options.layout =>
             {
-                return segment::write_bytes(path, seg.bytes())
+                return segment::write_bytes(to, path, seg.bytes())
             }
             Body::Segment(_) => {
-                return Err(Error::invalid_parameter(
+                return Err(refuse(Error::invalid_parameter(
                     "quantization",
                     "an opened segment can only be saved as it is",
-                ))
+                )))
             }
         };
         let _writer = mem.writer.lock();
@@ -84,10 +104,10 @@ impl Index {
         let codec = match mem.codec.get() {
             Some(codec) if quantization == self.options.quantization => Some(codec),
             Some(_) => {
-                return Err(Error::invalid_parameter(
+                return Err(refuse(Error::invalid_parameter(
                     "quantization",
                     "a quantized index can only be saved with its own codec",
-                ))
+                )))
             }
             None => {
                 // An f32 index (or a quantized one still empty): train on a sample of its vectors.
@@ -96,51 +116,24 @@ impl Index {
             }
         };
         // Recall-target hook (issue 17): the file stores the calibration of what it holds.
-        let trained_now = match (mem.codec.get(), codec) {
-            (None, Some(trained)) => Some(trained),
-            _ => None,
-        };
-        if let (Some(trained), Layout::Compact) = (trained_now, layout) {
-            // A codec trained now: the codes are encoded here, calibrated, then written as they
-            // are.
-            let row_bytes = segment::code_row_width(&options);
-            let rows = segment::encode_rows(trained, &*st, st.len(), options.dim, row_bytes);
-            let view = Recoded {
-                inner: &*st,
-                rows: &rows,
-                row_bytes,
-            };
-            let calibration = measure_view(
-                self,
-                View {
-                    st: &view,
-                    codec,
-                    blocks: None,
-                },
-                Samples::Hidden { dead: None },
-            );
-            return segment::write_segment(
-                path,
-                &SegmentSource {
-                    options: &options,
-                    codec,
-                    view: &view,
-                    nodes: st.len(),
-                    ids,
-                    calibration: calibration.as_ref(),
-                },
-            );
+        if codec.is_some()
+            && (mem.codec.get().is_none()
+                || quantization != self.options.quantization
+                || layout != self.options.layout)
+        {
+            // Another form than the index searches with (a codec trained now, or another
+            // layout): the file's code rows and blocks are made here, calibrated, and the rows
+            // written as they are.
+            return self.save_recoded(to, path, &options, codec, &st, ids);
         }
-        let calibration = if trained_now.is_some() {
-            // A codec trained now for blocks: measured in memory when the file is opened.
-            None
-        } else if layout != self.options.layout {
-            // Another layout than the index searches with: likewise.
+        let calibration = if layout != self.options.layout {
+            // An f32 index saved with another layout (refused by the writer's checks).
             None
         } else {
             self.calibration_locked(mem, &st)
         };
         segment::write_segment(
+            to,
             path,
             &SegmentSource {
                 options: &options,
@@ -149,6 +142,64 @@ impl Index {
                 nodes: st.len(),
                 ids,
                 calibration: calibration.as_deref(),
+            },
+        )
+    }
+
+    /// [`Index::save_quantized`] of a graph in another form than its own (`options` give the
+    /// file's quantization and layout, `codec` its codec): the code rows the file holds (the
+    /// stored ones when they fit, else encoded now; none for a layout without them) and, for the
+    /// fast-scan layout, its blocks, on which the calibration is measured before the file is
+    /// written — whatever the codec (scalar or RaBitQ) and layout.
+    fn save_recoded(
+        &self,
+        to: Replacement<'_>,
+        path: &Path,
+        options: &IndexOptions,
+        codec: Option<&Codec>,
+        st: &Storage,
+        ids: Vec<(u64, u32)>,
+    ) -> Result<u64, ReplaceError> {
+        let row_bytes = segment::code_row_width(options);
+        let stored = st.codes().filter(|c| c.stride() == row_bytes);
+        let encoded = match (codec, stored) {
+            (Some(codec), None) if row_bytes > 0 => Some(segment::encode_rows(
+                codec,
+                st,
+                st.len(),
+                options.dim,
+                row_bytes,
+            )),
+            _ => None,
+        };
+        let codes = match &encoded {
+            Some(rows) => Some(RowView::from_slice(rows, row_bytes)),
+            None if row_bytes > 0 => stored,
+            None => None,
+        };
+        let view = Recoded { inner: st, codes };
+        let blocks = (options.layout == Layout::FastScan)
+            .then(|| pack_blocks_with(st, options, codec, codes));
+        let calibration = measure_view(
+            self,
+            View {
+                st: &view,
+                codec,
+                blocks: blocks.as_ref().map(PackedBlocks::bytes),
+            },
+            Samples::Hidden { dead: None },
+            options.default_oversample(),
+        );
+        segment::write_segment(
+            to,
+            path,
+            &SegmentSource {
+                options,
+                codec,
+                view: &view,
+                nodes: st.len(),
+                ids,
+                calibration: calibration.as_ref(),
             },
         )
     }
@@ -170,6 +221,7 @@ impl Index {
                 blocks: packed.as_deref().map(PackedBlocks::bytes),
             },
             Samples::Hidden { dead: None },
+            self.options.default_oversample(),
         )?);
         self.store_calibration(measured.clone(), started);
         Some(measured)
@@ -221,6 +273,17 @@ pub(super) fn pack_blocks(
     options: &IndexOptions,
     codec: Option<&Codec>,
 ) -> PackedBlocks {
+    pack_blocks_with(st, options, codec, st.codes())
+}
+
+/// [`pack_blocks`] with the 4-bit code rows `codes` (those a file will hold, when they are not
+/// the storage's own).
+fn pack_blocks_with(
+    st: &Storage,
+    options: &IndexOptions,
+    codec: Option<&Codec>,
+    codes: Option<RowView<'_, u8>>,
+) -> PackedBlocks {
     let nodes = st.len();
     let neighbours =
         |node, out: &mut [u32; MAX_LINKS]| neighbours_below(st.links(0, node), nodes as u32, out);
@@ -228,20 +291,18 @@ pub(super) fn pack_blocks(
         Some(Codec::Rq(rq)) => {
             let vectors = st.vectors();
             let shape = rq.block_shape(options.m, vectors.stride());
+            let neighbours = block_neighbours(st, nodes as u32);
             PackedBlocks::filled(shape.bytes(nodes), nodes, |bytes| {
                 let rotated = rq.rotate_all(nodes, vectors);
                 rq.pack_blocks(&shape, 0, vectors, rotated.as_ref(), neighbours, bytes)
             })
         }
-        _ => {
-            let codes = st.codes();
-            PackedBlocks::pack(
-                nodes,
-                &BlockShape::new(options.dim, options.m),
-                neighbours,
-                |id| codes.map(|c| c.row(id)),
-            )
-        }
+        _ => PackedBlocks::pack(
+            nodes,
+            &BlockShape::new(options.dim, options.m),
+            neighbours,
+            |id| codes.map(|c| c.row(id)),
+        ),
     }
 }
 

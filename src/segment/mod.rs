@@ -240,29 +240,35 @@ unsafe impl Send for Segment {}
 unsafe impl Sync for Segment {}
 
 impl Segment {
-    /// Maps the file at `path` and checks its header, section table and metadata.
+    /// Maps the file at `path` ([`crate::fsutil::map_file`]) and checks its header, section table
+    /// and metadata.
     pub(crate) fn open(path: &Path) -> Result<Segment> {
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        // SAFETY: the map is read-only and segment files are immutable by contract (written to a
-        // temporary name, then renamed; never modified after). A process that truncates a mapped
-        // segment file behind stratavec's back can make reads fault — as with every mmap-based
-        // database; documented in docs/file-format.md.
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        #[cfg(unix)]
-        let _ = map.advise(memmap2::Advice::Random);
+        let map = crate::fsutil::map_file(path).map_err(|e| Error::io(path, e))?;
         Segment::parse(path.to_path_buf(), Bytes::Mapped(map))
     }
 
-    /// Reads the file at `path` into memory (8-byte aligned) and checks it as [`Segment::open`].
+    /// Reads the file at `path` into memory (page-aligned huge pages when it is large, else
+    /// 8-byte aligned heap) and checks it as [`Segment::open`].
     pub(crate) fn load(path: &Path) -> Result<Segment> {
         use std::io::Read;
-        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut file = crate::fsutil::open_file(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let len = usize::try_from(len).map_err(|_| Error::corrupt(path, "larger than memory"))?;
-        let mut data = AlignedBytes::zeroed(len);
-        file.read_exact(data.as_mut())
-            .map_err(|e| Error::io(path, e))?;
-        Segment::parse(path.to_path_buf(), Bytes::Owned(Box::new(data)))
+        // Huge pages for a large file (a search reads it in random order), else the heap.
+        let bytes: Box<dyn AsRef<[u8]> + Send + Sync> = match crate::fsutil::huge_zeroed(len) {
+            Some(mut map) => {
+                file.read_exact(&mut map[..])
+                    .map_err(|e| Error::io(path, e))?;
+                Box::new(map)
+            }
+            None => {
+                let mut data = AlignedBytes::zeroed(len);
+                file.read_exact(data.as_mut())
+                    .map_err(|e| Error::io(path, e))?;
+                Box::new(data)
+            }
+        };
+        Segment::parse(path.to_path_buf(), Bytes::Owned(bytes))
     }
 
     /// A segment over bytes already in memory (they must start on an 8-byte boundary; 64 is

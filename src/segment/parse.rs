@@ -109,6 +109,10 @@ impl Segment {
             }
             _ => self.absent(Kind::RabitqBlocks)?,
         }
+        // A layout the sections did not set is the compact one.
+        if self.meta.options.layout == Layout::Auto {
+            self.meta.options.layout = Layout::Compact;
+        }
         if self.meta.options.quantization.is_rabitq() && self.version < RABITQ_VERSION {
             return Err(self.corrupt(format!(
                 "RaBitQ codes in a version {} segment",

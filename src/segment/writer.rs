@@ -3,7 +3,6 @@
 //! The writer reads the index only through [`GraphView`] (the rows and links a search reads), so
 //! it works for any in-memory body; each section is one step below, in file order.
 
-use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
@@ -14,9 +13,9 @@ use super::{
 use crate::base::bytes::ByteWriter;
 use crate::base::calibration::Calibration;
 use crate::base::options::{IndexOptions, Layout, MAX_LINKS};
-use crate::base::view::{neighbours_below, GraphView, LinkCell, RowView};
-use crate::error::{Error, Result};
-use crate::fsutil::{replace_with, write_atomic};
+use crate::base::view::{block_neighbours, neighbours_below, GraphView, LinkCell, RowView};
+use crate::error::Error;
+use crate::fsutil::{replace_with, write_atomic, FileCursor, ReplaceError, Replacement};
 use crate::quant::blocks::{pack_block, BlockShape};
 use crate::quant::Codec;
 
@@ -33,22 +32,31 @@ pub(crate) struct SegmentSource<'a, G> {
     pub calibration: Option<&'a Calibration>,
 }
 
-/// Writes `src` to `path` atomically ([`replace_with`]). Returns the file's size.
-pub(crate) fn write_segment<G: GraphView>(path: &Path, src: &SegmentSource<'_, G>) -> Result<u64> {
-    replace_with(path, |file, tmp| {
+/// Writes `src` to `path` atomically ([`replace_with`], as `to` says: which file system, who
+/// syncs the directory). Returns the file's size.
+pub(crate) fn write_segment<G: GraphView>(
+    to: Replacement<'_>,
+    path: &Path,
+    src: &SegmentSource<'_, G>,
+) -> Result<u64, ReplaceError> {
+    replace_with(to.vfs, path, to.dir_sync, |file, tmp| {
         Writer::new(src).write(file).map_err(|e| Error::io(tmp, e))
     })
 }
 
-/// Writes the bytes of a segment to `path` atomically. Returns their length.
-pub(crate) fn write_bytes(path: &Path, bytes: &[u8]) -> Result<u64> {
-    write_atomic(path, bytes)?;
+/// Writes the bytes of a segment to `path` atomically (as `to` says). Returns their length.
+pub(crate) fn write_bytes(
+    to: Replacement<'_>,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<u64, ReplaceError> {
+    write_atomic(to.vfs, path, bytes, to.dir_sync)?;
     Ok(bytes.len() as u64)
 }
 
 /// Streams bytes to a file, counting them and computing the CRC-32C of the current section.
 struct Out<'f> {
-    w: BufWriter<&'f mut File>,
+    w: BufWriter<&'f mut FileCursor>,
     pos: usize,
     crc: u32,
 }
@@ -138,7 +146,7 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
     }
 
     /// Writes the whole file: the sections after room for the header and table, then the header.
-    fn write(&self, file: &mut File) -> std::io::Result<u64> {
+    fn write(&self, file: &mut FileCursor) -> std::io::Result<u64> {
         let table_end = HEADER_BYTES + self.kinds.len() * ENTRY_BYTES;
         let first = table_end.next_multiple_of(ALIGN);
         let mut out = Out {
@@ -281,14 +289,13 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
         let vectors = view.vectors();
         let shape = rq.block_shape(self.src.options.m, vectors.stride());
         let rotated = rq.rotate_all(n, vectors);
-        let neighbours =
-            |node, buf: &mut [u32; MAX_LINKS]| neighbours_below(view.links(0, node), n as u32, buf);
+        let neighbours = block_neighbours(view, n as u32);
         const CHUNK: usize = 4096;
         let mut buf = vec![0u8; shape.stride * CHUNK.min(n.max(1))];
         for first in (0..n).step_by(CHUNK) {
             let len = CHUNK.min(n - first) * shape.stride;
             let chunk = &mut buf[..len];
-            rq.pack_blocks(&shape, first, vectors, rotated.as_ref(), neighbours, chunk);
+            rq.pack_blocks(&shape, first, vectors, rotated.as_ref(), &neighbours, chunk);
             out.put(chunk)?;
         }
         Ok(())

@@ -161,6 +161,15 @@ fn small_segment_with(dir: &Path, layout: Layout) -> Vec<u8> {
     std::fs::read(&path).unwrap()
 }
 
+/// A small RaBitQ segment in `layout` (extended bits `bits`), with one deleted node.
+fn small_rabitq_segment(dir: &Path, bits: u8, layout: Layout) -> Vec<u8> {
+    let (index, _) = build_layout(40, 3, Metric::L2, Quantization::RaBitQ { bits }, 2, layout);
+    index.delete(10).unwrap();
+    let path = dir.join(format!("small-rabitq{bits}-{layout}.svs"));
+    index.save(&path).unwrap();
+    std::fs::read(&path).unwrap()
+}
+
 /// Opens `bytes`; when that succeeds, searches it (must not panic) and returns what verify says.
 fn open_and_verify(bytes: &[u8]) -> crate::Result<()> {
     let index = Index::from_bytes(AlignedBytes::copy(bytes))?;
@@ -206,6 +215,24 @@ fn every_flipped_byte_of_a_fast_scan_segment_is_caught_by_open_or_verify() {
         Layout::FastScan
     );
     every_flipped_byte_is_caught(&bytes);
+}
+
+#[test]
+fn every_flipped_byte_and_truncation_of_a_rabitq_segment_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bits, layout) in [
+        (0, Layout::FastScan),
+        (4, Layout::FastScan),
+        (4, Layout::Compact),
+    ] {
+        let bytes = small_rabitq_segment(dir.path(), bits, layout);
+        open_and_verify(&bytes).unwrap();
+        every_flipped_byte_is_caught(&bytes);
+        for cut in (0..bytes.len()).step_by(7) {
+            let err = open_and_verify(&bytes[..cut]).expect_err("a truncated file was accepted");
+            assert!(matches!(err, Error::Corrupt { .. }), "cut {cut}: {err}");
+        }
+    }
 }
 
 /// A fast-scan section whose checksum was fixed up after a block was changed is still caught:
@@ -309,7 +336,12 @@ fn an_f32_index_saved_with_codes_searches_on_them_and_keeps_its_recall() {
         let (index, queries) = build(2000, 24, Metric::InnerProduct, Quantization::None, 8);
         let path = dir.path().join("q.svs");
         index
-            .save_quantized(&path, quant, crate::Layout::Compact)
+            .save_quantized(
+                crate::fsutil::Replacement::durable(),
+                &path,
+                quant,
+                crate::Layout::Compact,
+            )
             .unwrap();
         let read = Index::open(&path).unwrap();
         read.verify().unwrap();
@@ -354,7 +386,12 @@ fn the_fast_scan_layout_searches_exactly_like_the_compact_layout() {
             let compact = dir.path().join("compact.svs");
             index.save(&fast).unwrap();
             index
-                .save_quantized(&compact, Quantization::Sq4, Layout::Compact)
+                .save_quantized(
+                    crate::fsutil::Replacement::durable(),
+                    &compact,
+                    Quantization::Sq4,
+                    Layout::Compact,
+                )
                 .unwrap();
             let fast = Index::open(&fast).unwrap();
             let compact = Index::open(&compact).unwrap();
@@ -401,7 +438,7 @@ fn the_fast_scan_layout_searches_exactly_like_the_compact_layout() {
 }
 
 #[test]
-fn the_fast_scan_layout_needs_4_bit_codes() {
+fn the_fast_scan_layout_needs_4_bit_or_rabitq_codes() {
     for quant in [Quantization::None, Quantization::Sq8] {
         let mut o = IndexOptions::new(8, Metric::L2);
         o.quantization = quant;
@@ -412,7 +449,7 @@ fn the_fast_scan_layout_needs_4_bit_codes() {
     }
     let dir = tempfile::tempdir().unwrap();
     let mut o = crate::CollectionOptions::new(8, Metric::L2);
-    o.index.quantization = Quantization::Sq4;
+    o.index.quantization = Quantization::Sq8;
     o.index.layout = Layout::FastScan;
     let err = crate::Collection::open(dir.path(), o).unwrap_err();
     assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");

@@ -80,6 +80,40 @@ pub(crate) fn active() -> &'static KernelSet {
     })
 }
 
+/// The query- and centroid-dependent constants that turn a batch's fast-scan sums into estimates:
+/// `⟨x, q'⟩ = scale · S + offset`, `estimate = add + g_add + rescale · ⟨x, q'⟩`,
+/// `lower = estimate − radius · error`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BatchTerms {
+    pub(crate) scale: f32,
+    pub(crate) offset: f32,
+    pub(crate) g_add: f32,
+    pub(crate) radius: f32,
+}
+
+/// Estimates and lower bounds of a batch's 32 slots from their fast-scan `sums` and the factors
+/// after the codes (`add × 32, rescale × 32, error × 32`, little-endian `f32`). Written once; each
+/// level compiles it with its instruction set, where it vectorises.
+#[inline(always)]
+pub(crate) fn finalize_scalar(
+    sums: &[u32; BATCH],
+    factors: &[u8],
+    t: &BatchTerms,
+    est: &mut [f32; BATCH],
+    lower: &mut [f32; BATCH],
+) {
+    let f = |i: usize| {
+        let c = &factors[4 * i..4 * i + 4];
+        f32::from_le_bytes([c[0], c[1], c[2], c[3]])
+    };
+    for j in 0..BATCH {
+        let x_q = t.scale * sums[j] as f32 + t.offset;
+        let v = f(j) + t.g_add + f(BATCH + j) * x_q;
+        est[j] = v;
+        lower[j] = v - t.radius * f(2 * BATCH + j);
+    }
+}
+
 /// The RaBitQ kernels of one CPU level (the `crate::simd` level types, whose values prove the CPU
 /// has the instructions), or of a function-pointer [`KernelSet`].
 pub(crate) trait RabitqKernels: Copy {
@@ -89,6 +123,22 @@ pub(crate) trait RabitqKernels: Copy {
     fn row_dot(self, code: &[u8], planes: &[u64], words: usize, bits: u32) -> (u32, u32);
     /// See [`ex_dot_scalar`].
     fn ex_dot(self, q: &[f32], packed: &[u8], width: u32) -> f32;
+
+    /// See [`finalize_scalar`].
+    ///
+    /// # Panics
+    /// When `factors` is shorter than `3 · 32 · 4` bytes.
+    #[inline(always)]
+    fn finalize(
+        self,
+        sums: &[u32; BATCH],
+        factors: &[u8],
+        t: &BatchTerms,
+        est: &mut [f32; BATCH],
+        lower: &mut [f32; BATCH],
+    ) {
+        finalize_scalar(sums, factors, t, est, lower)
+    }
 }
 
 impl RabitqKernels for &'static KernelSet {
@@ -125,7 +175,7 @@ impl RabitqKernels for Scalar {
 /// scalar ones elsewhere, where the level types cannot be obtained). The AVX-512 levels use the
 /// `popcnt` row kernel: `vpopcntq` needs VPOPCNTDQ, which neither level implies.
 macro_rules! x86_rabitq_kernels {
-    ($level:ty, $fastscan:ident, $row_dot:ident, $ex_dot:ident) => {
+    ($level:ty, $fastscan:ident, $row_dot:ident, $ex_dot:ident, $finalize:ident) => {
         impl RabitqKernels for $level {
             #[inline(always)]
             fn fastscan(self, codes: &[u8], table: &[u8], sums: &mut [u32; BATCH]) {
@@ -153,6 +203,21 @@ macro_rules! x86_rabitq_kernels {
                 #[cfg(not(target_arch = "x86_64"))]
                 ex_dot_scalar(q, packed, width)
             }
+            #[inline(always)]
+            fn finalize(
+                self,
+                sums: &[u32; BATCH],
+                factors: &[u8],
+                t: &BatchTerms,
+                est: &mut [f32; BATCH],
+                lower: &mut [f32; BATCH],
+            ) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as in `fastscan`.
+                return unsafe { x86::$finalize(sums, factors, t, est, lower) };
+                #[cfg(not(target_arch = "x86_64"))]
+                finalize_scalar(sums, factors, t, est, lower)
+            }
         }
     };
 }
@@ -161,19 +226,22 @@ x86_rabitq_kernels!(
     Avx2,
     fastscan_avx2_checked,
     row_dot_popcnt_checked,
-    ex_dot_avx2_checked
+    ex_dot_avx2_checked,
+    finalize_avx2
 );
 x86_rabitq_kernels!(
     Avx512,
     fastscan_avx512_checked,
     row_dot_popcnt_checked,
-    ex_dot_avx512_checked
+    ex_dot_avx512_checked,
+    finalize_avx512
 );
 x86_rabitq_kernels!(
     Avx512Vnni,
     fastscan_avx512_checked,
     row_dot_popcnt_checked,
-    ex_dot_avx512_checked
+    ex_dot_avx512_checked,
+    finalize_avx512
 );
 
 #[cfg(test)]

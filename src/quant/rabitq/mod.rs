@@ -432,29 +432,23 @@ impl RabitqCodec {
         let bb = self.batch_bytes();
         let cb = fastscan::batch_code_bytes(self.padded_dim());
         let (scale, offset) = query.lut_terms();
-        let radius = epsilon * centroid.g_error;
+        let terms = kernels::BatchTerms {
+            scale,
+            offset,
+            g_add: centroid.g_add,
+            radius: epsilon * centroid.g_error,
+        };
         let mut sums = [0u32; BATCH];
         for b in 0..batches {
             let batch = &block[b * bb..(b + 1) * bb];
             kernels.fastscan(&batch[..cb], &query.lut.table, &mut sums);
-            let (adds, rest) = batch[cb..].split_at(4 * BATCH);
-            let (rescales, errors) = rest.split_at(4 * BATCH);
-            let est = &mut est[b * BATCH..(b + 1) * BATCH];
-            let lower = &mut lower[b * BATCH..(b + 1) * BATCH];
-            let f = |c: &[u8]| f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-            for (((((e, l), &sum), add), rescale), error) in est
-                .iter_mut()
-                .zip(lower.iter_mut())
-                .zip(&sums)
-                .zip(adds.chunks_exact(4))
-                .zip(rescales.chunks_exact(4))
-                .zip(errors.chunks_exact(4))
-            {
-                let x_q = scale * sum as f32 + offset;
-                let v = f(add) + centroid.g_add + f(rescale) * x_q;
-                *e = v;
-                *l = v - radius * f(error);
-            }
+            let est = (&mut est[b * BATCH..(b + 1) * BATCH])
+                .try_into()
+                .expect("32 slots");
+            let lower = (&mut lower[b * BATCH..(b + 1) * BATCH])
+                .try_into()
+                .expect("32 slots");
+            kernels.finalize(&sums, &batch[cb..], &terms, est, lower);
         }
     }
 

@@ -477,3 +477,33 @@ pub(super) unsafe fn ex_dot_avx512_checked(q: &[f32], packed: &[u8], width: u32)
 pub(super) unsafe fn ex_dot_avx2_checked(q: &[f32], packed: &[u8], width: u32) -> f32 {
     ex_dot_avx2(q, packed, width)
 }
+
+/// [`super::finalize_scalar`] compiled for AVX-512 (it vectorises: 32 slots are two registers).
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn finalize_avx512(
+    sums: &[u32; BATCH],
+    factors: &[u8],
+    t: &super::BatchTerms,
+    est: &mut [f32; BATCH],
+    lower: &mut [f32; BATCH],
+) {
+    super::finalize_scalar(sums, factors, t, est, lower)
+}
+
+/// [`super::finalize_scalar`] compiled for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn finalize_avx2(
+    sums: &[u32; BATCH],
+    factors: &[u8],
+    t: &super::BatchTerms,
+    est: &mut [f32; BATCH],
+    lower: &mut [f32; BATCH],
+) {
+    super::finalize_scalar(sums, factors, t, est, lower)
+}
