@@ -1,6 +1,7 @@
 //! Recall targets (issue 17) on real datasets, against their exact ground truth: the Recall@10
 //! a target gets on the real queries is within ±0.01 of it (never more than 0.01 below; above
-//! only where the narrowest beam already does better), for f32 and 4-bit codes; and a
+//! only where the narrowest beam already does better), for f32, 4-bit codes and RaBitQ (its
+//! one-visit blocks, with f32 own vectors and with 4-bit extended codes); and a
 //! collection's live monitor measures its recall with an interval that covers the true one,
 //! sees a drop, and corrects it.
 //!
@@ -20,7 +21,8 @@ use stratavec::{
 
 const TARGETS: [f64; 3] = [0.9, 0.95, 0.99];
 
-/// Builds `data` with `quantization` and checks every target against the dataset's ground truth.
+/// Builds `data` with `quantization` (in its default layout) and checks every target against
+/// the dataset's ground truth.
 fn targets_hold(data: &Dataset, quantization: Quantization) {
     let metric = data.metric.unwrap_or(Metric::L2);
     let options = IndexOptions {
@@ -28,6 +30,7 @@ fn targets_hold(data: &Dataset, quantization: Quantization) {
         ..IndexOptions::new(data.dim(), metric)
     };
     let index = Index::new(options).unwrap();
+    let layout = index.options().layout;
     let started = Instant::now();
     index
         .add_batch(&common::row_ids(data.base.len()), data.base.as_slice())
@@ -35,7 +38,7 @@ fn targets_hold(data: &Dataset, quantization: Quantization) {
     let build = started.elapsed().as_secs_f64();
     let calibration = index.calibration_seconds().expect("calibrated while built");
     eprintln!(
-        "{} {quantization}: build {build:.1} s, of which calibration {calibration:.2} s",
+        "{} {quantization} {layout}: build {build:.1} s, of which calibration {calibration:.2} s",
         data.name
     );
     let truth = data.ground_truth.as_ref().expect("ground truth");
@@ -55,7 +58,7 @@ fn targets_hold(data: &Dataset, quantization: Quantization) {
         // The narrowest beam a search can use: k, or the candidates it reranks.
         let floor = (c.reranked as f64 / c.queries as f64).max(10.0);
         eprintln!(
-            "{} {quantization}: target {target}: Recall@10 {recall:.4} ({:+.4}), mean beam \
+            "{} {quantization} {layout}: target {target}: Recall@10 {recall:.4} ({:+.4}), mean beam \
              {beam:.1} (narrowest {floor})",
             data.name,
             recall - target
@@ -67,7 +70,7 @@ fn targets_hold(data: &Dataset, quantization: Quantization) {
     }
     assert!(
         failures.is_empty(),
-        "{} {quantization}: {failures:?}",
+        "{} {quantization} {layout}: {failures:?}",
         data.name
     );
 }
@@ -90,10 +93,28 @@ fn mnist_targets_hold_with_f32_and_4_bit_codes() {
     targets_hold(&data, Quantization::Sq4);
 }
 
+#[test]
+fn wordllama_targets_hold_with_rabitq() {
+    let Some(data) = common::dataset("wordllama-sent-256-ip") else {
+        return;
+    };
+    targets_hold(&data, Quantization::RaBitQ { bits: 0 });
+    targets_hold(&data, Quantization::RaBitQ { bits: 4 });
+}
+
+#[test]
+fn mnist_targets_hold_with_rabitq() {
+    let Some(data) = common::dataset("mnist-784-l2") else {
+        return;
+    };
+    targets_hold(&data, Quantization::RaBitQ { bits: 0 });
+    targets_hold(&data, Quantization::RaBitQ { bits: 4 });
+}
+
 /// The 482k sentence set (`benches/make-sentences-482k`) when it has been made:
 /// `$STRATAVEC_SENTENCES_482K`, else that script's default folder.
 #[test]
-fn sentences_482k_targets_hold_with_f32_and_4_bit_codes() {
+fn sentences_482k_targets_hold_with_f32_4_bit_codes_and_rabitq() {
     let dir = std::env::var_os("STRATAVEC_SENTENCES_482K")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/work/data/wordllama-sent-482k-256-ip"));
@@ -107,6 +128,7 @@ fn sentences_482k_targets_hold_with_f32_and_4_bit_codes() {
     let data = Dataset::load_texmex(&dir).unwrap();
     targets_hold(&data, Quantization::None);
     targets_hold(&data, Quantization::Sq4);
+    targets_hold(&data, Quantization::RaBitQ { bits: 0 });
 }
 
 /// Uniform noise of amplitude `a` on every component, from a seeded hash: queries off the data's

@@ -89,3 +89,26 @@ def test_the_monitor_reports_recall_latency_and_beams(tmp_path, rng):
         assert col.stats()["quality"]["searches"] == 200
         col.stop_monitor()
         assert col.quality() is None
+
+
+@pytest.mark.parametrize("quantization", ["rabitq", "rabitq4"])
+def test_rabitq_targets_and_a_sealed_segment_keep_their_calibration(tmp_path, rng, quantization):
+    centres = rng.standard_normal((20, 24)).astype(np.float32) * 4
+    base = (centres[rng.integers(0, 20, 4000)] + rng.standard_normal((4000, 24))).astype(
+        np.float32
+    )
+    queries = (centres[rng.integers(0, 20, 100)] + rng.standard_normal((100, 24))).astype(
+        np.float32
+    )
+    d = ((queries[:, None, :] - base[None, :, :]) ** 2).sum(-1)
+    truth = np.argsort(d, axis=1)[:, :10]
+    path = tmp_path / "c"
+    with stratavec.Collection(path, dim=24, metric="l2", quantization=quantization) as col:
+        col.upsert(np.arange(4000), base)
+        col.flush()  # sealed: a RaBitQ segment whose calibration was measured on its own codes
+        assert col.stats()["segments"] == 1
+        for target in (0.9, 0.95):
+            ids, _ = col.search(queries, k=10, target_recall=target)
+            recall = recall_at_10(ids, truth)
+            # The ±0.01 band on real data is asserted in tests/recall_target_real.rs.
+            assert recall >= target - 0.02, (quantization, target, recall)
