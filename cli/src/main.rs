@@ -140,9 +140,9 @@ struct BenchArgs {
     /// extended bits, 3 on compact rows with extended bits, 10 on 1-bit compact rows).
     #[arg(long, value_delimiter = ',')]
     oversample: Vec<usize>,
-    /// Code layouts for the sq4 and RaBitQ indexes: compact (one code row per vector), fastscan
-    /// (each node also holds its neighbours' codes in one block) or auto (fastscan for RaBitQ,
-    /// compact for sq4); one index each.
+    /// Code layouts for the RaBitQ indexes: compact (one code row per vector), fastscan (one-visit
+    /// blocks: each node holds its neighbours' codes and its own vector) or auto (fastscan); one
+    /// index each. Other codecs are compact (SQ4 blocks measured slower and are no longer built).
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     layout: Vec<Layout>,
     #[command(flatten)]

@@ -30,7 +30,7 @@ pub(crate) struct BuildArgs {
     #[arg(long, default_value = "none")]
     quant: Quantization,
     /// Code layout: auto (one-visit blocks for RaBitQ, compact rows otherwise), compact (one code
-    /// row per vector) or fastscan (per-node blocks of the neighbours' codes).
+    /// row per vector) or fastscan (RaBitQ one-visit blocks; SQ4 blocks are no longer written).
     #[arg(long, default_value = "auto")]
     layout: Layout,
     #[command(flatten)]

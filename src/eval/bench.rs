@@ -33,8 +33,8 @@ pub struct BenchSpec {
     pub quants: Vec<Quantization>,
     /// The quantization scheme of the quantized indexes.
     pub quant_scheme: QuantScheme,
-    /// Code layouts to build for each 4-bit index, one index each ([`Layout::FastScan`] applies
-    /// to `sq4` only; other codecs are built once, compact).
+    /// Code layouts to build for each RaBitQ index, one index each ([`Layout::FastScan`]: one-visit
+    /// blocks; other codecs are built once, compact).
     pub layouts: Vec<Layout>,
     /// Reranking oversampling factors to sweep for quantized indexes (empty: each codec's
     /// default); an f32 index is measured once per ef, without reranking.
@@ -237,14 +237,14 @@ fn filtered_truth<'a>(
 }
 
 /// The (codec, layout) pairs to build, in `spec`'s order, each once: the fast-scan layout exists
-/// for 4-bit codes only, so other codecs are built compact whatever `spec.layouts` says.
+/// for RaBitQ codes only, so other codecs are built compact whatever `spec.layouts` says.
 fn configurations(spec: &BenchSpec) -> Vec<(Quantization, Layout)> {
     let mut configs = Vec::new();
     for &quant in &spec.quants {
         for &layout in &spec.layouts {
             // Layouts apply to the codes that have blocks; the rest are compact.
             let layout = match quant {
-                Quantization::Sq4 | Quantization::RaBitQ { .. } => layout.resolve(quant),
+                Quantization::RaBitQ { .. } => layout.resolve(quant),
                 _ => Layout::Compact,
             };
             if !configs.contains(&(quant, layout)) {

@@ -8,12 +8,12 @@ use super::calibrate::{measure_view, Recoded, Samples};
 use super::search::View;
 use super::{Body, Index, Memory};
 use crate::base::calibration::Calibration;
-use crate::base::options::{IndexOptions, Layout, Quantization, MAX_LINKS};
-use crate::base::view::{block_neighbours, neighbours_below, GraphView, RowView};
+use crate::base::options::{IndexOptions, Layout, Quantization};
+use crate::base::view::{block_neighbours, GraphView, RowView};
 use crate::error::{Error, Result};
 use crate::fsutil::{ReplaceError, Replacement};
 use crate::hnsw::Storage;
-use crate::quant::blocks::{BlockShape, PackedBlocks};
+use crate::quant::blocks::PackedBlocks;
 use crate::quant::Codec;
 use crate::segment::{self, SegmentSource};
 
@@ -31,13 +31,13 @@ impl Index {
         self.save_as(path, self.options.quantization, self.options.layout)
     }
 
-    /// [`Index::save`] with the codes laid out as `layout`: a 4-bit index built compact can be
-    /// written with fast-scan blocks (and the other way round); the graph and codes are the same,
-    /// so the saved index returns exactly what this one does.
+    /// [`Index::save`] with the codes laid out as `layout`: a RaBitQ index built with one-visit
+    /// blocks can be written as compact rows (and the other way round); the graph and codes are
+    /// the same.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for [`Layout::FastScan`] without 4-bit or RaBitQ codes, or to
-    /// change the layout of an opened segment; [`Error::Io`].
+    /// [`Error::InvalidParameter`] for [`Layout::FastScan`] without RaBitQ codes, or to change the
+    /// layout of an opened segment; [`Error::Io`].
     pub fn save_with_layout(&self, path: impl AsRef<Path>, layout: Layout) -> Result<u64> {
         self.save_as(path, self.options.quantization, layout)
     }
@@ -78,6 +78,39 @@ impl Index {
         };
         let layout = layout.resolve(quantization);
         super::check_layout(quantization, layout).map_err(refuse)?;
+        self.write_segment(to, path, quantization, layout)
+    }
+
+    /// Writes a 4-bit index as a segment with the SQ4 fast-scan blocks of format version 2, which
+    /// [`Index::save_as`] no longer writes: for the tests of the reader that still opens such
+    /// files. Not a stable API.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless the index is an in-memory 4-bit one; [`Error::Io`].
+    #[doc(hidden)]
+    pub fn __save_legacy_sq4_fast_scan(&self, path: impl AsRef<Path>) -> Result<u64> {
+        if self.options.quantization != Quantization::Sq4 || !matches!(self.body, Body::Memory(_)) {
+            return Err(Error::invalid_parameter(
+                "quantization",
+                "only an in-memory sq4 index has SQ4 fast-scan blocks to write",
+            ));
+        }
+        let to = Replacement::durable();
+        Ok(self.write_segment(to, path.as_ref(), Quantization::Sq4, Layout::FastScan)?)
+    }
+
+    /// [`Index::save_quantized`] after its checks of the layout.
+    fn write_segment(
+        &self,
+        to: Replacement<'_>,
+        path: &Path,
+        quantization: Quantization,
+        layout: Layout,
+    ) -> Result<u64, ReplaceError> {
+        let refuse = |error| ReplaceError {
+            error,
+            uncertain: false,
+        };
         let mem = match &self.body {
             Body::Memory(mem) => mem,
             Body::Segment(seg)
@@ -178,8 +211,7 @@ impl Index {
             None => None,
         };
         let view = Recoded { inner: st, codes };
-        let blocks = (options.layout == Layout::FastScan)
-            .then(|| pack_blocks_with(st, options, codec, codes));
+        let blocks = (options.layout == Layout::FastScan).then(|| pack_blocks(st, options, codec));
         let calibration = measure_view(
             self,
             View {
@@ -266,44 +298,25 @@ impl Index {
     }
 }
 
-/// The blocks of every published node of `st`, from its level-0 links and its neighbours' codes
-/// (4-bit code rows, or RaBitQ codes of their vectors).
+/// The one-visit blocks of every published node of `st`, from its level-0 links and the RaBitQ
+/// codes of its neighbours' vectors; none before the codec is trained. (Only RaBitQ indexes have
+/// blocks in memory: SQ4 fast-scan blocks are read from old files, never built.)
 pub(super) fn pack_blocks(
     st: &Storage,
     options: &IndexOptions,
     codec: Option<&Codec>,
 ) -> PackedBlocks {
-    pack_blocks_with(st, options, codec, st.codes())
-}
-
-/// [`pack_blocks`] with the 4-bit code rows `codes` (those a file will hold, when they are not
-/// the storage's own).
-fn pack_blocks_with(
-    st: &Storage,
-    options: &IndexOptions,
-    codec: Option<&Codec>,
-    codes: Option<RowView<'_, u8>>,
-) -> PackedBlocks {
     let nodes = st.len();
-    let neighbours =
-        |node, out: &mut [u32; MAX_LINKS]| neighbours_below(st.links(0, node), nodes as u32, out);
-    match codec {
-        Some(Codec::Rq(rq)) => {
-            let vectors = st.vectors();
-            let shape = rq.block_shape(options.m, vectors.stride());
-            let neighbours = block_neighbours(st, nodes as u32);
-            PackedBlocks::filled(shape.bytes(nodes), nodes, |bytes| {
-                let rotated = rq.rotate_all(nodes, vectors);
-                rq.pack_blocks(&shape, 0, vectors, rotated.as_ref(), neighbours, bytes)
-            })
-        }
-        _ => PackedBlocks::pack(
-            nodes,
-            &BlockShape::new(options.dim, options.m),
-            neighbours,
-            |id| codes.map(|c| c.row(id)),
-        ),
-    }
+    let Some(Codec::Rq(rq)) = codec else {
+        return PackedBlocks::filled(0, nodes, |_| {});
+    };
+    let vectors = st.vectors();
+    let shape = rq.block_shape(options.m, vectors.stride());
+    let neighbours = block_neighbours(st, nodes as u32);
+    PackedBlocks::filled(shape.bytes(nodes), nodes, |bytes| {
+        let rotated = rq.rotate_all(nodes, vectors);
+        rq.pack_blocks(&shape, 0, vectors, rotated.as_ref(), neighbours, bytes)
+    })
 }
 
 /// A codec for `options` trained on (up to [`MAX_TRAINING_ROWS`] evenly spaced of) the vectors of

@@ -22,8 +22,6 @@
 //! knows nothing of graphs: callers hand it the neighbour ids. [`PackedBlocks`] holds the blocks
 //! an index built in memory packs, of this layout or of RaBitQ's ([`super::rq`]).
 
-use rayon::prelude::*;
-
 use super::fastscan::{batch_bytes, pack_into_batch, BatchKernels, BATCH};
 use super::scorer::BlockScorer;
 use super::sq::{code_distance, FastScanPrepared, PARAMS};
@@ -137,28 +135,6 @@ impl PackedBlocks {
         let mut blocks = PackedBlocks { memory, len, nodes };
         fill(blocks.as_mut());
         blocks
-    }
-
-    /// Packs the 4-bit blocks of nodes `0..nodes` (in parallel): `neighbours(node, buf)` writes a
-    /// node's neighbour ids into `buf` and returns how many; `code(id)` is a neighbour's code row.
-    pub(crate) fn pack<'c>(
-        nodes: usize,
-        shape: &BlockShape,
-        neighbours: impl Fn(u32, &mut [u32; MAX_LINKS]) -> usize + Sync,
-        code: impl Fn(u32) -> Option<&'c [u8]> + Sync,
-    ) -> Self {
-        PackedBlocks::filled(shape.bytes(nodes), nodes, |bytes| {
-            if nodes > 0 {
-                bytes
-                    .par_chunks_mut(shape.stride)
-                    .enumerate()
-                    .for_each(|(node, out)| {
-                        let mut ids = [0u32; MAX_LINKS];
-                        let n = neighbours(node as u32, &mut ids);
-                        pack_block(&ids[..n], &code, shape, out)
-                    });
-            }
-        })
     }
 
     /// The packed bytes.

@@ -572,10 +572,20 @@ fn every_cpu_level_searches_alike() {
         for metric in [Metric::L2, Metric::InnerProduct] {
             let mut o = IndexOptions::new(dim, metric);
             o.quantization = quant;
-            o.layout = layout;
             o.ef_construction = 40;
-            let index = Index::new(o).unwrap();
-            index.add_batch(&ids, &data).unwrap();
+            // SQ4 fast-scan blocks are only read from (old) files now: write one and open it.
+            o.layout = Layout::Compact;
+            let built = Index::new(o).unwrap();
+            built.add_batch(&ids, &data).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let index = if layout == Layout::FastScan {
+                let path = dir.path().join("sq4-fast-scan.svs");
+                built.__save_legacy_sq4_fast_scan(&path).unwrap();
+                Index::open(&path).unwrap()
+            } else {
+                built
+            };
+            assert_eq!(index.options().layout, layout);
             let search = || {
                 queries
                     .chunks_exact(dim)

@@ -248,7 +248,6 @@ fn every_codec_and_layout_calibrates_through_its_own_search() {
         (Quantization::None, Layout::Auto),
         (Quantization::Sq8, Layout::Compact),
         (Quantization::Sq4, Layout::Compact),
-        (Quantization::Sq4, Layout::FastScan),
         (Quantization::RaBitQ { bits: 0 }, Layout::FastScan),
         (Quantization::RaBitQ { bits: 4 }, Layout::Compact),
     ];
@@ -286,7 +285,6 @@ fn an_f32_graph_saved_with_a_codec_stores_the_calibration_of_that_codec() {
     let cases = [
         (Quantization::Sq8, Layout::Compact),
         (Quantization::Sq4, Layout::Compact),
-        (Quantization::Sq4, Layout::FastScan),
         (Quantization::RaBitQ { bits: 0 }, Layout::FastScan),
         (Quantization::RaBitQ { bits: 0 }, Layout::Compact),
         (Quantization::RaBitQ { bits: 4 }, Layout::FastScan),
