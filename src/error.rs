@@ -34,6 +34,24 @@ pub enum Error {
         reason: String,
     },
 
+    /// A search asked for a recall target that no beam reaches: the index's calibration never
+    /// saw it (a graph or codec that tops out lower, or a filter that keeps too little). Ask for
+    /// at most `best`, or give a beam width (`ef`) instead.
+    #[error(
+        "recall target {target} is out of reach: the calibration reaches at most {best:.4} \
+         (at beam {beam}, oversample {oversample}); ask for at most that, or give ef"
+    )]
+    UnreachableRecall {
+        /// The target asked for.
+        target: f64,
+        /// The best recall the calibration measured.
+        best: f64,
+        /// The beam that reached it.
+        beam: usize,
+        /// The oversampling factor that reached it.
+        oversample: usize,
+    },
+
     /// An id was added that the index already holds.
     #[error("id {id} is already in the index")]
     DuplicateId {

@@ -46,11 +46,15 @@ pub mod rerank;
 mod segment;
 mod simd;
 
+pub use base::calibration::{Calibration, CurvePoint};
 pub use base::options::{
     IndexOptions, Layout, Neighbor, QuantScheme, Quantization, DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH, DEFAULT_M, MAX_M,
 };
-pub use collection::{merge_top_k, Collection, CollectionOptions, CollectionStats, Durability};
+pub use collection::{
+    merge_top_k, Collection, CollectionOptions, CollectionStats, Durability, QualityLatency,
+    QualityOptions, QualityReport, TargetQuality,
+};
 pub use distance::Metric;
 pub use error::{Error, Result};
 pub use index::{Index, MemoryUsage, SearchCounts, SearchParams, SearchStats};

@@ -167,6 +167,11 @@ struct BenchArgs {
     /// Draw Recall@K against single-thread QPS (log scale), one line per configuration, as SVG.
     #[arg(long)]
     svg: Option<PathBuf>,
+    /// Also search with these recall targets instead of a beam (e.g. 0.9,0.95,0.99): per target,
+    /// the Recall@K achieved on the real queries, the QPS, the mean beam chosen, and the QPS
+    /// against the fastest ef of the sweep that reaches the same recall.
+    #[arg(long, value_delimiter = ',')]
+    target_recall: Vec<f64>,
 }
 
 fn main() -> ExitCode {
@@ -261,6 +266,7 @@ fn bench_spec(args: &BenchArgs) -> BenchSpec {
         k: args.k,
         repeats: args.repeats,
         filters: args.filter.clone(),
+        targets: args.target_recall.clone(),
         ..BenchSpec::default()
     }
 }
@@ -288,6 +294,7 @@ fn write_files<const N: usize>(outputs: [(&Option<PathBuf>, String); N]) -> CliR
 /// Prints the report's table and writes the files the flags ask for.
 fn write_outputs(report: &BenchReport, args: &BenchArgs) -> CliResult<()> {
     print!("{}", report.to_text_table());
+    print_targets(report);
     write_files([
         (&args.json, serde_json::to_string_pretty(report)?),
         (&args.csv, report.to_csv()),
@@ -298,6 +305,43 @@ fn write_outputs(report: &BenchReport, args: &BenchArgs) -> CliResult<()> {
         eprintln!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// One line per recall target: what it achieved against the best fixed ef, and the calibration's
+/// share of the build.
+fn print_targets(report: &BenchReport) {
+    for r in report
+        .results
+        .iter()
+        .filter(|r| r.config.target_recall.is_some())
+    {
+        let c = &r.config;
+        let versus = match r.qps_best_ef {
+            Some(q) => format!(
+                "{:.2}× the QPS of the fastest ef reaching it",
+                r.qps_single_thread / q
+            ),
+            None => "no ef of the sweep reaches it".into(),
+        };
+        let calibration = match r.calibration_seconds {
+            Some(s) if r.build_seconds > 0.0 => format!(
+                "; calibration {s:.2} s = {:.1} % of the build",
+                100.0 * s / r.build_seconds
+            ),
+            _ => String::new(),
+        };
+        println!(
+            "target {} ({}{}): Recall@{} {:.4} ({:+.4}), mean beam {:.1}, {:.0} QPS, {versus}{calibration}",
+            c.target_recall.unwrap_or_default(),
+            c.quant,
+            c.filter.map_or(String::new(), |f| format!(", filter {f}")),
+            c.k,
+            r.recall_at_k,
+            r.recall_at_k - c.target_recall.unwrap_or_default(),
+            r.mean_beam.unwrap_or_default(),
+            r.qps_single_thread,
+        );
+    }
 }
 
 fn bench(args: BenchArgs) -> CliResult<()> {
@@ -330,6 +374,10 @@ fn bench(args: BenchArgs) -> CliResult<()> {
         BenchProgress::Search { ef } => {
             bar.finish_and_clear();
             eprintln!("searching with ef {ef}");
+        }
+        BenchProgress::Target { target } => {
+            bar.finish_and_clear();
+            eprintln!("searching with target recall {target}");
         }
     };
     let report: BenchReport = pool.install(|| run_bench(&data, metric, &spec, &on_progress))?;

@@ -135,7 +135,57 @@ pub(crate) fn info(args: InfoArgs) -> CliResult<()> {
             s.name, s.offset, s.len, s.crc32c
         );
     }
+    match &info.calibration {
+        Some(c) => print_calibration(c),
+        None => println!("calibration none (a target search measures one in memory)"),
+    }
     Ok(())
+}
+
+/// The calibration curves of a segment: Recall@k per beam, one column per (k, oversample).
+fn print_calibration(c: &stratavec::Calibration) {
+    println!(
+        "calibration {} nodes, {} live when measured; seed {:#x}",
+        c.nodes(),
+        c.live(),
+        c.seed()
+    );
+    for (si, &sel) in c.selectivities().iter().enumerate() {
+        let mut columns = Vec::new();
+        for (ki, &k) in c.ks().iter().enumerate() {
+            for (oi, &o) in c.oversamples().iter().enumerate() {
+                let curve = c.curve(si, ki, oi);
+                if !curve.is_empty() {
+                    columns.push((format!("R@{k} o{o}"), curve));
+                }
+            }
+        }
+        let samples: Vec<String> = c
+            .ks()
+            .iter()
+            .enumerate()
+            .map(|(ki, k)| format!("k {k}: {}", c.samples(si, ki)))
+            .collect();
+        println!(
+            "  selectivity {sel}: samples {}; Recall@k by beam (k, oversample)",
+            samples.join(", ")
+        );
+        let mut header = format!("  {:>6}", "beam");
+        for (name, _) in &columns {
+            header.push_str(&format!(" {name:>10}"));
+        }
+        println!("{header}");
+        for &beam in c.beams() {
+            let mut line = format!("  {beam:>6}");
+            for (_, curve) in &columns {
+                match curve.iter().find(|p| p.beam == beam as usize) {
+                    Some(p) => line.push_str(&format!(" {:>10.4}", p.recall)),
+                    None => line.push_str(&format!(" {:>10}", "-")),
+                }
+            }
+            println!("{line}");
+        }
+    }
 }
 
 pub(crate) fn verify(args: VerifyArgs) -> CliResult<()> {

@@ -418,7 +418,7 @@ impl Collection {
     /// merge_top_k). The arrays are min(k, len(collection)) wide, len taken when the call
     /// starts. Runs on a snapshot: never waits for writers.
     #[pyo3(signature = (queries, k = 10, ef = None, oversample = None, filter = None,
-                        reranker = None, threads = None))]
+                        reranker = None, threads = None, target_recall = None))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
         &self,
@@ -430,12 +430,14 @@ impl Collection {
         filter: Option<&Bound<'py, PyAny>>,
         reranker: Option<&Bound<'py, PyAny>>,
         threads: Option<i64>,
+        target_recall: Option<f64>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let mut search = Search::new(
             self.options.index.dim,
             queries,
             k,
             ef,
+            target_recall,
             oversample,
             filter,
             reranker,
@@ -502,7 +504,66 @@ impl Collection {
         d.set_item("segment_bytes", s.segment_bytes)?;
         d.set_item("wal_bytes", s.wal_bytes)?;
         d.set_item("generation", s.generation)?;
+        d.set_item(
+            "quality",
+            s.quality
+                .as_ref()
+                .map(|q| quality_dict(py, q))
+                .transpose()?,
+        )?;
         Ok(d)
+    }
+
+    /// Starts measuring search quality live (replacing a monitor already running): a seeded
+    /// fraction sample_rate of the searches is recomputed exactly by a background thread held to
+    /// max_cpu_share of one core, giving a rolling Recall@k per recall target with a 95 %
+    /// interval, latency percentiles and the beams used (see quality()). With correct, a
+    /// target whose interval leaves it (on at least min_samples of the last window samples)
+    /// gets its beams corrected. Searches with a filter or a reranker are timed, not sampled.
+    ///
+    /// Raises:
+    ///     InvalidParameterError: sample_rate or max_cpu_share outside (0, 1], window or
+    ///         min_samples < 1, or min_samples > window.
+    #[pyo3(signature = (sample_rate = 0.001, max_cpu_share = 0.02, window = 1000,
+                        min_samples = 200, correct = true, seed = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn monitor(
+        &self,
+        py: Python<'_>,
+        sample_rate: f64,
+        max_cpu_share: f64,
+        window: i64,
+        min_samples: i64,
+        correct: bool,
+        seed: Option<u64>,
+    ) -> PyResult<()> {
+        let mut options = stratavec::QualityOptions {
+            sample_rate,
+            max_cpu_share,
+            window: count("window", window)?,
+            min_samples: count("min_samples", min_samples)?,
+            correct,
+            ..stratavec::QualityOptions::default()
+        };
+        if let Some(seed) = seed {
+            options.seed = seed;
+        }
+        self.with(py, |c| c.monitor(options))?.py()
+    }
+
+    /// Stops the quality monitor (its corrections stop applying); does nothing when none runs.
+    fn stop_monitor(&self, py: Python<'_>) -> PyResult<()> {
+        self.with(py, |c| c.stop_monitor())
+    }
+
+    /// What the quality monitor measured so far (None when it does not run), as a dict:
+    /// searches, sampled, measured, dropped, pending, latency_us (p50, p90, p99, p999, max),
+    /// targets (one dict per recall target, target None for searches that gave ef: samples,
+    /// recall, low, high, mean_beam, beam_factor, corrections), deleted_fraction,
+    /// suggest_compaction and events (the corrections, in words).
+    fn quality<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let q = self.with(py, |c| c.quality())?;
+        q.as_ref().map(|q| quality_dict(py, q)).transpose()
     }
 
     /// Closes the collection: makes every acknowledged write durable (an fsync of the log, for
@@ -530,4 +591,10 @@ impl Collection {
         self.close(py)?;
         Ok(false)
     }
+}
+
+/// A quality report as a dict (its JSON shape, through the json module).
+fn quality_dict<'py>(py: Python<'py>, q: &stratavec::QualityReport) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(q).map_err(|e| invalid_parameter("quality", e.to_string()))?;
+    py.import("json")?.call_method1("loads", (text,))
 }

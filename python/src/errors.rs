@@ -46,6 +46,8 @@ pub struct Exceptions {
     /// `ClosedError(StratavecError, ValueError)`: raised by the binding itself (a `Collection`
     /// used after `close()`), not mapped from a crate error.
     pub closed: Py<PyType>,
+    /// `UnreachableRecallError(StratavecError, ValueError)`.
+    pub unreachable_recall: Py<PyType>,
 }
 
 static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
@@ -56,7 +58,7 @@ pub fn exceptions(py: Python<'_>) -> PyResult<&'static Exceptions> {
 }
 
 /// `(Python name, docstring)` of every class, in the order of [`Exceptions::all`].
-const DOCS: [(&str, &str); 14] = [
+const DOCS: [(&str, &str); 15] = [
     ("StratavecError", "Base class of every error stratavec raises (except OSError for I/O)."),
     ("DimensionMismatchError", "A vector's or an array's length does not match the index's dimension. Also a ValueError."),
     ("InvalidVectorError", "A vector holds NaN or infinity, or is zero under cosine. Also a ValueError."),
@@ -71,11 +73,12 @@ const DOCS: [(&str, &str); 14] = [
     ("LockedError", "Another writer holds the collection's lock."),
     ("ReadOnlyError", "A write was asked of something opened read-only."),
     ("ClosedError", "A Collection was used after close() (or after its with block). Also a ValueError."),
+    ("UnreachableRecallError", "A recall target that no calibrated beam reaches; the message gives the best recall the calibration saw. Also a ValueError."),
 ];
 
 impl Exceptions {
     /// Every class with its Python name, base first.
-    pub fn all(&self) -> [(&'static str, &Py<PyType>); 14] {
+    pub fn all(&self) -> [(&'static str, &Py<PyType>); 15] {
         let classes = [
             &self.base,
             &self.dimension_mismatch,
@@ -91,6 +94,7 @@ impl Exceptions {
             &self.locked,
             &self.read_only,
             &self.closed,
+            &self.unreachable_recall,
         ];
         let mut i = 0;
         classes.map(|c| {
@@ -131,6 +135,7 @@ fn create(py: Python<'_>) -> PyResult<Exceptions> {
         locked: make(11, vec![b()])?,
         read_only: make(12, vec![b()])?,
         closed: make(13, vec![b(), value()])?,
+        unreachable_recall: make(14, vec![b(), value()])?,
         base,
     })
 }
@@ -165,6 +170,7 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
         Error::UnsupportedVersion { .. } => &exc.unsupported_version,
         Error::Locked { .. } => &exc.locked,
         Error::ReadOnly { .. } => &exc.read_only,
+        Error::UnreachableRecall { .. } => &exc.unreachable_recall,
         Error::Io { path, source } => return io_error(&path, source, &msg),
         // `Error` is non-exhaustive: a variant added later is still a StratavecError.
         _ => &exc.base,

@@ -119,6 +119,50 @@ fn segment_info_dict<'py>(py: Python<'py>, info: &SegmentInfo) -> PyResult<Bound
         sections.append(sd)?;
     }
     d.set_item("sections", sections)?;
+    d.set_item(
+        "calibration",
+        info.calibration
+            .as_ref()
+            .map(|c| calibration_dict(py, c))
+            .transpose()?,
+    )?;
+    Ok(d)
+}
+
+/// A calibration as a dict: its counts and, per (selectivity, k, oversample), the curve of
+/// beams with the mean Recall@k and its standard error.
+pub fn calibration_dict<'py>(
+    py: Python<'py>,
+    c: &stratavec::Calibration,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("nodes", c.nodes())?;
+    d.set_item("live", c.live())?;
+    d.set_item("seed", c.seed())?;
+    let curves = PyList::empty(py);
+    for (si, &selectivity) in c.selectivities().iter().enumerate() {
+        for (ki, &k) in c.ks().iter().enumerate() {
+            for (oi, &oversample) in c.oversamples().iter().enumerate() {
+                let points = c.curve(si, ki, oi);
+                let cd = PyDict::new(py);
+                cd.set_item("selectivity", selectivity)?;
+                cd.set_item("k", k)?;
+                cd.set_item("oversample", oversample)?;
+                cd.set_item("samples", c.samples(si, ki))?;
+                cd.set_item("beams", points.iter().map(|p| p.beam).collect::<Vec<_>>())?;
+                cd.set_item(
+                    "recall",
+                    points.iter().map(|p| p.recall).collect::<Vec<_>>(),
+                )?;
+                cd.set_item(
+                    "stderr",
+                    points.iter().map(|p| p.stderr).collect::<Vec<_>>(),
+                )?;
+                curves.append(cd)?;
+            }
+        }
+    }
+    d.set_item("curves", curves)?;
     Ok(d)
 }
 
@@ -302,6 +346,9 @@ impl Index {
     ///         candidates are reordered by it (stable, NaN last) and the first k kept. Its
     ///         exceptions propagate unchanged.
     ///     threads: threads for a batch (default: all cores; 1 searches in the calling thread).
+    ///     target_recall: the Recall@k to reach instead of a beam (in (0, 1]; not with ef): the
+    ///         beam (and, without oversample, the oversampling) comes from the index's
+    ///         calibration (see calibration()). See docs/recall-target.md.
     ///
     /// Returns:
     ///     (ids, distances): uint64 and float32 arrays of shape (nq, w) ((w,) for a 1-d query),
@@ -313,9 +360,12 @@ impl Index {
     /// Raises:
     ///     DimensionMismatchError: the last axis is not dim.
     ///     InvalidVectorError: a NaN or infinite component, or a zero query under cosine.
-    ///     InvalidParameterError: k, ef, oversample or threads < 1.
+    ///     InvalidParameterError: k, ef, oversample or threads < 1; target_recall outside (0, 1]
+    ///         or given with ef.
+    ///     UnreachableRecallError: no calibrated beam reaches target_recall (the message gives
+    ///         the best recall the calibration saw).
     #[pyo3(signature = (queries, k = 10, ef = None, oversample = None, filter = None,
-                        reranker = None, threads = None))]
+                        reranker = None, threads = None, target_recall = None))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
         &self,
@@ -327,12 +377,14 @@ impl Index {
         filter: Option<&Bound<'py, PyAny>>,
         reranker: Option<&Bound<'py, PyAny>>,
         threads: Option<i64>,
+        target_recall: Option<f64>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let mut search = Search::new(
             self.inner.dim(),
             queries,
             k,
             ef,
+            target_recall,
             oversample,
             filter,
             reranker,
@@ -356,6 +408,27 @@ impl Index {
         let id = id_arg(id, "index")?;
         let v = self.inner.get(id).py()?;
         Ok(PyArray1::from_vec(py, v))
+    }
+
+    /// The calibration recall targets use (stored in the segment file, or measured by the last
+    /// calibrate() or bulk add), as a dict: nodes, live, seed, and curves — one per
+    /// (selectivity, k, oversample) with its beams, mean recall and standard error; None
+    /// before any.
+    #[getter]
+    fn calibration<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        self.inner
+            .calibration()
+            .map(|c| calibration_dict(py, &c))
+            .transpose()
+    }
+
+    /// Calibrates the index now unless its calibration is current (a bulk add calibrates it
+    /// already; a search with target_recall would otherwise do it first): held-out samples of
+    /// its own vectors searched at a ladder of beams against exact ground truth. Returns the
+    /// calibration (see the calibration property), or None for an index too small to sample.
+    fn calibrate<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let c = py.detach(|| self.inner.calibrate());
+        c.map(|c| calibration_dict(py, &c)).transpose()
     }
 
     /// Whether the index is read-only (opened from a segment file with `Index.open`).

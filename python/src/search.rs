@@ -62,6 +62,7 @@ pub struct Search<'py> {
     dim: usize,
     k: usize,
     ef: Option<usize>,
+    target_recall: Option<f64>,
     oversample: Option<usize>,
     filter: Option<Filter>,
     reranker: Option<PyReranker>,
@@ -93,6 +94,7 @@ pub struct Detached<'a> {
     dim: usize,
     k: usize,
     ef: Option<usize>,
+    target_recall: Option<f64>,
     oversample: Option<usize>,
     filter: Option<&'a Filter>,
     reranker: Option<&'a PyReranker>,
@@ -112,6 +114,7 @@ impl<'py> Search<'py> {
         queries: &Bound<'py, PyAny>,
         k: i64,
         ef: Option<i64>,
+        target_recall: Option<f64>,
         oversample: Option<i64>,
         filter: Option<&Bound<'py, PyAny>>,
         reranker: Option<&Bound<'py, PyAny>>,
@@ -133,6 +136,7 @@ impl<'py> Search<'py> {
             dim,
             k,
             ef,
+            target_recall,
             oversample,
             filter,
             reranker,
@@ -148,6 +152,7 @@ impl<'py> Search<'py> {
             dim: self.dim,
             k: self.k,
             ef: self.ef,
+            target_recall: self.target_recall,
             oversample: self.oversample,
             filter: self.filter.as_ref(),
             reranker: self.reranker.as_ref(),
@@ -194,6 +199,7 @@ impl Detached<'_> {
             dim,
             k,
             ef,
+            target_recall,
             oversample,
             filter,
             reranker,
@@ -228,6 +234,9 @@ impl Detached<'_> {
         let mut params = SearchParams::new(k_search);
         if let Some(ef) = ef {
             params = params.ef(ef.min(cap));
+        }
+        if let Some(t) = target_recall {
+            params = params.target_recall(t);
         }
         if let Some(o) = oversample {
             params = params.oversample(o.min(cap.div_ceil(k_search)).max(1));

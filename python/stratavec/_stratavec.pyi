@@ -68,6 +68,10 @@ class ReadOnlyError(StratavecError):
 class ClosedError(StratavecError, ValueError):
     """A Collection was used after close() (or after its with block)."""
 
+class UnreachableRecallError(StratavecError, ValueError):
+    """A recall target that no calibrated beam reaches; the message gives the best recall the
+    calibration saw."""
+
 class Index:
     """An HNSW index: built in memory, or opened from a segment file (:meth:`Index.open`).
 
@@ -160,6 +164,7 @@ class Index:
         filter: Optional[_Filter] = None,
         reranker: Optional[_Reranker] = None,
         threads: Optional[int] = None,
+        target_recall: Optional[float] = None,
     ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
         """The ``k`` nearest neighbours of each query, nearest first.
 
@@ -181,6 +186,9 @@ class Index:
                 (array-like); the candidates are reordered by it (stable; NaN last) and the first
                 ``k`` kept. Its exceptions propagate unchanged.
             threads: threads for a batch (default: all cores; 1 searches in the calling thread).
+            target_recall: the Recall@k to reach instead of a beam, in (0, 1] (not with ``ef``):
+                the beam, and without ``oversample`` the oversampling, come from the index's
+                calibration (:attr:`calibration`; ``docs/recall-target.md``).
 
         Returns:
             ``(ids, distances)``: ``uint64`` and ``float32`` arrays of shape ``(nq, w)``
@@ -192,8 +200,21 @@ class Index:
         Raises:
             DimensionMismatchError: the last axis is not ``dim``.
             InvalidVectorError: a NaN or infinite component, or a zero query under cosine.
-            InvalidParameterError: k, ef, oversample or threads < 1.
+            InvalidParameterError: k, ef, oversample or threads < 1; ``target_recall`` outside
+                (0, 1] or given with ``ef``.
+            UnreachableRecallError: no calibrated beam reaches ``target_recall`` (the message
+                gives the best recall the calibration saw).
         """
+    @property
+    def calibration(self) -> Optional[Dict[str, Any]]:
+        """The calibration recall targets use (stored in the segment file, or measured by the
+        last :meth:`calibrate` or bulk add): ``nodes``, ``live``, ``seed`` and ``curves``, one
+        dict per (``selectivity``, ``k``, ``oversample``) with its ``samples``, ``beams``, mean
+        ``recall`` and ``stderr``; ``None`` before any."""
+    def calibrate(self) -> Optional[Dict[str, Any]]:
+        """Calibrates the index now unless its calibration is current (a bulk add already
+        does; the first ``target_recall`` search would otherwise). Returns :attr:`calibration`,
+        or ``None`` for an index too small to sample."""
     def get(self, id: int) -> npt.NDArray[np.float32]:
         """The stored vector of ``id`` (unit length under cosine: vectors are normalised on add).
 
@@ -385,6 +406,7 @@ class Collection:
         filter: Optional[_Filter] = None,
         reranker: Optional[_Reranker] = None,
         threads: Optional[int] = None,
+        target_recall: Optional[float] = None,
     ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
         """The ``k`` nearest neighbours of each query across every segment, nearest first: the
         same arguments, results and errors as :meth:`Index.search` (deleted and superseded rows
@@ -408,9 +430,40 @@ class Collection:
         """
     def refresh(self) -> None:
         """For a read-only open: loads what a writer flushed since. Does nothing for a writer."""
-    def stats(self) -> Dict[str, int]:
+    def stats(self) -> Dict[str, Any]:
         """``live``, ``deleted`` (stored until compaction), ``segments``, ``unsealed``,
-        ``segment_bytes``, ``wal_bytes`` and ``generation`` (0 for a read-only open)."""
+        ``segment_bytes``, ``wal_bytes``, ``generation`` (0 for a read-only open) and
+        ``quality`` (:meth:`quality`, or ``None``)."""
+    def monitor(
+        self,
+        sample_rate: float = 0.001,
+        max_cpu_share: float = 0.02,
+        window: int = 1000,
+        min_samples: int = 200,
+        correct: bool = True,
+        seed: Optional[int] = None,
+    ) -> None:
+        """Starts measuring search quality live (replacing a monitor already running): a seeded
+        fraction ``sample_rate`` of the searches is recomputed exactly by a background thread
+        held to ``max_cpu_share`` of one core, for a rolling Recall@k per recall target with a
+        95 % interval, latency percentiles and the beams used (:meth:`quality`). With
+        ``correct``, a target whose interval leaves it (on at least ``min_samples`` of the last
+        ``window`` samples) gets its beams corrected. Searches with a filter or a reranker are
+        timed, not sampled.
+
+        Raises:
+            InvalidParameterError: ``sample_rate`` or ``max_cpu_share`` outside (0, 1],
+                ``window`` or ``min_samples`` < 1, or ``min_samples`` > ``window``.
+        """
+    def stop_monitor(self) -> None:
+        """Stops the quality monitor; does nothing when none runs."""
+    def quality(self) -> Optional[Dict[str, Any]]:
+        """What the monitor measured (``None`` when none runs): ``searches``, ``sampled``,
+        ``measured``, ``dropped``, ``pending``, ``latency_us`` (``p50``, ``p90``, ``p99``,
+        ``p999``, ``max``), ``targets`` (one dict per recall target — ``target`` ``None`` for
+        searches that gave ``ef`` — with ``samples``, ``recall``, ``low``, ``high``,
+        ``mean_beam``, ``beam_factor``, ``corrections``), ``deleted_fraction``,
+        ``suggest_compaction`` and ``events`` (the corrections, in words)."""
     def close(self) -> None:
         """Makes every acknowledged write durable, waits for calls running in other threads,
         releases the writer lock and the mapped files. Unflushed rows stay in the log and come

@@ -82,3 +82,26 @@ def small_index(small):
     index = stratavec.Index(16, metric="l2", seed=7)
     index.add(base)
     return index
+
+
+def _crc32c(data: bytes, crc: int = 0) -> int:
+    """CRC-32C (Castagnoli), bit by bit: the checksum of segment headers."""
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def with_version(segment: bytes, version: int) -> bytes:
+    """A segment file's bytes with another format version and a header checksum that matches it
+    (files of version 2 on checksum their header and section table, version field included)."""
+    head = bytearray(segment[:64])
+    head[8:12] = version.to_bytes(4, "little")
+    count = int.from_bytes(head[12:16], "little")
+    if int.from_bytes(segment[24:28], "little") != 0:
+        head[24:28] = bytes(4)
+        crc = _crc32c(bytes(head) + segment[64 : 64 + 32 * count])
+        head[24:28] = crc.to_bytes(4, "little")
+    return bytes(head) + segment[64:]

@@ -101,7 +101,7 @@ def test_manifest(small_shards, synthetic):
         assert s["rows"] == want[s["shard"]]
         assert s["bytes"] == os.path.getsize(path)
         assert s["sha256"] == D._sha256(path)
-        assert s["segment_format_version"] == 1
+        assert s["segment_format_version"] == 4  # with a calibration section
         index = stratavec.Index.open(path)
         index.verify()
         assert len(index) == s["rows"]

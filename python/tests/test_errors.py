@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 import stratavec
+
+from conftest import with_version
 from stratavec import _stratavec
 
 VALUE_ERRORS = [
@@ -185,7 +187,7 @@ def test_storage_errors_come_from_real_calls(tmp_path):
     with pytest.raises(stratavec.CorruptFileError) as e:
         stratavec.Index.open(tmp_path / "corrupt.svs")
     assert type(e.value) is stratavec.CorruptFileError and "corrupt.svs" in str(e.value)
-    (tmp_path / "v9.svs").write_bytes(data[:8] + (9).to_bytes(4, "little") + data[12:])
+    (tmp_path / "v9.svs").write_bytes(with_version(data, 9))
     with pytest.raises(stratavec.UnsupportedVersionError) as e:
         stratavec.Index.open(tmp_path / "v9.svs")
     assert type(e.value) is stratavec.UnsupportedVersionError

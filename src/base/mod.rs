@@ -6,6 +6,8 @@
 //! on these types so that none of them needs another's internals.
 
 pub(crate) mod bytes;
+pub(crate) mod calibration;
+pub(crate) mod hash;
 pub(crate) mod options;
 pub(crate) mod prefetch;
 pub(crate) mod view;

@@ -21,6 +21,7 @@ mod trailer;
 pub(crate) mod wal;
 
 mod merge;
+mod quality;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -39,6 +40,7 @@ use crate::index::{per_query, Index, SearchParams};
 use crate::{Metric, Quantization};
 
 pub use self::merge::merge_top_k;
+pub use self::quality::{QualityLatency, QualityOptions, QualityReport, TargetQuality};
 pub use self::wal::Durability;
 
 /// Rows of the in-memory segment at which it is sealed into a segment file by default.
@@ -75,7 +77,7 @@ impl CollectionOptions {
 }
 
 /// Counts and sizes of a collection ([`Collection::stats`]).
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct CollectionStats {
     /// Live vectors (what searches can return).
     pub live: usize,
@@ -92,6 +94,8 @@ pub struct CollectionStats {
     /// The manifest's generation (it grows with every flush and compaction); for a read-only
     /// open, that of the manifest it last read (at the open or the last refresh).
     pub generation: u64,
+    /// The live quality monitor's report ([`Collection::quality`]), when one runs.
+    pub quality: Option<QualityReport>,
 }
 
 /// One sealed segment: the mapped index and the collection's deletes in it.
@@ -214,6 +218,8 @@ pub struct Collection {
     state: RwLock<Arc<State>>,
     /// `None` for a read-only open.
     writer: Option<Mutex<Writer>>,
+    /// Quality hook (issue 17, `quality.rs`): the live monitor, when one runs.
+    quality: quality::MonitorSlot,
 }
 
 impl std::fmt::Debug for Collection {
@@ -309,6 +315,7 @@ impl Collection {
             vfs,
             dir,
             options,
+            quality: Default::default(),
         };
         let flushed = collection.writer()?.lock().manifest.flushed_lsn;
         for (lsn, record) in records {
@@ -346,6 +353,7 @@ impl Collection {
             vfs,
             dir,
             options,
+            quality: Default::default(),
         })
     }
 
@@ -607,15 +615,9 @@ impl Collection {
     /// # Errors
     /// As [`Index::search_with`].
     pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
-        let state = self.snapshot();
-        let mut lists = Vec::with_capacity(state.sealed.len() + 1);
-        let unsealed = bounded(params, state.unsealed.len(), state.unsealed.segment_rows());
-        lists.push(state.unsealed.search_with(query, &unsealed)?);
-        for s in &state.sealed {
-            let p = bounded(params, s.live(), s.entry.rows as usize);
-            lists.push(s.index.search_masked(query, &p, Some(&s.dead))?);
-        }
-        Ok(merge_top_k(lists, params.k))
+        // Quality hook (issue 17, quality.rs): the segments searched and merged there, timed and
+        // sampled when a monitor runs.
+        quality::search(self.snapshot(), &self.quality, query, params)
     }
 
     /// Searches `queries` (row after row) in parallel; one result list per query.
@@ -936,6 +938,7 @@ impl Collection {
             stats.wal_bytes = w.wal.len_bytes();
             stats.generation = w.manifest.generation;
         }
+        stats.quality = self.quality();
         stats
     }
 }
@@ -943,7 +946,7 @@ impl Collection {
 /// `params` for a segment with `live` returnable rows among `rows`: `k` bounded by `live`, the
 /// beam by `rows` (deleted rows are waypoints of the walk), `k × oversample` by `rows`. An empty
 /// segment still gets `k = 1`, and zeros stay zeros so that the index refuses them as it would.
-fn bounded<'a>(params: &SearchParams<'a>, live: usize, rows: usize) -> SearchParams<'a> {
+pub(super) fn bounded<'a>(params: &SearchParams<'a>, live: usize, rows: usize) -> SearchParams<'a> {
     let mut p = *params;
     p.k = params.k.min(live.max(1));
     p.ef = params.ef.map(|ef| ef.min(rows.max(p.k)));

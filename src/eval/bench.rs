@@ -56,6 +56,11 @@ pub struct BenchSpec {
     /// 0.01, 0.1, 0.5). The filter keeps an id when a hash of it falls in that fraction, so the
     /// kept ids are spread evenly; recall is against the exact neighbours among them.
     pub filters: Vec<f64>,
+    /// Recall targets to measure besides the `ef` sweep ([`SearchParams::target_recall`], with the
+    /// index's automatic oversampling, reported as the mean it reranked with): one result each,
+    /// with the recall achieved, the mean beam chosen and the QPS of the fastest `ef` of the
+    /// sweep that reaches the same recall.
+    pub targets: Vec<f64>,
 }
 
 impl Default for BenchSpec {
@@ -74,6 +79,7 @@ impl Default for BenchSpec {
             repeats: 1,
             chunk: 25,
             filters: Vec::new(),
+            targets: Vec::new(),
         }
     }
 }
@@ -95,6 +101,18 @@ pub enum BenchProgress {
         /// The beam width being measured.
         ef: usize,
     },
+    /// Measuring one recall target.
+    Target {
+        /// The target being measured.
+        target: f64,
+    },
+}
+
+/// The beam of a measured configuration: a fixed `ef`, or a recall target.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Beam {
+    Ef(usize),
+    Target(f64),
 }
 
 /// Builds an index on `data.base` and measures every `ef` of `spec` against `data.queries`.
@@ -131,9 +149,11 @@ pub fn run_bench(
             result.build_seconds = built.seconds;
             result.index_bytes = built.index_bytes;
             result.build_peak_bytes = built.peak_bytes;
+            result.calibration_seconds = built.index.calibration_seconds();
             results.push(result);
         }
     }
+    compare_targets(&mut results);
     Ok(BenchReport {
         dataset: DatasetInfo {
             name: data.name.clone(),
@@ -298,20 +318,28 @@ fn sweep(
     let filters: Vec<Option<f64>> = std::iter::once(None)
         .chain(spec.filters.iter().map(|&f| Some(f)))
         .collect();
+    let mut runs: Vec<(Beam, Option<usize>)> = Vec::new();
     for &ef in &spec.efs {
-        for &oversample in &oversamples {
-            for &filter in &filters {
-                progress(BenchProgress::Search { ef });
-                let (mut result, found) = measure(index, queries, spec, ef, oversample, filter)?;
-                result.resident_bytes_after_queries = resident_bytes();
-                result.memory = Some(MemoryBreakdown {
-                    codes_bytes: memory.codes_bytes as u64,
-                    originals_bytes: memory.originals_bytes as u64,
-                    graph_bytes: (memory.graph_bytes + memory.ids_bytes) as u64,
-                    fast_scan_bytes: memory.fast_scan_bytes as u64,
-                });
-                out.push((result, found));
-            }
+        runs.extend(oversamples.iter().map(|&o| (Beam::Ef(ef), o)));
+    }
+    // A target chooses its own oversampling (reported as the index's default).
+    let automatic = oversamples[0].map(|_| index.options().default_oversample());
+    runs.extend(spec.targets.iter().map(|&t| (Beam::Target(t), automatic)));
+    for (beam, oversample) in runs {
+        for &filter in &filters {
+            progress(match beam {
+                Beam::Ef(ef) => BenchProgress::Search { ef },
+                Beam::Target(target) => BenchProgress::Target { target },
+            });
+            let (mut result, found) = measure(index, queries, spec, beam, oversample, filter)?;
+            result.resident_bytes_after_queries = resident_bytes();
+            result.memory = Some(MemoryBreakdown {
+                codes_bytes: memory.codes_bytes as u64,
+                originals_bytes: memory.originals_bytes as u64,
+                graph_bytes: (memory.graph_bytes + memory.ids_bytes) as u64,
+                fast_scan_bytes: memory.fast_scan_bytes as u64,
+            });
+            out.push((result, found));
         }
     }
     Ok(out)
@@ -374,7 +402,7 @@ pub fn bench_opened_index(
     };
     let swept = sweep(index, queries, &spec, progress)?;
     let truth = truth()?;
-    swept
+    let mut results = swept
         .into_iter()
         .map(|(mut result, found)| {
             result.recall_at_k = recall_at_k(&found, &truth, spec.k)?;
@@ -383,29 +411,58 @@ pub fn bench_opened_index(
             result.resident_bytes_after_open = opened.resident_bytes_after_open;
             Ok(result)
         })
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+    compare_targets(&mut results);
+    Ok(results)
 }
 
-/// Measures one `ef`: a warm-up, the single-thread pass (latencies and recall), and the
-/// all-threads pass.
+/// Fills each recall target's `qps_best_ef`: the single-thread QPS of the fastest fixed-ef
+/// result of the same index and filter whose recall is at least the target's.
+fn compare_targets(results: &mut [BenchResult]) {
+    let same = |a: &BenchConfig, b: &BenchConfig| {
+        a.quant == b.quant && a.layout == b.layout && a.filter == b.filter && a.k == b.k
+    };
+    let best: Vec<Option<f64>> = results
+        .iter()
+        .map(|t| {
+            t.config.target_recall?;
+            results
+                .iter()
+                .filter(|r| r.config.target_recall.is_none() && same(&r.config, &t.config))
+                .filter(|r| r.recall_at_k >= t.recall_at_k)
+                .map(|r| r.qps_single_thread)
+                .max_by(f64::total_cmp)
+        })
+        .collect();
+    for (r, b) in results.iter_mut().zip(best) {
+        r.qps_best_ef = b;
+    }
+}
+
+/// Measures one `ef` or recall target: a warm-up, the single-thread pass (latencies and
+/// recall), and the all-threads pass.
 fn measure(
     index: &Index,
     queries: &Matrix<f32>,
     spec: &BenchSpec,
-    ef: usize,
+    beam: Beam,
     oversample: Option<usize>,
     filter: Option<f64>,
 ) -> Result<(BenchResult, Vec<Vec<u64>>)> {
     let stats = SearchStats::new();
     let keep = move |id: u64| filter.is_none_or(|f| keeps(f, id));
-    let params = SearchParams::new(spec.k).ef(ef);
+    let params = match beam {
+        Beam::Ef(ef) => SearchParams::new(spec.k).ef(ef),
+        Beam::Target(t) => SearchParams::new(spec.k).target_recall(t),
+    };
     let params = match filter {
         Some(_) => params.filter(&keep),
         None => params,
     };
-    let params = match oversample {
-        Some(o) => params.oversample(o).rerank(Rerank::Exact),
-        None => params.rerank(Rerank::None),
+    let params = match (oversample, beam) {
+        (Some(_), Beam::Target(_)) => params.rerank(Rerank::Exact),
+        (Some(o), Beam::Ef(_)) => params.oversample(o).rerank(Rerank::Exact),
+        (None, _) => params.rerank(Rerank::None),
     };
     for q in queries.rows().cycle().take(spec.warmup_queries) {
         index.search_with(q, &params)?;
@@ -447,18 +504,32 @@ fn measure(
     let batch = index.search_batch(queries.as_slice(), &params)?;
     let all_threads_qps = batch.len() as f64 / t.elapsed().as_secs_f64();
 
+    let counts = stats.counts();
+    let mean_beam = counts.beam_sum as f64 / counts.queries.max(1) as f64;
     let config = BenchConfig {
         m: spec.m,
         ef_construction: spec.ef_construction,
-        ef,
+        ef: match beam {
+            Beam::Ef(ef) => ef,
+            Beam::Target(_) => mean_beam.round() as usize,
+        },
         k: spec.k,
         quant: index.options().quantization.name().into(),
-        oversample,
+        // A target chooses its own oversampling: the one its searches reranked with.
+        oversample: match (beam, oversample) {
+            (Beam::Target(_), Some(_)) if counts.queries > 0 => Some(
+                (counts.reranked as f64 / counts.queries as f64 / spec.k as f64).round() as usize,
+            ),
+            _ => oversample,
+        },
         layout: oversample.map(|_| index.options().layout.name().into()),
         engine: None,
         filter,
+        target_recall: match beam {
+            Beam::Ef(_) => None,
+            Beam::Target(t) => Some(t),
+        },
     };
-    let counts = stats.counts();
     let per_query = |x: u64| x as f64 / counts.queries.max(1) as f64;
     let mut result = BenchResult::new(config, 0.0, &single, 0.0, 0)
         .with_all_threads(all_threads_qps, rayon::current_num_threads());
@@ -470,6 +541,9 @@ fn measure(
         bytes_read: per_query(counts.bytes_read()),
         cpu_us: cpu_us_per_query,
     });
+    if let Beam::Target(_) = beam {
+        result.mean_beam = Some(mean_beam);
+    }
     Ok((result, found))
 }
 

@@ -111,6 +111,10 @@ pub struct BenchConfig {
     /// then against the exact neighbours among the kept ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<f64>,
+    /// The recall target the searches asked for instead of a beam (`--target-recall`); `ef` is
+    /// then the mean beam the calibration chose, rounded. Absent for a fixed `ef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_recall: Option<f64>,
 }
 
 /// Latency percentiles in microseconds (JSON keys `p50`, `p90`, `p99`, `p999`).
@@ -182,6 +186,17 @@ pub struct BenchResult {
     /// Work per query of the single-thread pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<WorkPerQuery>,
+    /// For a recall target: the mean beam the searches used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean_beam: Option<f64>,
+    /// For a recall target: the single-thread QPS of the best fixed `ef` of the same index whose
+    /// recall is at least the one the target achieved (the fastest ef of the sweep that does as
+    /// well); `None` when no ef of the sweep does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qps_best_ef: Option<f64>,
+    /// Seconds the index's calibration took while it was built (part of `build_seconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_seconds: Option<f64>,
 }
 
 /// Mean work per query (JSON `work`).
@@ -248,6 +263,9 @@ impl BenchResult {
             resident_bytes_after_queries: None,
             memory: None,
             work: None,
+            mean_beam: None,
+            qps_best_ef: None,
+            calibration_seconds: None,
         }
     }
 
@@ -274,8 +292,9 @@ impl BenchReport {
     /// configuration, recall, throughput, latency percentiles, build time and memory. When any
     /// result names its engine, an `engine` column comes first. Columns added after the first
     /// release of this format (`layout`, `fast_scan_bytes`, `bytes_per_query`,
-    /// `distances_per_query`, `cpu_us_per_query`, `resident_bytes_after_queries`) come last, so existing readers keep
-    /// their column positions.
+    /// `distances_per_query`, `cpu_us_per_query`, `resident_bytes_after_queries`, then
+    /// `target_recall`, `mean_beam`, `qps_best_ef`, `calibration_seconds`) come last, so existing
+    /// readers keep their column positions.
     pub fn to_csv(&self) -> String {
         let with_engine = self.results.iter().any(|r| r.config.engine.is_some());
         let mut out = String::from(if with_engine { "engine," } else { "" });
@@ -284,7 +303,8 @@ impl BenchReport {
              qps_single_thread,qps_all_threads,threads,p50_us,p90_us,p99_us,p999_us,\
              build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes,filter,layout,\
              fast_scan_bytes,bytes_per_query,distances_per_query,cpu_us_per_query,\
-             resident_bytes_after_queries\n",
+             resident_bytes_after_queries,target_recall,mean_beam,qps_best_ef,\
+             calibration_seconds\n",
         );
         let opt = |v: Option<String>| v.unwrap_or_default();
         for r in &self.results {
@@ -294,7 +314,7 @@ impl BenchReport {
             }
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 self.dataset.name,
                 self.dataset.metric,
                 c.quant,
@@ -323,6 +343,10 @@ impl BenchReport {
                 opt(r.work.map(|w| w.distances.to_string())),
                 opt(r.work.and_then(|w| w.cpu_us).map(|c| c.to_string())),
                 opt(r.resident_bytes_after_queries.map(|b| b.to_string())),
+                opt(c.target_recall.map(|t| t.to_string())),
+                opt(r.mean_beam.map(|b| b.to_string())),
+                opt(r.qps_best_ef.map(|q| q.to_string())),
+                opt(r.calibration_seconds.map(|s| s.to_string())),
             );
         }
         out
@@ -355,6 +379,7 @@ mod tests {
             layout: None,
             engine: None,
             filter: None,
+            target_recall: None,
         };
         BenchResult::new(config, recall, &stats, 12.345, 3 * 1024 * 1024)
     }

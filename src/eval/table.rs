@@ -22,6 +22,9 @@ pub enum TableStyle {
 /// all-threads QPS, `CPU µs` (the searching thread's CPU time per query) and `KiB/q` (index
 /// bytes a query read) before `build s` when any result counted its work, and `RSS MiB` (the
 /// process's resident memory after the queries) last for results of an opened segment file.
+/// With recall targets, a `target` column comes before `ef` (which is then the mean beam
+/// chosen) and `vs best ef` after the QPS: the target's single-thread QPS over that of the
+/// fastest fixed ef reaching the same recall.
 pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
     let differs = |f: &dyn Fn(&BenchConfig) -> String| {
         results
@@ -79,7 +82,19 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
             }),
         ));
     }
-    columns.push(("ef".into(), Box::new(|r| r.config.ef.to_string())));
+    if results.iter().any(|r| r.config.target_recall.is_some()) {
+        columns.push((
+            "target".into(),
+            Box::new(|r| r.config.target_recall.map_or("-".into(), |t| t.to_string())),
+        ));
+    }
+    columns.push((
+        "ef".into(),
+        Box::new(|r| match r.mean_beam {
+            Some(b) => format!("{b:.1}"),
+            None => r.config.ef.to_string(),
+        }),
+    ));
     columns.push((recall_header, Box::new(|r| format!("{:.4}", r.recall_at_k))));
     columns.push((
         "QPS(1t)".into(),
@@ -98,6 +113,16 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
             Box::new(|r| {
                 r.qps_all_threads
                     .map_or_else(|| "-".to_string(), |q| format!("{q:.0}"))
+            }),
+        ));
+    }
+    if results.iter().any(|r| r.config.target_recall.is_some()) {
+        columns.push((
+            "vs best ef".into(),
+            Box::new(|r| match (r.config.target_recall, r.qps_best_ef) {
+                (Some(_), Some(q)) => format!("{:.2}×", r.qps_single_thread / q),
+                (Some(_), None) => "none".into(),
+                _ => "-".into(),
             }),
         ));
     }

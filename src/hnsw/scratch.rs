@@ -103,6 +103,11 @@ pub(crate) struct Scratch {
     pub expanded: u64,
     /// Distances computed in this search (traversal and exact scans).
     pub scored: u64,
+    /// Calibration hook (issue 17): the level-0 start the last greedy descent reached, and
+    /// whether the next search starts there instead of descending again — the descent does not
+    /// depend on the beam, so a calibration sample walking a ladder of beams descends once.
+    pub descent: Option<Scored>,
+    pub reuse_descent: bool,
 }
 
 impl Scratch {
@@ -114,6 +119,8 @@ impl Scratch {
             query: Vec::new(),
             expanded: 0,
             scored: 0,
+            descent: None,
+            reuse_descent: false,
         }
     }
 }

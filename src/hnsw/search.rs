@@ -26,6 +26,10 @@ pub(crate) struct Accept<'a> {
     pub dead: Option<&'a [AtomicU64]>,
     /// Whether the view has deleted nodes at all (skips the check when not).
     pub view_has_deletes: bool,
+    /// A node the search must not see at all — neither scored, expanded nor returned, as if it
+    /// were not in the graph (a calibration query that is the node's own vector: issue 17's
+    /// held-out samples). It must not be the entry point, nor on the upper levels.
+    pub hidden: Option<u32>,
 }
 
 impl Accept<'_> {
@@ -346,14 +350,28 @@ impl<G: GraphView> Graph<'_, G> {
         let Some(ep) = self.st.entry() else {
             return false;
         };
-        let mut cur = Scored {
-            dist: q.score(ep.node),
-            id: ep.node,
+        let cur = match s.descent.filter(|_| s.reuse_descent) {
+            Some(cur) => cur,
+            None => {
+                let mut cur = Scored {
+                    dist: q.score(ep.node),
+                    id: ep.node,
+                };
+                for level in (1..=ep.level).rev() {
+                    cur = self.greedy(q, cur, level);
+                }
+                s.descent = Some(cur);
+                cur
+            }
         };
-        for level in (1..=ep.level).rev() {
-            cur = self.greedy(q, cur, level);
-        }
         s.visited.reset(self.st.node_bound());
+        // Calibration hook (issue 17): a hidden node counts as visited from the start.
+        if let Some(h) = accept
+            .hidden
+            .filter(|&h| (h as usize) < self.st.node_bound())
+        {
+            s.visited.insert(h);
+        }
         s.visited.insert(cur.id);
         s.candidates.push(Reverse(cur));
         if !on_visit && accept.accepts(self.st, cur.id) {
@@ -398,7 +416,7 @@ impl<G: GraphView> Graph<'_, G> {
     pub(crate) fn exact<S: Scorer>(&self, q: &S, k: usize, s: &mut Scratch, accept: &Accept<'_>) {
         s.results.clear();
         for node in 0..self.st.len() as u32 {
-            if !accept.accepts(self.st, node) {
+            if !accept.accepts(self.st, node) || accept.hidden == Some(node) {
                 continue;
             }
             s.scored += 1;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use rayon::prelude::*;
 
 use super::Index;
+use crate::base::hash::splitmix64;
 use crate::base::options::{QuantScheme, Quantization, MAX_LEVEL};
 use crate::base::view::{GraphView, RowView};
 use crate::distance::{self, VectorDistance, WithDistance};
@@ -89,17 +90,33 @@ impl Index {
         let codes = (total >= BUILD_ON_CODES_MIN_BATCH && 2 * total >= start + total)
             .then(|| BuildCodes::encode(&st, start + total, self.options.metric, rows))
             .flatten();
-        with_kernels(
-            Level::best(),
-            Link {
-                index: self,
-                st: &st,
-                entry_lock: &mem.entry_lock,
-                slots: start..start + total,
-                codes: codes.as_ref(),
-                progress,
-            },
-        );
+        // Recall-target hook (issue 17, calibrate.rs): a bulk batch holds back a sample of its
+        // rows, links the others, calibrates on the held-back rows, then links them.
+        let held = held_back(self, start, total, st.entry().is_none());
+        let link = |slots: &[u32], done: usize| {
+            with_kernels(
+                Level::best(),
+                Link {
+                    index: self,
+                    st: &st,
+                    entry_lock: &mem.entry_lock,
+                    slots,
+                    done,
+                    total,
+                    codes: codes.as_ref(),
+                    progress,
+                },
+            )
+        };
+        let first: Vec<u32> = (start as u32..(start + total) as u32)
+            .filter(|s| held.binary_search(s).is_err())
+            .collect();
+        link(&first, 0);
+        if !held.is_empty() {
+            self.calibrate_held_back(mem, &st, &held);
+            link(&held, first.len());
+        }
+        progress(total, total);
         Ok(())
     }
 
@@ -217,7 +234,11 @@ struct Link<'a> {
     index: &'a Index,
     st: &'a Storage,
     entry_lock: &'a parking_lot::Mutex<()>,
-    slots: std::ops::Range<usize>,
+    /// The slots to link, ascending.
+    slots: &'a [u32],
+    /// Slots of the batch linked before these, and all of the batch (for `progress`).
+    done: usize,
+    total: usize,
     codes: Option<&'a BuildCodes>,
     progress: &'a (dyn Fn(usize, usize) + Sync),
 }
@@ -246,6 +267,8 @@ impl<K: Kernels> WithDistance for LinkWith<'_, K> {
             st,
             entry_lock,
             slots,
+            done,
+            total,
             codes,
             progress,
         } = self.link;
@@ -264,22 +287,22 @@ impl<K: Kernels> WithDistance for LinkWith<'_, K> {
                 builder.insert(slot, &scorer, false, ef_c);
             }
         };
-        let total = slots.len();
-        let done = AtomicUsize::new(0);
-        let mut first = slots.start;
+        let done = AtomicUsize::new(done);
+        let mut rest = slots;
         if st.entry().is_none() {
-            insert(first as u32);
-            first += 1;
-            done.store(1, Ordering::Relaxed);
+            if let Some((&first, others)) = slots.split_first() {
+                insert(first);
+                rest = others;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        (first..slots.end).into_par_iter().for_each(|slot| {
-            insert(slot as u32);
+        rest.par_iter().for_each(|&slot| {
+            insert(slot);
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             if d.is_multiple_of(256) {
                 progress(d, total);
             }
         });
-        progress(total, total);
     }
 }
 
@@ -322,10 +345,23 @@ impl BuildCodes {
     }
 }
 
-/// SplitMix64: a fast, well-mixed 64-bit hash.
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
+/// The rows of a batch of `total` at slot `start` held back for the calibration (ascending): a
+/// seeded draw of up to [`calibrate::SAMPLES`](super::calibrate::SAMPLES) (and at most an eighth)
+/// of a batch of at least [`CALIBRATE_MIN_BATCH`] rows that leaves the index without a current
+/// calibration (none yet, or one the batch makes stale: see [`Index::calibrate`]); none
+/// otherwise. The first row of an empty index is never held (it becomes the entry point).
+fn held_back(index: &Index, start: usize, total: usize, empty: bool) -> Vec<u32> {
+    let current = index.calibration().is_some_and(|c| !index.is_stale(&c));
+    if total < CALIBRATE_MIN_BATCH || current {
+        return Vec::new();
+    }
+    let from = start as u32 + u32::from(empty);
+    let slots = from..(start + total) as u32;
+    let n = super::calibrate::SAMPLES.min(total / 8);
+    let mut held = super::calibrate::draw(slots, index.options.seed ^ 0x5ca1_ab1e, n);
+    held.sort_unstable();
+    held
 }
+
+/// Smallest batch calibrated while it is built ([`held_back`]).
+pub(super) const CALIBRATE_MIN_BATCH: usize = 1000;

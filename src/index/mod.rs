@@ -7,10 +7,12 @@
 //! (`stats.rs`).
 
 mod build;
+mod calibrate;
 mod planner;
 mod save;
 mod search;
 mod stats;
+mod target;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -48,6 +50,8 @@ const MIN_CAPACITY: usize = 1024;
 pub struct Index {
     options: IndexOptions,
     body: Body,
+    /// Recall-target hook (issue 17, `target.rs`): the calibration its targets use.
+    calibration: target::CalibrationCell,
 }
 
 /// Where an index's data lives.
@@ -112,6 +116,7 @@ impl Index {
                 ids: RwLock::new(HashMap::new()),
             })),
             options,
+            calibration: target::CalibrationCell::default(),
         })
     }
 
@@ -119,6 +124,7 @@ impl Index {
     fn from_segment(segment: Segment) -> Index {
         Index {
             options: segment.options().clone(),
+            calibration: target::CalibrationCell::new(segment.calibration().cloned()),
             body: Body::Segment(Box::new(segment)),
         }
     }

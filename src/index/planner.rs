@@ -46,16 +46,23 @@ pub(super) fn prefer_exact<G: GraphView>(
     ef: usize,
 ) -> bool {
     let n = st.len();
+    let s = selectivity(st, filter);
+    if s == 0.0 {
+        return true;
+    }
+    let walk = ef as f64 / s * st.m() as f64;
+    let scan = n as f64 / 8.0 + s * n as f64;
+    scan <= walk
+}
+
+/// The fraction of nodes `filter` keeps, estimated on an even sample of up to 1,024 of them (0
+/// when none of the sample passes, or the graph is empty).
+pub(super) fn selectivity<G: GraphView>(st: &G, filter: &(dyn Fn(u64) -> bool + Sync)) -> f64 {
+    let n = st.len();
     let sample = n.min(1024);
     let step = n / sample.max(1);
     let matches = (0..sample)
         .filter(|&i| filter(st.label((i * step) as u32)))
         .count();
-    if matches == 0 {
-        return true;
-    }
-    let s = matches as f64 / sample as f64;
-    let walk = ef as f64 / s * st.m() as f64;
-    let scan = n as f64 / 8.0 + s * n as f64;
-    scan <= walk
+    matches as f64 / sample.max(1) as f64
 }

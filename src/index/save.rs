@@ -4,9 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::calibrate::{measure_view, Recoded, Samples};
+use super::search::View;
 use super::{Body, Index, Memory};
+use crate::base::calibration::Calibration;
 use crate::base::options::{IndexOptions, Layout, Quantization};
-use crate::base::view::{block_neighbours, GraphView};
+use crate::base::view::{block_neighbours, GraphView, RowView};
 use crate::error::{Error, Result};
 use crate::fsutil::{ReplaceError, Replacement};
 use crate::hnsw::Storage;
@@ -145,6 +148,23 @@ impl Index {
                 trained.as_ref()
             }
         };
+        // Recall-target hook (issue 17): the file stores the calibration of what it holds.
+        if codec.is_some()
+            && (mem.codec.get().is_none()
+                || quantization != self.options.quantization
+                || layout != self.options.layout)
+        {
+            // Another form than the index searches with (a codec trained now, or another
+            // layout): the file's code rows and blocks are made here, calibrated, and the rows
+            // written as they are.
+            return self.save_recoded(to, path, &options, codec, &st, ids);
+        }
+        let calibration = if layout != self.options.layout {
+            // An f32 index saved with another layout (refused by the writer's checks).
+            None
+        } else {
+            self.calibration_locked(mem, &st)
+        };
         segment::write_segment(
             to,
             path,
@@ -154,8 +174,89 @@ impl Index {
                 view: &*st,
                 nodes: st.len(),
                 ids,
+                calibration: calibration.as_deref(),
             },
         )
+    }
+
+    /// [`Index::save_quantized`] of a graph in another form than its own (`options` give the
+    /// file's quantization and layout, `codec` its codec): the code rows the file holds (the
+    /// stored ones when they fit, else encoded now; none for a layout without them) and, for the
+    /// fast-scan layout, its blocks, on which the calibration is measured before the file is
+    /// written — whatever the codec (scalar or RaBitQ) and layout.
+    fn save_recoded(
+        &self,
+        to: Replacement<'_>,
+        path: &Path,
+        options: &IndexOptions,
+        codec: Option<&Codec>,
+        st: &Storage,
+        ids: Vec<(u64, u32)>,
+    ) -> Result<u64, ReplaceError> {
+        let row_bytes = segment::code_row_width(options);
+        let stored = st.codes().filter(|c| c.stride() == row_bytes);
+        let encoded = match (codec, stored) {
+            (Some(codec), None) if row_bytes > 0 => Some(segment::encode_rows(
+                codec,
+                st,
+                st.len(),
+                options.dim,
+                row_bytes,
+            )),
+            _ => None,
+        };
+        let codes = match &encoded {
+            Some(rows) => Some(RowView::from_slice(rows, row_bytes)),
+            None if row_bytes > 0 => stored,
+            None => None,
+        };
+        let view = Recoded { inner: st, codes };
+        let blocks = (options.layout == Layout::FastScan).then(|| pack_blocks(st, options, codec));
+        let calibration = measure_view(
+            self,
+            View {
+                st: &view,
+                codec,
+                blocks: blocks.as_ref().map(PackedBlocks::bytes),
+            },
+            Samples::Hidden { dead: None },
+            options.default_oversample(),
+        );
+        segment::write_segment(
+            to,
+            path,
+            &SegmentSource {
+                options,
+                codec,
+                view: &view,
+                nodes: st.len(),
+                ids,
+                calibration: calibration.as_ref(),
+            },
+        )
+    }
+
+    /// The index's calibration for the graph `st`, measured now unless it is current (see
+    /// [`Index::calibrate`]); the caller holds the writer lock (so blocks are packed here, not
+    /// by the search).
+    fn calibration_locked(&self, mem: &Memory, st: &Storage) -> Option<Arc<Calibration>> {
+        if let Some(c) = self.calibration().filter(|c| !self.is_stale(c)) {
+            return Some(c);
+        }
+        let started = std::time::Instant::now();
+        let packed = (self.options.layout == Layout::FastScan).then(|| self.pack_locked(mem));
+        let measured = Arc::new(measure_view(
+            self,
+            View {
+                st,
+                codec: mem.codec.get(),
+                blocks: packed.as_deref().map(PackedBlocks::bytes),
+            },
+            Samples::Hidden { dead: None },
+            self.options.default_oversample(),
+        )?);
+        self.store_calibration(measured.clone(), started);
+        Some(measured)
     }
 
     /// The fast-scan blocks of an in-memory index, packed now if the graph changed since they were
@@ -200,7 +301,11 @@ impl Index {
 /// The one-visit blocks of every published node of `st`, from its level-0 links and the RaBitQ
 /// codes of its neighbours' vectors; none before the codec is trained. (Only RaBitQ indexes have
 /// blocks in memory: SQ4 fast-scan blocks are read from old files, never built.)
-fn pack_blocks(st: &Storage, options: &IndexOptions, codec: Option<&Codec>) -> PackedBlocks {
+pub(super) fn pack_blocks(
+    st: &Storage,
+    options: &IndexOptions,
+    codec: Option<&Codec>,
+) -> PackedBlocks {
     let nodes = st.len();
     let Some(Codec::Rq(rq)) = codec else {
         return PackedBlocks::filled(0, nodes, |_| {});

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use super::planner;
 use super::stats::{Path, SearchStats, SearchWork};
 use super::{Body, Index};
+use crate::base::calibration::Choice;
 use crate::base::options::{IndexOptions, Neighbor, DEFAULT_EF_SEARCH};
 use crate::base::view::{GraphView, RowView};
 use crate::distance::{self, VectorDistance, WithDistance};
@@ -34,6 +35,10 @@ pub struct SearchParams<'a> {
     pub oversample: Option<usize>,
     /// Counters to add this search's work to.
     pub stats: Option<&'a SearchStats>,
+    /// The Recall@k to reach instead of a beam width: the beam (and, unless `oversample` is
+    /// given, the oversampling) is chosen from the index's calibration. In (0, 1]; not with `ef`.
+    /// See [`SearchParams::target_recall`].
+    pub target_recall: Option<f64>,
 }
 
 impl<'a> SearchParams<'a> {
@@ -46,6 +51,7 @@ impl<'a> SearchParams<'a> {
             rerank: Rerank::Auto,
             oversample: None,
             stats: None,
+            target_recall: None,
         }
     }
 
@@ -78,19 +84,43 @@ impl<'a> SearchParams<'a> {
         self.oversample = Some(oversample);
         self
     }
+
+    /// Asks for a Recall@k instead of a beam width: the search uses the smallest beam that the
+    /// index's [calibration](crate::Index::calibrate) says reaches `target` (for this `k`, the
+    /// oversampling, and the selectivity of the filter), and, when `oversample` is not given, the
+    /// index's default oversampling — or the smallest calibrated one that reaches the target.
+    /// [`SearchCounts::beam_sum`](crate::SearchCounts) and `targeted` report the beams chosen.
+    /// `docs/recall-target.md` says how the calibration is measured and how accurate it is.
+    ///
+    /// An index opened from a segment file uses the calibration stored in it; one built in
+    /// memory, the one its bulk [`Index::add_batch`] measured. Without one (or once it is stale:
+    /// see [`Index::calibrate`]), the first search that asks for a target calibrates the index,
+    /// and takes about as long as a few thousand searches; [`Index::calibrate`] pays that up
+    /// front.
+    ///
+    /// # Errors (of the search)
+    /// [`Error::InvalidParameter`] when `target` is not in (0, 1] or `ef` is given too;
+    /// [`Error::UnreachableRecall`] (with the best recall the calibration saw) when no calibrated
+    /// beam reaches it.
+    pub fn target_recall(mut self, target: f64) -> Self {
+        self.target_recall = Some(target);
+        self
+    }
 }
 
 /// The beam and candidate counts of one search, from its parameters.
 #[derive(Clone, Copy, Debug)]
-struct Plan {
+pub(super) struct Plan {
     k: usize,
     /// The beam width used.
-    ef: usize,
+    pub ef: usize,
     /// Candidates kept for the reranking (`k` without one).
     pool: usize,
     /// Whether the beam was widened past the one asked for to hold `pool`.
     raised: bool,
     rerank_exact: bool,
+    /// Whether the beam came from a recall target.
+    targeted: bool,
 }
 
 impl Index {
@@ -128,6 +158,41 @@ impl Index {
         params: &SearchParams<'_>,
         dead: Option<&[AtomicU64]>,
     ) -> Result<Vec<Neighbor>> {
+        self.search_tuned(query, params, dead, 1.0)
+    }
+
+    /// [`Index::search_masked`] with the beam of a recall target multiplied by `beam_scale` (a
+    /// collection's live correction of the calibration, issue 17; 1 leaves it as calibrated).
+    pub(crate) fn search_tuned(
+        &self,
+        query: &[f32],
+        params: &SearchParams<'_>,
+        dead: Option<&[AtomicU64]>,
+        beam_scale: f64,
+    ) -> Result<Vec<Neighbor>> {
+        struct Search<'q, 'p, 'd> {
+            query: &'q [f32],
+            params: &'q SearchParams<'p>,
+            dead: Option<&'d [AtomicU64]>,
+            beam_scale: f64,
+        }
+        impl OnView for Search<'_, '_, '_> {
+            type Output = Result<Vec<Neighbor>>;
+            fn run<G: GraphView>(self, index: &Index, view: View<'_, G>) -> Self::Output {
+                index.search_view(view, self.query, self.params, self.dead, self.beam_scale)
+            }
+        }
+        self.on_view(Search {
+            query,
+            params,
+            dead,
+            beam_scale,
+        })
+    }
+
+    /// Runs `job` on the index's current view: the in-memory storage (with the fast-scan blocks
+    /// of its current graph, when packed) or the segment.
+    pub(super) fn on_view<J: OnView>(&self, job: J) -> J::Output {
         match &self.body {
             Body::Memory(mem) => {
                 let packed = self.packed_blocks(mem);
@@ -138,11 +203,23 @@ impl Index {
                     .as_deref()
                     .filter(|p| p.nodes == st.len())
                     .map(|p| p.bytes());
-                self.search_view(&*st, mem.codec.get(), blocks, query, params, dead)
+                job.run(
+                    self,
+                    View {
+                        st: &*st,
+                        codec: mem.codec.get(),
+                        blocks,
+                    },
+                )
             }
-            Body::Segment(seg) => {
-                self.search_view(&**seg, seg.codec(), seg.blocks(), query, params, dead)
-            }
+            Body::Segment(seg) => job.run(
+                self,
+                View {
+                    st: &**seg,
+                    codec: seg.codec(),
+                    blocks: seg.blocks(),
+                },
+            ),
         }
     }
 
@@ -164,10 +241,21 @@ impl Index {
     /// # Errors
     /// As [`Index::search_with`].
     pub fn search_exact(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
-        self.plan(params, false)?;
+        self.search_exact_masked(query, params, None)
+    }
+
+    /// [`Index::search_exact`] that also skips the slots set in `dead` (see
+    /// [`Index::search_masked`]).
+    pub(crate) fn search_exact_masked(
+        &self,
+        query: &[f32],
+        params: &SearchParams<'_>,
+        dead: Option<&[AtomicU64]>,
+    ) -> Result<Vec<Neighbor>> {
+        self.plan(params, false, None)?;
         match &self.body {
-            Body::Memory(mem) => self.exact_view(&*mem.snapshot(), query, params),
-            Body::Segment(seg) => self.exact_view(&**seg, query, params),
+            Body::Memory(mem) => self.exact_view(&*mem.snapshot(), query, params, dead),
+            Body::Segment(seg) => self.exact_view(&**seg, query, params, dead),
         }
     }
 
@@ -176,46 +264,64 @@ impl Index {
         st: &G,
         query: &[f32],
         params: &SearchParams<'_>,
+        dead: Option<&[AtomicU64]>,
     ) -> Result<Vec<Neighbor>> {
         let accept = Accept {
             filter: params.filter,
-            dead: None,
+            dead,
             view_has_deletes: st.has_deletes(),
+            hidden: None,
         };
         with_scratch(|s| {
             let q = prepare_query(s, query, &self.options, st.vectors().stride())?;
-            let exact = ExactScan {
-                graph: Graph { st },
-                k: params.k,
-                accept: &accept,
-                s,
-            };
-            self.options.metric.with_best_distance(FloatJob {
-                query: &q,
-                rows: st.vectors(),
-                job: exact,
-            });
-            let hits = sorted_results(s, params.k);
+            let hits = self.exact_scan(st, &q, params.k, &accept, s);
             s.query = q;
             Ok(hits.iter().map(|h| neighbor(st, h)).collect())
         })
     }
 
+    /// The exact `k` nearest nodes `accept` takes of the prepared query `q`, nearest first.
+    pub(super) fn exact_scan<G: GraphView>(
+        &self,
+        st: &G,
+        q: &[f32],
+        k: usize,
+        accept: &Accept<'_>,
+        s: &mut Scratch,
+    ) -> Vec<Scored> {
+        let exact = ExactScan {
+            graph: Graph { st },
+            k,
+            accept,
+            s: &mut *s,
+        };
+        self.options.metric.with_best_distance(FloatJob {
+            query: q,
+            rows: st.vectors(),
+            job: exact,
+        });
+        sorted_results(s, k)
+    }
+
     /// One search on a view: the plan, the query, the candidates, the reranking.
     fn search_view<G: GraphView>(
         &self,
-        st: &G,
-        codec: Option<&Codec>,
-        blocks: Option<&[u8]>,
+        view: View<'_, G>,
         query: &[f32],
         params: &SearchParams<'_>,
         dead: Option<&[AtomicU64]>,
+        beam_scale: f64,
     ) -> Result<Vec<Neighbor>> {
-        let plan = self.plan(params, codec.is_some_and(|c| !c.exact_results()))?;
+        let View { st, codec, blocks } = view;
+        let quantized = view.reranks();
+        // Recall-target hook (issue 17, index/target.rs): the beam from the calibration.
+        let chosen = self.choose_beam(view, params, quantized, beam_scale)?;
+        let plan = self.plan(params, quantized, chosen)?;
         let accept = Accept {
             filter: params.filter,
             dead,
             view_has_deletes: st.has_deletes(),
+            hidden: None,
         };
         with_scratch(|s| {
             let q = prepare_query(s, query, &self.options, st.vectors().stride())?;
@@ -243,22 +349,7 @@ impl Index {
         params: &SearchParams<'_>,
         s: &mut Scratch,
     ) -> Result<Vec<Neighbor>> {
-        let traversal = Traversal {
-            metric: self.options.metric,
-            query: q,
-            dim: self.options.dim,
-            m: self.options.m,
-            vectors: st.vectors(),
-            codec,
-            codes: st.codes(),
-            blocks,
-        };
-        let path = traversal.run(Candidates {
-            graph: Graph { st },
-            plan,
-            accept,
-            s: &mut *s,
-        });
+        let path = self.walk(st, codec, blocks, q, plan.ef, plan.k, accept, s);
         let mut hits = sorted_results(s, plan.pool);
         let mut reranked = 0;
         let out = match params.rerank {
@@ -292,10 +383,44 @@ impl Index {
                 path,
                 beam: plan.ef,
                 beam_raised: plan.raised,
+                targeted: plan.targeted,
                 bytes,
             });
         }
         Ok(out)
+    }
+
+    /// Finds the candidates of the prepared query `q` with beam `ef` (the planner's walk or
+    /// exact scan), leaving the best `ef` in `s.results`; returns the path taken.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn walk<G: GraphView>(
+        &self,
+        st: &G,
+        codec: Option<&Codec>,
+        blocks: Option<&[u8]>,
+        q: &[f32],
+        ef: usize,
+        k: usize,
+        accept: &Accept<'_>,
+        s: &mut Scratch,
+    ) -> Path {
+        let traversal = Traversal {
+            metric: self.options.metric,
+            query: q,
+            dim: self.options.dim,
+            m: self.options.m,
+            vectors: st.vectors(),
+            codec,
+            codes: st.codes(),
+            blocks,
+        };
+        traversal.run(Candidates {
+            graph: Graph { st },
+            ef,
+            k,
+            accept,
+            s,
+        })
     }
 
     /// The bytes a search read, by part (blocks, code rows, f32 vectors), from its counters: a
@@ -339,6 +464,12 @@ impl Index {
 
     /// Replaces the distances of `hits` with exact ones on the f32 `rows` and sorts them.
     fn rescore(&self, q: &[f32], rows: RowView<'_, f32>, hits: &mut [Scored]) {
+        self.score_exact(q, rows, hits);
+        hits.sort_unstable();
+    }
+
+    /// Replaces the distances of `hits` with exact ones on the f32 `rows`, in place.
+    pub(super) fn score_exact(&self, q: &[f32], rows: RowView<'_, f32>, hits: &mut [Scored]) {
         struct Rescore<'h> {
             hits: &'h mut [Scored],
         }
@@ -347,7 +478,6 @@ impl Index {
                 self.hits
                     .iter_mut()
                     .for_each(|h| h.dist = exact.score(h.id));
-                self.hits.sort_unstable();
             }
         }
         self.options.metric.with_best_distance(FloatJob {
@@ -357,20 +487,21 @@ impl Index {
         });
     }
 
-    /// Validates the parameters and derives the beam: `ef` (or the default), at least `k`,
-    /// widened to hold the `k × oversample` candidates a reranking needs.
-    fn plan(&self, params: &SearchParams<'_>, quantized: bool) -> Result<Plan> {
-        if params.k == 0 {
-            return Err(Error::invalid_parameter("k", "must be at least 1"));
-        }
-        if params.oversample == Some(0) {
-            return Err(Error::invalid_parameter("oversample", "must be at least 1"));
-        }
-        if params.ef == Some(0) {
-            return Err(Error::invalid_parameter("ef", "must be at least 1"));
-        }
+    /// Validates the parameters and derives the beam: `ef` (or the default, or the beam
+    /// `chosen` for a recall target), at least `k`, widened to hold the `k × oversample`
+    /// candidates a reranking needs.
+    pub(super) fn plan(
+        &self,
+        params: &SearchParams<'_>,
+        quantized: bool,
+        chosen: Option<Choice>,
+    ) -> Result<Plan> {
+        check_params(params)?;
         let k = params.k;
-        let asked = params.ef.unwrap_or(DEFAULT_EF_SEARCH).max(k);
+        let asked = match chosen {
+            Some(c) => c.beam.max(k),
+            None => params.ef.unwrap_or(DEFAULT_EF_SEARCH).max(k),
+        };
         let rerank_exact = match params.rerank {
             Rerank::Auto | Rerank::Exact => quantized,
             Rerank::None | Rerank::Custom(_) => false,
@@ -379,8 +510,9 @@ impl Index {
             Rerank::None => k,
             Rerank::Auto if !quantized => k,
             Rerank::Auto | Rerank::Exact | Rerank::Custom(_) => {
-                let oversample = params
-                    .oversample
+                let oversample = chosen
+                    .map(|c| c.oversample)
+                    .or(params.oversample)
                     .unwrap_or_else(|| self.options.default_oversample());
                 k.saturating_mul(oversample)
             }
@@ -391,15 +523,75 @@ impl Index {
             pool,
             raised: pool > asked,
             rerank_exact,
+            targeted: chosen.is_some(),
         })
     }
 }
+
+/// The checks of every search's parameters (see [`Index::search_with`]).
+pub(super) fn check_params(params: &SearchParams<'_>) -> Result<()> {
+    if params.k == 0 {
+        return Err(Error::invalid_parameter("k", "must be at least 1"));
+    }
+    if params.oversample == Some(0) {
+        return Err(Error::invalid_parameter("oversample", "must be at least 1"));
+    }
+    if params.ef == Some(0) {
+        return Err(Error::invalid_parameter("ef", "must be at least 1"));
+    }
+    if let Some(t) = params.target_recall {
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(Error::invalid_parameter(
+                "target_recall",
+                format!("must be in (0, 1], got {t}"),
+            ));
+        }
+        if params.ef.is_some() {
+            return Err(Error::invalid_parameter(
+                "ef",
+                "give either a beam width (ef) or a recall target (target_recall), not both",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a search runs on: a graph view, the codec of its codes, the blocks of its layout.
+pub(super) struct View<'a, G> {
+    pub st: &'a G,
+    pub codec: Option<&'a Codec>,
+    pub blocks: Option<&'a [u8]>,
+}
+
+impl<G> Clone for View<'_, G> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<G> Copy for View<'_, G> {}
+
+impl<G> View<'_, G> {
+    /// Whether the walk's distances are estimates that an exact reranking improves.
+    pub fn reranks(&self) -> bool {
+        self.codec.is_some_and(|c| !c.exact_results())
+    }
+}
+
+/// Code that runs on an index's current view ([`Index::on_view`]), compiled for each kind of view.
+pub(super) trait OnView {
+    type Output;
+    fn run<G: GraphView>(self, index: &Index, view: View<'_, G>) -> Self::Output;
+}
+
+impl Index {}
 
 /// Finds a search's candidates with the scorer the traversal chose (the job of
 /// [`Traversal::run`]).
 struct Candidates<'a, 's, G> {
     graph: Graph<'a, G>,
-    plan: &'a Plan,
+    ef: usize,
+    k: usize,
     accept: &'a Accept<'a>,
     s: &'s mut Scratch,
 }
@@ -412,8 +604,15 @@ impl<G: GraphView> WithScorer for Candidates<'_, '_, G> {
         scorer: &S,
         level0: Level0<'_, B, V>,
     ) -> Path {
-        let p = self.plan;
-        planner::collect(&self.graph, scorer, level0, p.ef, p.k, self.accept, self.s)
+        planner::collect(
+            &self.graph,
+            scorer,
+            level0,
+            self.ef,
+            self.k,
+            self.accept,
+            self.s,
+        )
     }
 }
 
@@ -472,7 +671,7 @@ pub(crate) fn per_query<T: Send>(
 }
 
 /// The best `n` results of the scratch, nearest first (the heap is emptied).
-fn sorted_results(s: &mut Scratch, n: usize) -> Vec<Scored> {
+pub(super) fn sorted_results(s: &mut Scratch, n: usize) -> Vec<Scored> {
     let mut hits: Vec<Scored> = s.results.drain().collect();
     hits.sort_unstable();
     hits.truncate(n);
@@ -490,7 +689,7 @@ fn neighbor<G: GraphView>(st: &G, h: &Scored) -> Neighbor {
 /// Checks `query` and copies it into the scratch's buffer, normalised under cosine and padded to
 /// `stride`; returns the buffer (the caller puts it back in `s.query` when done), with the
 /// scratch's counters reset.
-fn prepare_query(
+pub(super) fn prepare_query(
     s: &mut Scratch,
     query: &[f32],
     options: &IndexOptions,

@@ -17,6 +17,7 @@ pub struct SearchStats {
     fallbacks: AtomicU64,
     beam_sum: AtomicU64,
     beams_raised: AtomicU64,
+    targeted: AtomicU64,
     block_bytes: AtomicU64,
     code_bytes: AtomicU64,
     original_bytes: AtomicU64,
@@ -46,6 +47,10 @@ pub struct SearchCounts {
     /// Searches whose beam was widened past the `ef` asked for (or the default) to hold the
     /// `k × oversample` candidates of the reranking.
     pub beams_raised: u64,
+    /// Searches whose beam was chosen for a recall target
+    /// ([`SearchParams::target_recall`](crate::SearchParams::target_recall)); their beams are in
+    /// `beam_sum` like the others.
+    pub targeted: u64,
     /// Bytes of blocks the level-0 walks read (one block per visited node, for the layouts with
     /// blocks).
     pub block_bytes: u64,
@@ -82,6 +87,7 @@ pub(crate) struct SearchWork {
     pub path: Path,
     pub beam: usize,
     pub beam_raised: bool,
+    pub targeted: bool,
     /// Bytes read, by part: blocks, code rows, f32 vectors.
     pub bytes: [u64; 3],
 }
@@ -105,6 +111,7 @@ impl SearchStats {
             fallbacks: get(&self.fallbacks),
             beam_sum: get(&self.beam_sum),
             beams_raised: get(&self.beams_raised),
+            targeted: get(&self.targeted),
             block_bytes: get(&self.block_bytes),
             code_bytes: get(&self.code_bytes),
             original_bytes: get(&self.original_bytes),
@@ -123,6 +130,7 @@ impl SearchStats {
         add(&self.reranked, w.reranked);
         add(&self.beam_sum, w.beam as u64);
         add(&self.beams_raised, u64::from(w.beam_raised));
+        add(&self.targeted, u64::from(w.targeted));
         add(&self.block_bytes, w.bytes[0]);
         add(&self.code_bytes, w.bytes[1]);
         add(&self.original_bytes, w.bytes[2]);

@@ -24,6 +24,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
+use crate::base::calibration::Calibration;
 use crate::base::options::IndexOptions;
 use crate::base::view::{bit, prefetch_link_row, EntryPoint, GraphView, RowView};
 use crate::error::{Error, Result};
@@ -31,21 +32,23 @@ use crate::quant::Codec;
 
 pub(crate) use aligned::AlignedBytes;
 pub(crate) use parse::{code_row_width, header_checksum};
-pub(crate) use writer::{write_bytes, write_segment, SegmentSource};
+pub(crate) use writer::{encode_rows, write_bytes, write_segment, SegmentSource};
 
 /// The first 8 bytes of every segment file.
 pub(crate) const MAGIC: [u8; 8] = *b"SVSEG\0\0\x01";
 /// The newest format version this build reads and writes: 2 adds the optional `fast_scan`
-/// section, 3 RaBitQ (its quantization tags, codec parameters and `rabitq_blocks` section).
-/// A file is written with the oldest version that holds what it has, so files without either
-/// stay version 1, which every build reads.
-pub(crate) const VERSION: u32 = 3;
+/// section, 3 RaBitQ (its quantization tags, codec parameters and `rabitq_blocks` section),
+/// 4 the optional `calibration` section (issue 17). A file is written with the oldest version
+/// that holds what it has, so files without any of them stay version 1, which every build reads.
+pub(crate) const VERSION: u32 = 4;
 /// The oldest format version this build reads.
 pub(crate) const MIN_VERSION: u32 = 1;
 /// The first version with a `fast_scan` section.
 pub(crate) const FAST_SCAN_VERSION: u32 = 2;
 /// The first version with RaBitQ codes.
 pub(crate) const RABITQ_VERSION: u32 = 3;
+/// The first version with a `calibration` section.
+pub(crate) const CALIBRATION_VERSION: u32 = 4;
 /// Bytes of the header.
 pub(crate) const HEADER_BYTES: usize = 64;
 /// Bytes of one section-table entry.
@@ -71,10 +74,11 @@ pub(crate) enum Kind {
     Tombstones = 10,
     FastScan = 11,
     RabitqBlocks = 12,
+    Calibration = 13,
 }
 
 impl Kind {
-    const ALL: [Kind; 12] = [
+    const ALL: [Kind; 13] = [
         Kind::Meta,
         Kind::Vectors,
         Kind::Codes,
@@ -87,6 +91,7 @@ impl Kind {
         Kind::Tombstones,
         Kind::FastScan,
         Kind::RabitqBlocks,
+        Kind::Calibration,
     ];
 
     fn from_u32(v: u32) -> Option<Kind> {
@@ -111,6 +116,7 @@ impl Kind {
             Kind::Tombstones => "tombstones",
             Kind::FastScan => "fast_scan",
             Kind::RabitqBlocks => "rabitq_blocks",
+            Kind::Calibration => "calibration",
         }
     }
 }
@@ -184,13 +190,16 @@ pub struct SegmentInfo {
     pub max_level: usize,
     /// Each section: its name, offset and length in bytes.
     pub sections: Vec<SectionInfo>,
+    /// The recall-vs-beam calibration stored in the file (format version 4), if any.
+    pub calibration: Option<Calibration>,
 }
 
 /// One section of a segment file.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SectionInfo {
     /// What it holds: `meta`, `vectors`, `codes`, `level0`, `upper_offsets`, `upper_links`,
-    /// `labels`, `id_keys`, `id_slots`, `tombstones`, `fast_scan`, `rabitq_blocks`.
+    /// `labels`, `id_keys`, `id_slots`, `tombstones`, `fast_scan`, `rabitq_blocks`,
+    /// `calibration`.
     pub name: &'static str,
     /// Byte offset in the file (a multiple of 64).
     pub offset: u64,
@@ -220,6 +229,8 @@ pub(crate) struct Segment {
     tombstones: Raw<u64>,
     fast_scan: Raw<u8>,
     rabitq_blocks: Raw<u8>,
+    /// The `calibration` section, parsed when the segment is opened (it is small).
+    calibration: Option<Calibration>,
 }
 
 // SAFETY: the raw slices point into `bytes`, which the segment owns, never mutates and never moves
@@ -305,6 +316,11 @@ impl Segment {
         self.codec.as_ref()
     }
 
+    /// The recall-vs-beam calibration stored in the file, if any.
+    pub(crate) fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
+
     /// The blocks of the fast-scan layout, when the file has them: 4-bit blocks, or RaBitQ's
     /// one-visit blocks.
     pub(crate) fn blocks(&self) -> Option<&[u8]> {
@@ -382,6 +398,7 @@ impl Segment {
             deleted: self.meta.deleted,
             max_level: self.meta.entry.map_or(0, |e| e.level),
             sections,
+            calibration: self.calibration.clone(),
         }
     }
 

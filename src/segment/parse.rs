@@ -4,10 +4,11 @@
 use std::path::PathBuf;
 
 use super::{
-    Bytes, Kind, Meta, Raw, Section, Segment, ALIGN, ENTRY_BYTES, FAST_SCAN_VERSION, HEADER_BYTES,
-    HEADER_CRC_AT, MAGIC, MIN_VERSION, RABITQ_VERSION, VERSION,
+    Bytes, Kind, Meta, Raw, Section, Segment, ALIGN, CALIBRATION_VERSION, ENTRY_BYTES,
+    FAST_SCAN_VERSION, HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION, RABITQ_VERSION, VERSION,
 };
 use crate::base::bytes::{checksum, ByteReader};
+use crate::base::calibration::Calibration;
 use crate::base::options::{Layout, Quantization, MAX_LEVEL};
 use crate::base::view::EntryPoint;
 use crate::error::{Error, Result};
@@ -60,8 +61,10 @@ impl Segment {
             tombstones: Raw::EMPTY,
             fast_scan: Raw::EMPTY,
             rabitq_blocks: Raw::EMPTY,
+            calibration: None,
         };
         seg.bind_sections(data)?;
+        seg.read_calibration(data)?;
         seg.check_entry()?;
         seg.bytes = bytes;
         Ok(seg)
@@ -116,6 +119,27 @@ impl Segment {
                 self.version
             )));
         }
+        Ok(())
+    }
+
+    /// The `calibration` section (format version 4), checked and parsed: it is small.
+    fn read_calibration(&mut self, data: &[u8]) -> Result<()> {
+        let Some(s) = self.sections[Kind::Calibration.slot()] else {
+            return Ok(());
+        };
+        if self.version < CALIBRATION_VERSION {
+            return Err(self.corrupt(format!(
+                "a calibration section in a version {} segment",
+                self.version
+            )));
+        }
+        let bytes = &data[s.offset..s.offset + s.len];
+        if checksum(bytes) != s.crc {
+            return Err(self.corrupt("calibration checksum mismatch"));
+        }
+        let calibration = Calibration::read(bytes)
+            .ok_or_else(|| self.corrupt("calibration section is malformed"))?;
+        self.calibration = Some(calibration);
         Ok(())
     }
 

@@ -7,10 +7,11 @@ use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::{
-    code_row_width, header_checksum, Kind, ALIGN, ENTRY_BYTES, FAST_SCAN_VERSION, HEADER_BYTES,
-    HEADER_CRC_AT, MAGIC, MIN_VERSION, RABITQ_VERSION,
+    code_row_width, header_checksum, Kind, ALIGN, CALIBRATION_VERSION, ENTRY_BYTES,
+    FAST_SCAN_VERSION, HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION, RABITQ_VERSION,
 };
 use crate::base::bytes::ByteWriter;
+use crate::base::calibration::Calibration;
 use crate::base::options::{IndexOptions, Layout, MAX_LINKS};
 use crate::base::view::{block_neighbours, neighbours_below, GraphView, LinkCell, RowView};
 use crate::error::Error;
@@ -27,6 +28,8 @@ pub(crate) struct SegmentSource<'a, G> {
     /// Slots `0..nodes` are written (a growing index may hold more, not yet published).
     pub nodes: usize,
     pub ids: Vec<(u64, u32)>,
+    /// The recall-vs-beam calibration to store (format version 4), if any.
+    pub calibration: Option<&'a Calibration>,
 }
 
 /// Writes `src` to `path` atomically ([`replace_with`], as `to` says: which file system, who
@@ -122,6 +125,7 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
             .filter(|&k| k != Kind::Codes || code_row > 0)
             .filter(|&k| k != Kind::FastScan || (blocks && !rabitq))
             .filter(|&k| k != Kind::RabitqBlocks || (blocks && rabitq))
+            .filter(|&k| k != Kind::Calibration || src.calibration.is_some())
             .collect();
         Writer {
             src,
@@ -210,6 +214,13 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
                 .try_for_each(|w| out.put(&w.to_le_bytes())),
             Kind::FastScan => self.write_fast_scan(out),
             Kind::RabitqBlocks => self.write_rabitq_blocks(out),
+            Kind::Calibration => {
+                let mut w = ByteWriter::new();
+                if let Some(c) = self.src.calibration {
+                    c.write(&mut w);
+                }
+                out.put(&w.buf)
+            }
         }
     }
 
@@ -292,7 +303,9 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
 
     /// The header and the section table, zero-padded to the first section.
     fn header(&self, table: &[Placed], file_len: usize, first: usize) -> Vec<u8> {
-        let version = if self.src.options.quantization.is_rabitq() {
+        let version = if self.kinds.contains(&Kind::Calibration) {
+            CALIBRATION_VERSION
+        } else if self.src.options.quantization.is_rabitq() {
             RABITQ_VERSION
         } else if self.kinds.contains(&Kind::FastScan) {
             FAST_SCAN_VERSION
@@ -323,10 +336,21 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
 
 /// Every node's code row, encoded from its vector (in parallel).
 fn encode_all<G: GraphView>(codec: &Codec, src: &SegmentSource<'_, G>, code_row: usize) -> Vec<u8> {
+    encode_rows(codec, src.view, src.nodes, src.options.dim, code_row)
+}
+
+/// The code rows (`code_row` bytes each) of nodes `0..nodes` of `view`, encoded from their
+/// vectors with `codec`, in parallel.
+pub(crate) fn encode_rows<G: GraphView>(
+    codec: &Codec,
+    view: &G,
+    nodes: usize,
+    dim: usize,
+    code_row: usize,
+) -> Vec<u8> {
     use rayon::prelude::*;
-    let vectors = src.view.vectors();
-    let dim = src.options.dim;
-    let mut all = vec![0u8; src.nodes * code_row];
+    let vectors = view.vectors();
+    let mut all = vec![0u8; nodes * code_row];
     all.par_chunks_exact_mut(code_row.max(1))
         .enumerate()
         .for_each(|(i, row)| codec.encode(&vectors.row(i as u32)[..dim], row));

@@ -155,6 +155,7 @@ fn sweep(
             layout: oversample.map(|_| "compact".into()),
             engine: Some(engine.into()),
             filter: None,
+            target_recall: None,
         };
     let mut results = Vec::new();
     for &ef in &args.ef {

@@ -13,6 +13,7 @@ use crate::rerank::Rerank;
 
 mod rabitq;
 mod segment_files;
+mod target;
 
 fn random_rows(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
