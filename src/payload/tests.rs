@@ -1,0 +1,364 @@
+use super::filter::literal;
+use super::section::{self, SegmentFields};
+use super::*;
+use crate::base::bytes::ByteReader;
+use std::path::Path;
+
+/// What a filter means, evaluated on one payload directly (the model both indexes must match).
+fn naive(f: &Filter, p: &Payload, schema: &Schema) -> bool {
+    let cmp = |field: &str, v: &Value| -> Option<std::cmp::Ordering> {
+        let ty = schema.get(field)?;
+        let want = literal(field, ty, v).ok()?;
+        let got = p.get(field)?;
+        match (got, &want) {
+            (Value::Int(a), Value::Int(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => {
+                Some(a.cmp(b))
+            }
+            (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
+            _ => None,
+        }
+    };
+    let eq = |field: &str, v: &Value| -> bool {
+        let Some(ty) = schema.get(field) else {
+            return false;
+        };
+        let Ok(want) = literal(field, ty, v) else {
+            return false;
+        };
+        match (p.get(field), &want) {
+            (Some(Value::Keywords(list)), Value::Keyword(k)) => list.contains(k),
+            (Some(Value::Float(a)), Value::Float(b)) => a == b,
+            (Some(got), want) => got == want,
+            (None, _) => false,
+        }
+    };
+    match f {
+        Filter::Eq { field, value } => eq(field, value),
+        Filter::In { field, values } => values.iter().any(|v| eq(field, v)),
+        Filter::Range { field, op, value } => cmp(field, value).is_some_and(|o| match op {
+            Cmp::Lt => o.is_lt(),
+            Cmp::Le => o.is_le(),
+            Cmp::Gt => o.is_gt(),
+            Cmp::Ge => o.is_ge(),
+        }),
+        Filter::Exists { field } => p.get(field).is_some(),
+        Filter::And(list) => list.iter().all(|g| naive(g, p, schema)),
+        Filter::Or(list) => list.iter().any(|g| naive(g, p, schema)),
+        Filter::Not(g) => !naive(g, p, schema),
+    }
+}
+
+/// Deterministic rows with every type, some missing fields, some repeated values.
+fn rows(n: usize) -> Vec<Option<Payload>> {
+    (0..n)
+        .map(|i| {
+            if i % 11 == 3 {
+                return None;
+            }
+            let mut p = Payload::new()
+                .with("tenant", (i % 7) as i64 - 2)
+                .with("lang", ["en", "de", "fr", "ja"][i % 4])
+                .with("price", (i % 13) as f64 * 0.5 - 1.0)
+                .with("date", Value::Timestamp((i as i64 % 17) * 86_400_000_000));
+            if i % 3 == 0 {
+                p.insert("tags", Value::from(&["a", "b"][..(i % 2) + 1]));
+                p.insert("flag", i % 2 == 0);
+            }
+            if i % 5 == 0 {
+                p.insert("doc", Value::Bytes(vec![i as u8; i % 9]));
+            }
+            if i % 19 == 0 {
+                p.insert("price", -0.0);
+            }
+            Some(p)
+        })
+        .collect()
+}
+
+fn schema_of(rows: &[Option<Payload>]) -> Schema {
+    Schema::new()
+        .extended(rows.iter().flatten())
+        .unwrap()
+        .unwrap_or_default()
+}
+
+fn filters() -> Vec<Filter> {
+    let ts = |d: i64| Value::Timestamp(d * 86_400_000_000);
+    vec![
+        Filter::eq("tenant", 3),
+        Filter::eq("lang", "de"),
+        Filter::eq("tags", "b"),
+        Filter::eq("flag", true),
+        Filter::eq("flag", false),
+        Filter::eq("price", 0.0),
+        Filter::eq("price", 2),
+        Filter::is_in("tenant", [-2, 0, 4]),
+        Filter::is_in("lang", ["en", "ja", "xx"]),
+        Filter::is_in("tags", ["a", "zz"]),
+        Filter::lt("tenant", 0),
+        Filter::lte("tenant", 0),
+        Filter::gt("price", 1.5),
+        Filter::gte("price", -1.0),
+        Filter::lt("price", -1e300),
+        Filter::gt("tenant", i64::MAX),
+        Filter::lt("tenant", i64::MIN),
+        Filter::between("date", ts(3), ts(9)),
+        Filter::exists("doc"),
+        Filter::exists("tags"),
+        !Filter::eq("lang", "en"),
+        Filter::eq("tenant", 1) | Filter::exists("doc"),
+        Filter::all([]),
+        Filter::any([]),
+        (Filter::eq("lang", "fr") & Filter::gte("date", ts(5))) | !Filter::exists("flag"),
+        Filter::parse("tenant != 2 and (price < 0 or tags in [\"a\"])").unwrap(),
+    ]
+}
+
+#[test]
+fn both_indexes_match_the_model_for_every_filter() {
+    let rows = rows(700);
+    let schema = schema_of(&rows);
+    let mut live = LivePayloads::default();
+    live.set_schema(schema.clone());
+    for (i, p) in rows.iter().enumerate() {
+        if let Some(p) = p {
+            live.push(i as u32, p);
+        }
+    }
+    let built = section::build(&schema, rows.len(), |r| rows[r as usize].clone());
+    let meta = section::check(&built.rows, &built.index, rows.len()).unwrap();
+    assert_eq!(meta.schema(), schema);
+    let seg = SegmentFields {
+        meta: &meta,
+        rows_section: &built.rows,
+        index: &built.index,
+        path: Path::new("test"),
+    };
+    section::verify(&seg).unwrap();
+    for f in filters() {
+        f.check(&schema).unwrap();
+        let want: Vec<u32> = (0..rows.len() as u32)
+            .filter(|&i| {
+                naive(
+                    &f,
+                    rows[i as usize].as_ref().unwrap_or(&Payload::new()),
+                    &schema,
+                )
+            })
+            .collect();
+        for (name, src) in [("live", &live as &dyn FieldSource), ("segment", &seg)] {
+            let got: Vec<u32> = evaluate(&f, src, rows.len(), true)
+                .unwrap()
+                .ones()
+                .collect();
+            assert_eq!(got, want, "{name}: {f}");
+        }
+    }
+    for (i, p) in rows.iter().enumerate() {
+        let want = p.clone().unwrap_or_default();
+        assert_eq!(live.payload(i as u32), want);
+        assert_eq!(seg.payload(i as u32).unwrap(), want);
+    }
+}
+
+#[test]
+fn every_flipped_or_cut_byte_of_the_sections_is_refused_or_harmless() {
+    // Without opaque bytes: only the segment's section checksum covers their contents.
+    let rows: Vec<Option<Payload>> = rows(90)
+        .into_iter()
+        .map(|p| {
+            p.map(|mut p| {
+                p.remove("doc");
+                p
+            })
+        })
+        .collect();
+    let schema = schema_of(&rows);
+    let built = section::build(&schema, rows.len(), |r| rows[r as usize].clone());
+    // Whether the damaged sections pass `verify` with the same fields (a flipped letter of a
+    // field name renames the field consistently: only the section checksum sees that).
+    let probe = |rows_section: &[u8], index: &[u8]| -> bool {
+        let Ok(meta) = section::check(rows_section, index, rows.len()) else {
+            return false;
+        };
+        if meta.schema() != schema {
+            return false;
+        }
+        let seg = SegmentFields {
+            meta: &meta,
+            rows_section,
+            index,
+            path: Path::new("t"),
+        };
+        // Whatever the damage, reads give errors, never panics.
+        for f in filters() {
+            let _ = evaluate(&f, &seg, rows.len(), false);
+        }
+        for r in 0..rows.len() as u32 {
+            let _ = seg.payload(r);
+        }
+        section::verify(&seg).is_ok()
+    };
+    assert!(probe(&built.rows, &built.index));
+    for which in 0..2 {
+        let original = if which == 0 {
+            &built.rows
+        } else {
+            &built.index
+        };
+        for at in 0..original.len() {
+            let mut bad = original.clone();
+            bad[at] ^= 0x41;
+            let ok = if which == 0 {
+                probe(&bad, &built.index)
+            } else {
+                probe(&built.rows, &bad)
+            };
+            assert!(!ok, "section {which}: a flip at {at} passed verify");
+        }
+        for cut in (0..original.len()).step_by(7) {
+            let ok = if which == 0 {
+                probe(&original[..cut], &built.index)
+            } else {
+                probe(&built.rows, &original[..cut])
+            };
+            assert!(!ok, "section {which}: a cut at {cut} passed verify");
+        }
+    }
+}
+
+#[test]
+fn payloads_round_trip_and_bad_ones_name_their_field() {
+    for p in rows(60).into_iter().flatten() {
+        p.check().unwrap();
+        let mut buf = Vec::new();
+        encode_payload(&mut buf, &p);
+        assert_eq!(buf.len(), codec::encoded_len(&p));
+        let back = decode_payload(&mut ByteReader::new(&buf)).unwrap();
+        assert_eq!(back, p);
+        for cut in 0..buf.len() {
+            let mut r = ByteReader::new(&buf[..cut]);
+            assert!(decode_payload(&mut r).is_none() || cut == buf.len());
+        }
+    }
+    let named = |p: Payload, field: &str| match p.check() {
+        Err(Error::InvalidPayload { field: f, .. }) => assert_eq!(f, field),
+        other => panic!("{other:?}"),
+    };
+    named(Payload::new().with("x", f64::NAN), "x");
+    named(Payload::new().with("x y", 1), "x y");
+    named(Payload::new().with("9a", 1), "9a");
+    named(Payload::new().with("in", 1), "in");
+    named(Payload::new().with("k", "é".repeat(600)), "k");
+    named(
+        Payload::new().with("big", Value::Bytes(vec![0; MAX_PAYLOAD_BYTES])),
+        "big",
+    );
+    let many: Payload = (0..=MAX_FIELDS).map(|i| (format!("f{i}"), 1)).collect();
+    assert!(many.check().is_err());
+    let schema = Schema::new().declare("n", FieldType::Int).unwrap();
+    match schema.extended([&Payload::new().with("n", 1.5)]) {
+        Err(Error::FieldTypeMismatch {
+            field,
+            expected,
+            got,
+        }) => assert_eq!((field.as_str(), expected, got), ("n", "int", "float")),
+        other => panic!("{other:?}"),
+    }
+    // Within one batch, the first value fixes a new field's type.
+    assert!(Schema::new()
+        .extended([&Payload::new().with("a", 1), &Payload::new().with("a", "x")])
+        .is_err());
+}
+
+#[test]
+fn filter_text_round_trips_and_errors_are_clear() {
+    for f in filters() {
+        let text = f.to_string();
+        let back = Filter::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(back.to_string(), text);
+    }
+    let f = Filter::parse(
+        r#"a = "q\"\\\n\u{1}é" or not (b >= -1.5e3 and c in [1, 2]) and d = @2026-03-04T05:06:07.5+01:00"#,
+    )
+    .unwrap();
+    assert_eq!(Filter::parse(&f.to_string()).unwrap(), f);
+    for bad in [
+        "",
+        "a",
+        "a =",
+        "a = 1 and",
+        "(a = 1",
+        "a = 1)",
+        "a ~ 1",
+        "a = \"open",
+        "a = @2026-13-01",
+        "a = @2026-02-30",
+        "a in [1",
+        "1 = a",
+        "a = 1e999",
+        "exists(1)",
+        "a ! 1",
+    ] {
+        match Filter::parse(bad) {
+            Err(Error::InvalidFilter { .. }) => {}
+            other => panic!("{bad:?} parsed as {other:?}"),
+        }
+    }
+    let deep = format!("{}a = 1{}", "(".repeat(200), ")".repeat(200));
+    assert!(Filter::parse(&deep).is_err());
+    let wide = format!("a in [{}]", vec!["1"; MAX_FILTER_TERMS + 1].join(","));
+    assert!(Filter::parse(&wide).is_err());
+    let schema = Schema::new()
+        .declare("n", FieldType::Int)
+        .unwrap()
+        .declare("k", FieldType::Keyword)
+        .unwrap()
+        .declare("b", FieldType::Bytes)
+        .unwrap();
+    for (f, field) in [
+        (Filter::eq("zz", 1), "zz"),
+        (Filter::eq("n", "x"), "n"),
+        (Filter::gt("k", "x"), "k"),
+        (Filter::eq("b", 1), "b"),
+        (Filter::lt("n", 1.5), "n"),
+    ] {
+        let msg = f.check(&schema).unwrap_err().to_string();
+        assert!(msg.contains(&format!("`{field}`")), "{msg}");
+    }
+    let nested = (0..40).fold(Filter::eq("n", 1), |f, _| !f);
+    assert!(nested.check(&schema).is_err());
+}
+
+#[test]
+fn timestamps_parse_and_print() {
+    let t = |s: &str| parse::timestamp_micros(s);
+    assert_eq!(t("1970-01-01"), Some(0));
+    assert_eq!(t("1970-01-01T00:00:01Z"), Some(1_000_000));
+    assert_eq!(t("1970-01-01T01:00:00+01:00"), Some(0));
+    assert_eq!(t("1969-12-31T23:59:59.999999Z"), Some(-1));
+    assert_eq!(
+        t("2000-02-29T12:00:00.123456789z"),
+        t("2000-02-29T12:00:00.123456Z")
+    );
+    assert_eq!(t("1900-02-29"), None);
+    assert_eq!(t("2026-01-01T24:00:00Z"), None);
+    assert_eq!(t("2026-01-01T10:00:00"), None);
+    for micros in [
+        0,
+        1,
+        -1,
+        1_767_225_600_000_000,
+        -62_135_596_800_000_000,
+        253_402_300_799_999_999,
+    ] {
+        let text = parse::format_micros(micros);
+        assert_eq!(t(&text[..]), Some(micros), "{text}");
+    }
+    let keys: Vec<u64> = [-3.5, -0.0, 0.0, 1e-300, 2.0, 1e300]
+        .map(float_key)
+        .to_vec();
+    assert!(keys.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!(float_key(-0.0), float_key(0.0));
+    assert!(int_key(-1) < int_key(0) && int_key(i64::MIN) == 0);
+}
