@@ -1,10 +1,34 @@
-//! The filter planner: how a search finds its candidates — the graph walk, or an exact scan of
-//! the vectors a filter keeps when it keeps so few that the walk would cost more.
+//! The filter planner: how a search finds its candidates — the graph walk, an exact scan of the
+//! vectors a filter keeps when it keeps so few that the walk would cost more, or, for a payload
+//! filter in between, the walk that expands through non-matching neighbours (two hops) so that it
+//! does not starve.
 
 use super::stats::Path;
 use crate::base::view::GraphView;
 use crate::hnsw::{Accept, Graph, Scratch};
+use crate::payload::ones;
 use crate::quant::{BlockScorer, Level0, Scorer, VisitScorer};
+
+/// A payload filter keeping at most `EXACT_PER_BEAM × ef × m` rows is answered by the exact
+/// scan: scoring them all costs about what a walk scores (an unfiltered walk expands a few times
+/// `ef` nodes with up to `2m` fresh neighbours each). Measured in `docs/payloads.md`.
+pub(crate) const EXACT_PER_BEAM: usize = 4;
+/// A payload filter keeping at least this fraction of the rows is answered by the plain walk
+/// (non-matching nodes walked through, scored, never returned); below it, the two-hop walk, which
+/// scores matching nodes only. Measured in `docs/payloads.md`.
+pub(crate) const PLAIN_WALK_MIN_FRACTION: f64 = 0.5;
+/// Matching nodes spread over the graph that seed a two-hop walk besides the descent's node, so
+/// that a query far from every match still starts among them.
+pub(crate) const TWO_HOP_SEEDS: usize = 16;
+
+/// What a search wants: its beam, its `k`, and (for a payload filter) how many nodes match.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Want {
+    pub ef: usize,
+    pub k: usize,
+    /// The exact number of nodes `accept` takes (`accept.allow` is their bitmap).
+    pub count: Option<usize>,
+}
 
 /// Runs the traversal (or, for a very selective filter, the exact scan) with `scorer`, leaving the
 /// best candidates in `s.results`; returns which path ran. A filtered walk that finds fewer than
@@ -14,11 +38,14 @@ pub(super) fn collect<G: GraphView, S: Scorer, B: BlockScorer, V: VisitScorer>(
     graph: &Graph<'_, G>,
     scorer: &S,
     level0: Level0<'_, B, V>,
-    ef: usize,
-    k: usize,
+    want: Want,
     accept: &Accept<'_>,
     s: &mut Scratch,
 ) -> Path {
+    let Want { ef, k, count } = want;
+    if let (Some(count), Some(allow)) = (count, accept.allow) {
+        return collect_allowed(graph, scorer, level0, want, count, allow, accept, s);
+    }
     let Some(filter) = accept.filter else {
         graph.search(scorer, level0, ef, s, accept);
         return Path::Walk;
@@ -33,6 +60,80 @@ pub(super) fn collect<G: GraphView, S: Scorer, B: BlockScorer, V: VisitScorer>(
         return Path::WalkThenExact;
     }
     Path::Walk
+}
+
+/// How a payload filter matching exactly `count` of the nodes is searched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    Exact,
+    Walk,
+    TwoHop,
+}
+
+/// The planner's rule for a payload filter (see the constants).
+pub(crate) fn choose(nodes: usize, count: usize, ef: usize, m: usize) -> Choice {
+    if count <= EXACT_PER_BEAM.saturating_mul(ef).saturating_mul(m) {
+        Choice::Exact
+    } else if count as f64 >= PLAIN_WALK_MIN_FRACTION * nodes as f64 {
+        Choice::Walk
+    } else {
+        Choice::TwoHop
+    }
+}
+
+/// [`collect`] with the exact set of matching nodes (`allow`, `count` of them).
+#[allow(clippy::too_many_arguments)]
+fn collect_allowed<G: GraphView, S: Scorer, B: BlockScorer, V: VisitScorer>(
+    graph: &Graph<'_, G>,
+    scorer: &S,
+    level0: Level0<'_, B, V>,
+    want: Want,
+    count: usize,
+    allow: &[u64],
+    accept: &Accept<'_>,
+    s: &mut Scratch,
+) -> Path {
+    let Want { ef, k, .. } = want;
+    let exact = |s: &mut Scratch| graph.exact_over(scorer, ef, s, accept, ones(allow));
+    let path = match choose(graph.st.len(), count, ef, graph.st.m()) {
+        Choice::Exact => {
+            exact(s);
+            return Path::Exact;
+        }
+        Choice::Walk => {
+            graph.search(scorer, level0, ef, s, accept);
+            Path::Walk
+        }
+        Choice::TwoHop => {
+            let seeds = spread(allow, TWO_HOP_SEEDS);
+            graph.search_two_hop(scorer, ef, s, accept, &seeds);
+            Path::TwoHop
+        }
+    };
+    if s.results.len() < k.min(count) {
+        exact(s);
+        return Path::WalkThenExact;
+    }
+    path
+}
+
+/// Up to `want` set bits of `words` spread over them: the first set bit at or after each of
+/// `want` evenly spaced words (cost: `want` short scans, not a pass over the bitmap).
+fn spread(words: &[u64], want: usize) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::with_capacity(want);
+    for i in 0..want {
+        let from = i * words.len() / want.max(1);
+        let next = words[from..]
+            .iter()
+            .position(|&w| w != 0)
+            .map(|j| ((from + j) * 64) as u32 + words[from + j].trailing_zeros());
+        match next {
+            Some(b) if out.last() != Some(&b) => out.push(b),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    out
 }
 
 /// Whether scoring every matching vector is cheaper than a filtered graph walk.

@@ -10,6 +10,7 @@ use crate::base::view::{neighbours_below, GraphView};
 use crate::error::{Error, Result};
 use crate::fsutil::{ReplaceError, Replacement};
 use crate::hnsw::Storage;
+use crate::payload::section;
 use crate::quant::blocks::{BlockShape, PackedBlocks};
 use crate::quant::Codec;
 use crate::segment::{self, SegmentSource};
@@ -112,6 +113,16 @@ impl Index {
                 trained.as_ref()
             }
         };
+        // The payloads of the live rows (a deleted row's is never read again), when the index
+        // knows payload fields.
+        let payloads = {
+            let live = mem.payloads.read();
+            (!live.schema().is_empty()).then(|| {
+                section::build(live.schema(), st.len(), |slot| {
+                    (!st.is_deleted(slot)).then(|| live.payload(slot))
+                })
+            })
+        };
         segment::write_segment(
             to,
             path,
@@ -121,6 +132,7 @@ impl Index {
                 view: &*st,
                 nodes: st.len(),
                 ids,
+                payloads: payloads.as_ref(),
             },
         )
     }

@@ -6,6 +6,7 @@ use std::sync::atomic::AtomicU64;
 
 use rayon::prelude::*;
 
+use super::filter::Allowed;
 use super::planner;
 use super::stats::{Path, SearchStats, SearchWork};
 use super::{Body, Index};
@@ -14,6 +15,7 @@ use crate::base::view::{GraphView, RowView};
 use crate::distance::{self, VectorDistance, WithDistance};
 use crate::error::{Error, Result};
 use crate::hnsw::{with_scratch, Accept, Graph, Scored, Scratch};
+use crate::payload::Filter;
 use crate::quant::{BlockScorer, Codec, Level0, Scorer, Traversal, VisitScorer, WithScorer};
 use crate::rerank::{Candidate, Rerank};
 
@@ -26,6 +28,11 @@ pub struct SearchParams<'a> {
     pub ef: Option<usize>,
     /// Only ids for which this returns `true` are returned.
     pub filter: Option<&'a (dyn Fn(u64) -> bool + Sync)>,
+    /// Only rows whose payload matches this are returned (with [`SearchParams::filter`] too,
+    /// both must pass). The filter is compiled once per search into the exact set of matching
+    /// rows, and the planner chooses the exact scan, the graph walk or the two-hop walk by its
+    /// size.
+    pub payload_filter: Option<&'a Filter>,
     /// How the candidates are reranked (default: exactly for a quantized index).
     pub rerank: Rerank<'a>,
     /// Candidates reranked per result: `k × oversample` (default
@@ -43,6 +50,7 @@ impl<'a> SearchParams<'a> {
             k,
             ef: None,
             filter: None,
+            payload_filter: None,
             rerank: Rerank::Auto,
             oversample: None,
             stats: None,
@@ -58,6 +66,12 @@ impl<'a> SearchParams<'a> {
     /// Sets the filter.
     pub fn filter(mut self, filter: &'a (dyn Fn(u64) -> bool + Sync)) -> Self {
         self.filter = Some(filter);
+        self
+    }
+
+    /// Sets the payload filter.
+    pub fn payload_filter(mut self, filter: &'a Filter) -> Self {
+        self.payload_filter = Some(filter);
         self
     }
 
@@ -113,10 +127,16 @@ impl Index {
     /// approximate search that finds fewer than `k` matches falls back to the exact one
     /// ([`crate::SearchCounts`] counts which path each search took).
     ///
+    /// With a payload filter, the filter is checked against [`Index::schema`] first.
+    ///
     /// # Errors
     /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] (NaN, infinity, zero under cosine),
-    /// [`Error::InvalidParameter`] when `k`, `ef` or `oversample` is 0.
+    /// [`Error::InvalidParameter`] when `k`, `ef` or `oversample` is 0; [`Error::InvalidFilter`]
+    /// for a payload filter on an unknown field, with a value of the wrong type, or too large.
     pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
+        if let Some(f) = params.payload_filter {
+            f.check(&self.schema())?;
+        }
         self.search_masked(query, params, None)
     }
 
@@ -138,10 +158,26 @@ impl Index {
                     .as_deref()
                     .filter(|p| p.nodes == st.len())
                     .map(|p| p.bytes());
-                self.search_view(&*st, mem.codec.get(), blocks, query, params, dead)
+                let allowed = params
+                    .payload_filter
+                    .map(|f| self.allowed_in_memory(&st, f, dead))
+                    .transpose()?;
+                let masks = Masks {
+                    dead,
+                    allowed: allowed.as_ref(),
+                };
+                self.search_view(&*st, mem.codec.get(), blocks, query, params, masks)
             }
             Body::Segment(seg) => {
-                self.search_view(&**seg, seg.codec(), seg.blocks(), query, params, dead)
+                let allowed = params
+                    .payload_filter
+                    .map(|f| self.allowed_in_segment(f, dead))
+                    .transpose()?;
+                let masks = Masks {
+                    dead,
+                    allowed: allowed.as_ref(),
+                };
+                self.search_view(&**seg, seg.codec(), seg.blocks(), query, params, masks)
             }
         }
     }
@@ -165,9 +201,25 @@ impl Index {
     /// As [`Index::search_with`].
     pub fn search_exact(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
         self.plan(params, false)?;
+        if let Some(f) = params.payload_filter {
+            f.check(&self.schema())?;
+        }
         match &self.body {
-            Body::Memory(mem) => self.exact_view(&*mem.snapshot(), query, params),
-            Body::Segment(seg) => self.exact_view(&**seg, query, params),
+            Body::Memory(mem) => {
+                let st = mem.snapshot();
+                let allowed = params
+                    .payload_filter
+                    .map(|f| self.allowed_in_memory(&st, f, None))
+                    .transpose()?;
+                self.exact_view(&*st, query, params, allowed.as_ref())
+            }
+            Body::Segment(seg) => {
+                let allowed = params
+                    .payload_filter
+                    .map(|f| self.allowed_in_segment(f, None))
+                    .transpose()?;
+                self.exact_view(&**seg, query, params, allowed.as_ref())
+            }
         }
     }
 
@@ -176,12 +228,13 @@ impl Index {
         st: &G,
         query: &[f32],
         params: &SearchParams<'_>,
+        allowed: Option<&Allowed>,
     ) -> Result<Vec<Neighbor>> {
-        let accept = Accept {
-            filter: params.filter,
+        let accept = Masks {
             dead: None,
-            view_has_deletes: st.has_deletes(),
-        };
+            allowed,
+        }
+        .accept(params, st);
         with_scratch(|s| {
             let q = prepare_query(s, query, &self.options, st.vectors().stride())?;
             let exact = ExactScan {
@@ -209,20 +262,21 @@ impl Index {
         blocks: Option<&[u8]>,
         query: &[f32],
         params: &SearchParams<'_>,
-        dead: Option<&[AtomicU64]>,
+        masks: Masks<'_>,
     ) -> Result<Vec<Neighbor>> {
         let plan = self.plan(params, codec.is_some_and(|c| !c.exact_results()))?;
-        let accept = Accept {
-            filter: params.filter,
-            dead,
-            view_has_deletes: st.has_deletes(),
-        };
+        let accept = masks.accept(params, st);
+        let count = masks.allowed.map(|a| a.count);
         with_scratch(|s| {
             let q = prepare_query(s, query, &self.options, st.vectors().stride())?;
             let out = if st.len() == 0 {
                 Ok(Vec::new())
             } else {
-                self.search_prepared(st, codec, blocks, query, &q, &plan, &accept, params, s)
+                let found = Found {
+                    accept: &accept,
+                    count,
+                };
+                self.search_prepared(st, codec, blocks, query, &q, &plan, found, params, s)
             };
             s.query = q;
             out
@@ -239,7 +293,7 @@ impl Index {
         query: &[f32],
         q: &[f32],
         plan: &Plan,
-        accept: &Accept<'_>,
+        found: Found<'_>,
         params: &SearchParams<'_>,
         s: &mut Scratch,
     ) -> Result<Vec<Neighbor>> {
@@ -256,7 +310,8 @@ impl Index {
         let path = traversal.run(Candidates {
             graph: Graph { st },
             plan,
-            accept,
+            accept: found.accept,
+            count: found.count,
             s: &mut *s,
         });
         let mut hits = sorted_results(s, plan.pool);
@@ -360,7 +415,43 @@ struct Candidates<'a, 's, G> {
     graph: Graph<'a, G>,
     plan: &'a Plan,
     accept: &'a Accept<'a>,
+    /// The exact number of nodes `accept` takes, when a payload filter gave the set.
+    count: Option<usize>,
     s: &'s mut Scratch,
+}
+
+/// The masks of one search beyond the view's own deletes: the caller's dead rows, the payload
+/// filter's allowed rows (which already leave out every deleted and dead row).
+#[derive(Clone, Copy)]
+struct Masks<'a> {
+    dead: Option<&'a [AtomicU64]>,
+    allowed: Option<&'a Allowed>,
+}
+
+impl<'a> Masks<'a> {
+    fn accept<G: GraphView>(self, params: &SearchParams<'a>, st: &G) -> Accept<'a> {
+        match self.allowed {
+            Some(a) => Accept {
+                filter: params.filter,
+                allow: Some(a.bits.words()),
+                dead: None,
+                view_has_deletes: false,
+            },
+            None => Accept {
+                filter: params.filter,
+                allow: None,
+                dead: self.dead,
+                view_has_deletes: st.has_deletes(),
+            },
+        }
+    }
+}
+
+/// What the candidates of a search must pass, and how many nodes do.
+#[derive(Clone, Copy)]
+struct Found<'a> {
+    accept: &'a Accept<'a>,
+    count: Option<usize>,
 }
 
 impl<G: GraphView> WithScorer for Candidates<'_, '_, G> {
@@ -372,7 +463,12 @@ impl<G: GraphView> WithScorer for Candidates<'_, '_, G> {
         level0: Level0<'_, B, V>,
     ) -> Path {
         let p = self.plan;
-        planner::collect(&self.graph, scorer, level0, p.ef, p.k, self.accept, self.s)
+        let want = planner::Want {
+            ef: p.ef,
+            k: p.k,
+            count: self.count,
+        };
+        planner::collect(&self.graph, scorer, level0, want, self.accept, self.s)
     }
 }
 

@@ -28,11 +28,6 @@ impl Bits {
         b
     }
 
-    /// Rows the set is over.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
     /// The words (the bits past `len` are zero).
     pub fn words(&self) -> &[u64] {
         &self.words
@@ -44,14 +39,6 @@ impl Bits {
         if (i as usize) < self.len {
             self.words[i as usize / 64] |= 1 << (i % 64);
         }
-    }
-
-    /// Whether row `i` is in the set.
-    #[inline]
-    pub fn get(&self, i: u32) -> bool {
-        self.words
-            .get(i as usize / 64)
-            .is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
 
     /// Adds the rows of `words` (a bitmap over the same rows; words past ours are ignored).
@@ -97,18 +84,9 @@ impl Bits {
     }
 
     /// The rows in the set, ascending.
+    #[cfg(test)]
     pub fn ones(&self) -> impl Iterator<Item = u32> + '_ {
-        self.words.iter().enumerate().flat_map(|(i, &w)| {
-            let mut w = w;
-            std::iter::from_fn(move || {
-                if w == 0 {
-                    return None;
-                }
-                let b = w.trailing_zeros();
-                w &= w - 1;
-                Some(i as u32 * 64 + b)
-            })
-        })
+        ones(&self.words)
     }
 
     fn clear_tail(&mut self) {
@@ -118,4 +96,18 @@ impl Bits {
             }
         }
     }
+}
+
+/// The set bits of bitmap `words`, ascending.
+pub(crate) fn ones(words: &[u64]) -> impl Iterator<Item = u32> + '_ {
+    words.iter().enumerate().flat_map(|(i, &w)| {
+        let mut w = w;
+        std::iter::from_fn(move || {
+            (w != 0).then(|| {
+                let b = w.trailing_zeros();
+                w &= w - 1;
+                i as u32 * 64 + b
+            })
+        })
+    })
 }

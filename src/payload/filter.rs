@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::{FieldType, Schema, Value};
+use super::{numeric_key, FieldType, Payload, Schema, Value};
 use crate::error::{Error, Result};
 
 /// Deepest nesting of `and`, `or` and `not` a filter may have.
@@ -221,6 +221,44 @@ impl Filter {
                 ))
             })
         })
+    }
+
+    /// Whether `payload` matches, evaluated on the payload alone — the meaning the field
+    /// indexes implement (a filter that passes [`Filter::check`] gets the same rows from a
+    /// search). A comparison with a value of another type than the field's matches nothing.
+    pub fn matches(&self, payload: &Payload) -> bool {
+        let value = |field: &str, v: &Value| -> Option<(Value, Value)> {
+            let got = payload.get(field)?;
+            let want = literal(field, got.field_type(), v).ok()?;
+            Some((got.clone(), want))
+        };
+        let eq = |field: &str, v: &Value| match value(field, v) {
+            Some((Value::Keywords(list), Value::Keyword(k))) => list.contains(&k),
+            Some((got, want)) => numeric_key(&got)
+                .zip(numeric_key(&want))
+                .map_or(got == want, |(a, b)| a == b),
+            None => false,
+        };
+        match self {
+            Filter::Eq { field, value } => eq(field, value),
+            Filter::In { field, values } => values.iter().any(|v| eq(field, v)),
+            Filter::Range {
+                field,
+                op,
+                value: v,
+            } => value(field, v)
+                .and_then(|(got, want)| Some((numeric_key(&got)?, numeric_key(&want)?)))
+                .is_some_and(|(a, b)| match op {
+                    Cmp::Lt => a < b,
+                    Cmp::Le => a <= b,
+                    Cmp::Gt => a > b,
+                    Cmp::Ge => a >= b,
+                }),
+            Filter::Exists { field } => payload.get(field).is_some(),
+            Filter::And(list) => list.iter().all(|f| f.matches(payload)),
+            Filter::Or(list) => list.iter().any(|f| f.matches(payload)),
+            Filter::Not(f) => !f.matches(payload),
+        }
     }
 
     /// Checks depth and size only.

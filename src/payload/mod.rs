@@ -19,7 +19,7 @@
 //! number and bytes a caller hands it.
 
 mod bits;
-mod codec;
+pub(crate) mod codec;
 mod eval;
 mod filter;
 mod live;
@@ -32,8 +32,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 
-pub(crate) use bits::Bits;
-pub(crate) use codec::{decode_payload, encode_payload};
+pub(crate) use bits::{ones, Bits};
 pub(crate) use eval::{evaluate, FieldSource};
 pub use filter::{Cmp, Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS};
 pub(crate) use live::LivePayloads;

@@ -1,52 +1,8 @@
-use super::filter::literal;
 use super::section::{self, SegmentFields};
 use super::*;
 use crate::base::bytes::ByteReader;
+use codec::{decode_payload, encode_payload};
 use std::path::Path;
-
-/// What a filter means, evaluated on one payload directly (the model both indexes must match).
-fn naive(f: &Filter, p: &Payload, schema: &Schema) -> bool {
-    let cmp = |field: &str, v: &Value| -> Option<std::cmp::Ordering> {
-        let ty = schema.get(field)?;
-        let want = literal(field, ty, v).ok()?;
-        let got = p.get(field)?;
-        match (got, &want) {
-            (Value::Int(a), Value::Int(b)) | (Value::Timestamp(a), Value::Timestamp(b)) => {
-                Some(a.cmp(b))
-            }
-            (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
-            _ => None,
-        }
-    };
-    let eq = |field: &str, v: &Value| -> bool {
-        let Some(ty) = schema.get(field) else {
-            return false;
-        };
-        let Ok(want) = literal(field, ty, v) else {
-            return false;
-        };
-        match (p.get(field), &want) {
-            (Some(Value::Keywords(list)), Value::Keyword(k)) => list.contains(k),
-            (Some(Value::Float(a)), Value::Float(b)) => a == b,
-            (Some(got), want) => got == want,
-            (None, _) => false,
-        }
-    };
-    match f {
-        Filter::Eq { field, value } => eq(field, value),
-        Filter::In { field, values } => values.iter().any(|v| eq(field, v)),
-        Filter::Range { field, op, value } => cmp(field, value).is_some_and(|o| match op {
-            Cmp::Lt => o.is_lt(),
-            Cmp::Le => o.is_le(),
-            Cmp::Gt => o.is_gt(),
-            Cmp::Ge => o.is_ge(),
-        }),
-        Filter::Exists { field } => p.get(field).is_some(),
-        Filter::And(list) => list.iter().all(|g| naive(g, p, schema)),
-        Filter::Or(list) => list.iter().any(|g| naive(g, p, schema)),
-        Filter::Not(g) => !naive(g, p, schema),
-    }
-}
 
 /// Deterministic rows with every type, some missing fields, some repeated values.
 fn rows(n: usize) -> Vec<Option<Payload>> {
@@ -138,13 +94,7 @@ fn both_indexes_match_the_model_for_every_filter() {
     for f in filters() {
         f.check(&schema).unwrap();
         let want: Vec<u32> = (0..rows.len() as u32)
-            .filter(|&i| {
-                naive(
-                    &f,
-                    rows[i as usize].as_ref().unwrap_or(&Payload::new()),
-                    &schema,
-                )
-            })
+            .filter(|&i| f.matches(rows[i as usize].as_ref().unwrap_or(&Payload::new())))
             .collect();
         for (name, src) in [("live", &live as &dyn FieldSource), ("segment", &seg)] {
             let got: Vec<u32> = evaluate(&f, src, rows.len(), true)

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use crate::base::options::IndexOptions;
 use crate::base::view::{bit, prefetch_link_row, EntryPoint, GraphView, RowView};
 use crate::error::{Error, Result};
+use crate::payload::section::{SectionsMeta, SegmentFields};
 use crate::quant::Codec;
 
 pub(crate) use aligned::AlignedBytes;
@@ -36,16 +37,19 @@ pub(crate) use writer::{write_bytes, write_segment, SegmentSource};
 /// The first 8 bytes of every segment file.
 pub(crate) const MAGIC: [u8; 8] = *b"SVSEG\0\0\x01";
 /// The newest format version this build reads and writes: 2 adds the optional `fast_scan`
-/// section, 3 RaBitQ (its quantization tags, codec parameters and `rabitq_blocks` section).
-/// A file is written with the oldest version that holds what it has, so files without either
-/// stay version 1, which every build reads.
-pub(crate) const VERSION: u32 = 3;
+/// section, 3 RaBitQ (its quantization tags, codec parameters and `rabitq_blocks` section), 5
+/// the payload sections (`payload_rows`, `payload_index`; version 4 is another branch's).
+/// A file is written with the oldest version that holds what it has, so files without any of
+/// them stay version 1, which every build reads.
+pub(crate) const VERSION: u32 = 5;
 /// The oldest format version this build reads.
 pub(crate) const MIN_VERSION: u32 = 1;
 /// The first version with a `fast_scan` section.
 pub(crate) const FAST_SCAN_VERSION: u32 = 2;
 /// The first version with RaBitQ codes.
 pub(crate) const RABITQ_VERSION: u32 = 3;
+/// The first version with payload sections.
+pub(crate) const PAYLOAD_VERSION: u32 = 5;
 /// Bytes of the header.
 pub(crate) const HEADER_BYTES: usize = 64;
 /// Bytes of one section-table entry.
@@ -71,10 +75,12 @@ pub(crate) enum Kind {
     Tombstones = 10,
     FastScan = 11,
     RabitqBlocks = 12,
+    PayloadRows = 14,
+    PayloadIndex = 15,
 }
 
 impl Kind {
-    const ALL: [Kind; 12] = [
+    const ALL: [Kind; 14] = [
         Kind::Meta,
         Kind::Vectors,
         Kind::Codes,
@@ -87,14 +93,20 @@ impl Kind {
         Kind::Tombstones,
         Kind::FastScan,
         Kind::RabitqBlocks,
+        Kind::PayloadRows,
+        Kind::PayloadIndex,
     ];
 
     fn from_u32(v: u32) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| *k as u32 == v)
     }
 
+    /// The kind's place in [`Kind::ALL`] (kinds are not contiguous: 13 is another branch's).
     fn slot(self) -> usize {
-        self as usize - 1
+        Kind::ALL
+            .iter()
+            .position(|&k| k == self)
+            .expect("every kind is in ALL")
     }
 
     fn name(self) -> &'static str {
@@ -111,6 +123,8 @@ impl Kind {
             Kind::Tombstones => "tombstones",
             Kind::FastScan => "fast_scan",
             Kind::RabitqBlocks => "rabitq_blocks",
+            Kind::PayloadRows => "payload_rows",
+            Kind::PayloadIndex => "payload_index",
         }
     }
 }
@@ -190,7 +204,8 @@ pub struct SegmentInfo {
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SectionInfo {
     /// What it holds: `meta`, `vectors`, `codes`, `level0`, `upper_offsets`, `upper_links`,
-    /// `labels`, `id_keys`, `id_slots`, `tombstones`, `fast_scan`, `rabitq_blocks`.
+    /// `labels`, `id_keys`, `id_slots`, `tombstones`, `fast_scan`, `rabitq_blocks`,
+    /// `payload_rows`, `payload_index`.
     pub name: &'static str,
     /// Byte offset in the file (a multiple of 64).
     pub offset: u64,
@@ -220,6 +235,8 @@ pub(crate) struct Segment {
     tombstones: Raw<u64>,
     fast_scan: Raw<u8>,
     rabitq_blocks: Raw<u8>,
+    /// The payload sections, checked at open; `None` without payloads.
+    payloads: Option<(SectionsMeta, Raw<u8>, Raw<u8>)>,
 }
 
 // SAFETY: the raw slices point into `bytes`, which the segment owns, never mutates and never moves
@@ -306,6 +323,18 @@ impl Segment {
         }
     }
 
+    /// The payload sections over the file's bytes; `None` when the file has none.
+    pub(crate) fn payload_fields(&self) -> Option<SegmentFields<'_>> {
+        self.payloads
+            .as_ref()
+            .map(|(meta, rows, index)| SegmentFields {
+                meta,
+                rows_section: self.slice(*rows),
+                index: self.slice(*index),
+                path: &self.path,
+            })
+    }
+
     /// The slot of a live user id (binary search of the sorted id index).
     pub(crate) fn slot_of(&self, id: u64) -> Option<u32> {
         let keys = self.slice(self.id_keys);
@@ -371,6 +400,19 @@ impl Segment {
             max_level: self.meta.entry.map_or(0, |e| e.level),
             sections,
         }
+    }
+
+    /// The tombstone bitmap, as words (bit `i % 64` of word `i / 64` for node `i`).
+    pub(crate) fn tombstone_words(&self) -> &[u64] {
+        self.slice(self.tombstones)
+    }
+
+    /// Bytes of the payload sections.
+    pub(crate) fn payload_bytes(&self) -> usize {
+        [Kind::PayloadRows, Kind::PayloadIndex]
+            .into_iter()
+            .map(|k| self.sections[k.slot()].map_or(0, |s| s.len))
+            .sum()
     }
 
     /// Bytes of the sorted id index.

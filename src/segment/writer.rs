@@ -8,13 +8,14 @@ use std::path::Path;
 
 use super::{
     code_row_width, header_checksum, Kind, ALIGN, ENTRY_BYTES, FAST_SCAN_VERSION, HEADER_BYTES,
-    HEADER_CRC_AT, MAGIC, MIN_VERSION, RABITQ_VERSION,
+    HEADER_CRC_AT, MAGIC, MIN_VERSION, PAYLOAD_VERSION, RABITQ_VERSION,
 };
 use crate::base::bytes::ByteWriter;
 use crate::base::options::{IndexOptions, Layout, MAX_LINKS};
 use crate::base::view::{neighbours_below, GraphView, LinkCell, RowView};
 use crate::error::Error;
 use crate::fsutil::{replace_with, write_atomic, FileCursor, ReplaceError, Replacement};
+use crate::payload::section::Sections;
 use crate::quant::blocks::{pack_block, BlockShape};
 use crate::quant::Codec;
 
@@ -27,6 +28,9 @@ pub(crate) struct SegmentSource<'a, G> {
     /// Slots `0..nodes` are written (a growing index may hold more, not yet published).
     pub nodes: usize,
     pub ids: Vec<(u64, u32)>,
+    /// The payload sections of rows `0..nodes` (`payload::section::build`), when any row has a
+    /// payload or the index knows payload fields.
+    pub payloads: Option<&'a Sections>,
 }
 
 /// Writes `src` to `path` atomically ([`replace_with`], as `to` says: which file system, who
@@ -122,6 +126,9 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
             .filter(|&k| k != Kind::Codes || code_row > 0)
             .filter(|&k| k != Kind::FastScan || (blocks && !rabitq))
             .filter(|&k| k != Kind::RabitqBlocks || (blocks && rabitq))
+            .filter(|&k| {
+                !matches!(k, Kind::PayloadRows | Kind::PayloadIndex) || src.payloads.is_some()
+            })
             .collect();
         Writer {
             src,
@@ -210,7 +217,15 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
                 .try_for_each(|w| out.put(&w.to_le_bytes())),
             Kind::FastScan => self.write_fast_scan(out),
             Kind::RabitqBlocks => self.write_rabitq_blocks(out),
+            Kind::PayloadRows => out.put(&self.payloads().rows),
+            Kind::PayloadIndex => out.put(&self.payloads().index),
         }
+    }
+
+    fn payloads(&self) -> &Sections {
+        self.src
+            .payloads
+            .expect("payload sections are written only with payloads")
     }
 
     /// The metadata: options, counts, shapes, entry point, then the codec's parameters.
@@ -293,7 +308,9 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
 
     /// The header and the section table, zero-padded to the first section.
     fn header(&self, table: &[Placed], file_len: usize, first: usize) -> Vec<u8> {
-        let version = if self.src.options.quantization.is_rabitq() {
+        let version = if self.kinds.contains(&Kind::PayloadRows) {
+            PAYLOAD_VERSION
+        } else if self.src.options.quantization.is_rabitq() {
             RABITQ_VERSION
         } else if self.kinds.contains(&Kind::FastScan) {
             FAST_SCAN_VERSION
