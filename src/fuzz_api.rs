@@ -40,8 +40,20 @@ pub fn wal_replay(bytes: &[u8], dim: usize) -> Result<usize> {
             "lsns must increase"
         );
         prev = *lsn;
-        if let WalRecord::Upsert { ids, vectors } = record {
+        if let WalRecord::Upsert {
+            ids,
+            vectors,
+            payloads,
+        } = record
+        {
             assert_eq!(vectors.len(), ids.len() * dim, "upsert of the wrong shape");
+            if let Some(p) = payloads {
+                assert_eq!(p.len(), ids.len(), "one payload per id");
+                assert!(
+                    p.iter().all(|p| p.check().is_ok()),
+                    "payloads within the limits"
+                );
+            }
         }
     }
     let again = wal::fuzz_replay(&bytes[..r.end as usize], dim).expect("the good prefix replays");
@@ -58,14 +70,19 @@ pub fn wal_replay(bytes: &[u8], dim: usize) -> Result<usize> {
 }
 
 /// A record as comparable bits (NaN components included).
-fn bits((lsn, record): &(u64, WalRecord)) -> (u64, Vec<u64>, Vec<u32>) {
+fn bits((lsn, record): &(u64, WalRecord)) -> (u64, Vec<u64>, Vec<u32>, String) {
     match record {
-        WalRecord::Upsert { ids, vectors } => (
+        WalRecord::Upsert {
+            ids,
+            vectors,
+            payloads,
+        } => (
             *lsn,
             ids.clone(),
             vectors.iter().map(|v| v.to_bits()).collect(),
+            format!("{payloads:?}"),
         ),
-        WalRecord::Delete { ids } => (*lsn, ids.clone(), vec![u32::MAX]),
+        WalRecord::Delete { ids } => (*lsn, ids.clone(), vec![u32::MAX], String::new()),
     }
 }
 

@@ -51,7 +51,9 @@ pub use base::options::{
     IndexOptions, Layout, Neighbor, QuantScheme, Quantization, DEFAULT_EF_CONSTRUCTION,
     DEFAULT_EF_SEARCH, DEFAULT_M, MAX_M,
 };
-pub use collection::{merge_top_k, Collection, CollectionOptions, CollectionStats, Durability};
+pub use collection::{
+    merge_top_k, Collection, CollectionOptions, CollectionStats, Durability, Hit,
+};
 pub use distance::Metric;
 pub use error::{Error, Result};
 pub use index::{Index, MemoryUsage, SearchCounts, SearchParams, SearchStats};

@@ -157,21 +157,34 @@ impl<G: GraphView, S: Scorer> Expand for ByTwoHops<'_, G, S> {
         let end = self.st.node_bound() as u32;
         let cap = self.cap.min(MAX_LINKS);
         let mut fresh = 0;
-        'links: for link in link_ids(self.st.links(0, node)).iter().take(MAX_LINKS) {
+        // First hop: the matching neighbours; the others' link rows are fetched meanwhile.
+        let mut through = [0u32; MAX_LINKS];
+        let mut hops = 0;
+        for link in link_ids(self.st.links(0, node)).iter().take(MAX_LINKS) {
             let n = link.get();
-            if n >= end || !visited.insert(n) {
+            if n >= end || visited.contains(n) {
                 continue;
             }
             if self.accept.accepts(self.st, n) {
-                self.scorer.prefetch(n);
-                ids[fresh] = n;
-                fresh += 1;
-                if fresh == cap {
-                    break;
+                // Past the cap it stays unvisited, for a later expansion to yield.
+                if fresh < cap {
+                    visited.insert(n);
+                    self.scorer.prefetch(n);
+                    ids[fresh] = n;
+                    fresh += 1;
                 }
-                continue;
+            } else {
+                self.st.prefetch_links(0, n);
+                through[hops] = n;
+                hops += 1;
             }
-            // Walked through, never scored.
+        }
+        // Second hop, through the others (walked through, never scored).
+        'links: for &n in &through[..hops] {
+            if fresh == cap {
+                break;
+            }
+            visited.insert(n);
             for second in link_ids(self.st.links(0, n)).iter().take(MAX_LINKS) {
                 let n2 = second.get();
                 if n2 < end && !visited.contains(n2) && self.accept.accepts(self.st, n2) {
@@ -514,10 +527,33 @@ impl<G: GraphView> Graph<'_, G> {
         nodes: impl Iterator<Item = u32>,
     ) {
         s.results.clear();
-        for node in nodes {
-            if !accept.accepts(self.st, node) {
-                continue;
+        // The nodes come ascending but with gaps the hardware prefetcher does not follow:
+        // fetch a few ahead.
+        const AHEAD: usize = 8;
+        let mut ring = [0u32; AHEAD];
+        let mut nodes = nodes.filter(|&n| accept.accepts(self.st, n));
+        let mut queued = 0;
+        for slot in ring.iter_mut() {
+            match nodes.next() {
+                Some(n) => {
+                    q.prefetch(n);
+                    *slot = n;
+                    queued += 1;
+                }
+                None => break,
             }
+        }
+        let mut at = 0;
+        while queued > 0 {
+            let node = ring[at];
+            match nodes.next() {
+                Some(n) => {
+                    q.prefetch(n);
+                    ring[at] = n;
+                }
+                None => queued -= 1,
+            }
+            at = (at + 1) % AHEAD;
             s.scored += 1;
             let d = q.score(node);
             if s.results.len() < k {
