@@ -46,6 +46,12 @@ pub struct Exceptions {
     /// `ClosedError(StratavecError, ValueError)`: raised by the binding itself (a `Collection`
     /// used after `close()`), not mapped from a crate error.
     pub closed: Py<PyType>,
+    /// `InvalidPayloadError(StratavecError, ValueError)`.
+    pub invalid_payload: Py<PyType>,
+    /// `FieldTypeMismatchError(StratavecError, ValueError)`.
+    pub field_type_mismatch: Py<PyType>,
+    /// `InvalidFilterError(StratavecError, ValueError)`.
+    pub invalid_filter: Py<PyType>,
 }
 
 static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
@@ -56,7 +62,7 @@ pub fn exceptions(py: Python<'_>) -> PyResult<&'static Exceptions> {
 }
 
 /// `(Python name, docstring)` of every class, in the order of [`Exceptions::all`].
-const DOCS: [(&str, &str); 14] = [
+const DOCS: [(&str, &str); 17] = [
     ("StratavecError", "Base class of every error stratavec raises (except OSError for I/O)."),
     ("DimensionMismatchError", "A vector's or an array's length does not match the index's dimension. Also a ValueError."),
     ("InvalidVectorError", "A vector holds NaN or infinity, or is zero under cosine. Also a ValueError."),
@@ -71,11 +77,14 @@ const DOCS: [(&str, &str); 14] = [
     ("LockedError", "Another writer holds the collection's lock."),
     ("ReadOnlyError", "A write was asked of something opened read-only."),
     ("ClosedError", "A Collection was used after close() (or after its with block). Also a ValueError."),
+    ("InvalidPayloadError", "A payload is refused: a bad field name, a value of no payload type, NaN, too long, too many fields or bytes. Also a ValueError."),
+    ("FieldTypeMismatchError", "A payload value's type is not its field's type (values are never converted). Also a ValueError."),
+    ("InvalidFilterError", "A filter is refused: syntax, an unknown field, a value of the wrong type, too deep or too large. Also a ValueError."),
 ];
 
 impl Exceptions {
     /// Every class with its Python name, base first.
-    pub fn all(&self) -> [(&'static str, &Py<PyType>); 14] {
+    pub fn all(&self) -> [(&'static str, &Py<PyType>); 17] {
         let classes = [
             &self.base,
             &self.dimension_mismatch,
@@ -91,6 +100,9 @@ impl Exceptions {
             &self.locked,
             &self.read_only,
             &self.closed,
+            &self.invalid_payload,
+            &self.field_type_mismatch,
+            &self.invalid_filter,
         ];
         let mut i = 0;
         classes.map(|c| {
@@ -131,6 +143,9 @@ fn create(py: Python<'_>) -> PyResult<Exceptions> {
         locked: make(11, vec![b()])?,
         read_only: make(12, vec![b()])?,
         closed: make(13, vec![b(), value()])?,
+        invalid_payload: make(14, vec![b(), value()])?,
+        field_type_mismatch: make(15, vec![b(), value()])?,
+        invalid_filter: make(16, vec![b(), value()])?,
         base,
     })
 }
@@ -165,6 +180,9 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
         Error::UnsupportedVersion { .. } => &exc.unsupported_version,
         Error::Locked { .. } => &exc.locked,
         Error::ReadOnly { .. } => &exc.read_only,
+        Error::InvalidPayload { .. } => &exc.invalid_payload,
+        Error::FieldTypeMismatch { .. } => &exc.field_type_mismatch,
+        Error::InvalidFilter { .. } => &exc.invalid_filter,
         Error::Io { path, source } => return io_error(&path, source, &msg),
         // `Error` is non-exhaustive: a variant added later is still a StratavecError.
         _ => &exc.base,

@@ -111,6 +111,11 @@ pub struct BenchConfig {
     /// then against the exact neighbours among the kept ids.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<f64>,
+    /// The payload filter measured (`kw-10%`, `range-10%`, … of
+    /// [`crate::eval::bench_filters`]); absent for id filters and unfiltered searches. `filter`
+    /// is then the fraction of rows it matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_name: Option<String>,
 }
 
 /// Latency percentiles in microseconds (JSON keys `p50`, `p90`, `p99`, `p999`).
@@ -263,7 +268,7 @@ impl BenchReport {
     /// The results as CSV: a header line, then one line per result with the dataset, the
     /// configuration, recall, throughput, latency percentiles, build time and memory. When any
     /// result names its engine, an `engine` column comes first. Columns added after the first
-    /// release of this format (`layout`, `fast_scan_bytes`) come last, so existing readers keep
+    /// release of this format (`layout`, `fast_scan_bytes`, `filter_name`) come last, so existing readers keep
     /// their column positions.
     pub fn to_csv(&self) -> String {
         let with_engine = self.results.iter().any(|r| r.config.engine.is_some());
@@ -272,7 +277,7 @@ impl BenchReport {
             "dataset,metric,quant,oversample,m,ef_construction,ef,k,recall_at_k,\
              qps_single_thread,qps_all_threads,threads,p50_us,p90_us,p99_us,p999_us,\
              build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes,filter,layout,\
-             fast_scan_bytes\n",
+             fast_scan_bytes,filter_name\n",
         );
         let opt = |v: Option<String>| v.unwrap_or_default();
         for r in &self.results {
@@ -282,7 +287,7 @@ impl BenchReport {
             }
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 self.dataset.name,
                 self.dataset.metric,
                 c.quant,
@@ -307,6 +312,7 @@ impl BenchReport {
                 opt(c.filter.map(|f| f.to_string())),
                 opt(c.layout.clone()),
                 opt(r.memory.map(|m| m.fast_scan_bytes.to_string())),
+                opt(c.filter_name.clone()),
             );
         }
         out
@@ -339,6 +345,7 @@ mod tests {
             layout: None,
             engine: None,
             filter: None,
+            filter_name: None,
         };
         BenchResult::new(config, recall, &stats, 12.345, 3 * 1024 * 1024)
     }

@@ -62,6 +62,7 @@ impl Cmp {
 /// # Ok::<(), stratavec::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Filter {
     /// The field equals the value (or, for a keyword list, contains it).
     Eq {

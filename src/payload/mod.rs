@@ -52,6 +52,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 64 * 1024;
 /// The type of a payload field. A field has one type in an index or collection: the first value
 /// stored decides it (or [`Schema::declare`]), and a value of another type is an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum FieldType {
     /// A signed 64-bit integer ([`Value::Int`]).
     Int,
@@ -151,6 +152,7 @@ impl std::str::FromStr for FieldType {
 
 /// One payload value.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Value {
     /// A signed integer.
     Int(i64),

@@ -155,6 +155,7 @@ fn sweep(
             layout: oversample.map(|_| "compact".into()),
             engine: Some(engine.into()),
             filter: None,
+            filter_name: None,
         };
     let mut results = Vec::new();
     for &ef in &args.ef {

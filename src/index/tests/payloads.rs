@@ -238,3 +238,16 @@ fn every_path_returns_the_exact_filtered_answer_or_close_and_k_hits() {
     assert!(matches!(e, Error::FieldTypeMismatch { .. }), "{e}");
     assert_eq!(index.len(), before);
 }
+
+#[test]
+fn the_planner_rule_at_the_measured_points() {
+    use super::super::planner::choose;
+    // wordllama-sent-256-ip (100,000 rows) at ef 64: 10% scans, 50% walks.
+    assert_eq!(choose(100_000, 10_101, 64, 16), Choice::Exact);
+    assert_eq!(choose(100_000, 49_866, 64, 16), Choice::Walk);
+    // mnist-784-l2 (9,000 rows): 10% scans, 50% walks.
+    assert_eq!(choose(9_000, 892, 64, 16), Choice::Exact);
+    assert_eq!(choose(9_000, 4_455, 64, 16), Choice::Walk);
+    // A million rows at 10%: too many to scan, too few for the plain walk.
+    assert_eq!(choose(1_000_000, 100_000, 64, 16), Choice::TwoHop);
+}
