@@ -82,23 +82,26 @@ pub fn bench_payloads(base: &Matrix<f32>, queries: &Matrix<f32>, metric: Metric)
 
 /// Whether each base row is among the `fraction` farthest from the mean query (ties by row).
 fn farthest(base: &Matrix<f32>, queries: &Matrix<f32>, metric: Metric, fraction: f64) -> Vec<bool> {
+    // In f64, so that another implementation (benches/peers/filtered.py) ranks the rows the
+    // same whatever its order of summation.
     let dim = base.dim();
-    let mut mean = vec![0f32; dim];
+    let mut mean = vec![0f64; dim];
     for q in queries.rows() {
-        mean.iter_mut().zip(q).for_each(|(m, x)| *m += x);
+        mean.iter_mut()
+            .zip(q)
+            .for_each(|(m, &x)| *m += f64::from(x));
     }
-    let nq = queries.len().max(1) as f32;
+    let nq = queries.len().max(1) as f64;
     mean.iter_mut().for_each(|m| *m /= nq);
-    let mut order: Vec<(f32, usize)> = base
+    let mut order: Vec<(f64, usize)> = base
         .rows()
         .enumerate()
         .map(|(i, row)| {
+            let pairs = row.iter().map(|&a| f64::from(a)).zip(&mean);
             let d = match metric {
-                Metric::L2 => row.iter().zip(&mean).map(|(a, b)| (a - b) * (a - b)).sum(),
+                Metric::L2 => pairs.map(|(a, b)| (a - b) * (a - b)).sum(),
                 // Farthest in inner product: the lowest dot with the mean query.
-                Metric::InnerProduct | Metric::Cosine => {
-                    -row.iter().zip(&mean).map(|(a, b)| a * b).sum::<f32>()
-                }
+                Metric::InnerProduct | Metric::Cosine => -pairs.map(|(a, b)| a * b).sum::<f64>(),
             };
             (d, i)
         })

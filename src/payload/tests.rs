@@ -312,3 +312,22 @@ fn timestamps_parse_and_print() {
     assert_eq!(float_key(-0.0), float_key(0.0));
     assert!(int_key(-1) < int_key(0) && int_key(i64::MIN) == 0);
 }
+
+/// Writes the fuzzer's seed for the `payload` target (`fuzz/seeds/payload/rows`): run with
+/// `cargo test --release --lib payload_fuzz_seed -- --ignored`.
+#[test]
+#[ignore = "writes a fuzz seed"]
+fn payload_fuzz_seed() {
+    let rows: Vec<Payload> = rows(40)
+        .into_iter()
+        .map(Option::unwrap_or_default)
+        .collect();
+    let mut bytes = (rows.len() as u16).to_le_bytes().to_vec();
+    bytes.extend(crate::__fuzz::encode_payload_sections(&rows));
+    assert!(crate::__fuzz::payload_sections(&bytes[2..], rows.len(), &filters()).is_ok());
+    std::fs::write(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/seeds/payload/rows"),
+        bytes,
+    )
+    .unwrap();
+}
