@@ -248,6 +248,8 @@ fn the_planner_rule_at_the_measured_points() {
     // mnist-784-l2 (9,000 rows): 10% scans, 50% walks.
     assert_eq!(choose(9_000, 892, 64, 16), Choice::Exact);
     assert_eq!(choose(9_000, 4_455, 64, 16), Choice::Walk);
+    // A wider beam does not move a filter to the scan.
+    assert_eq!(choose(9_000, 4_455, 256, 16), Choice::Walk);
     // A million rows at 10%: too many to scan, too few for the plain walk.
     assert_eq!(choose(1_000_000, 100_000, 64, 16), Choice::TwoHop);
 }
