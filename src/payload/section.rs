@@ -401,7 +401,8 @@ impl SegmentFields<'_> {
             .ok()
             .zip(usize::try_from(b).ok())
             .filter(|&(a, b)| a <= b)
-            .and_then(|(a, b)| self.rows_section.get(base + a..base + b))
+            .and_then(|(a, b)| Some(base.checked_add(a)?..base.checked_add(b)?))
+            .and_then(|range| self.rows_section.get(range))
             .ok_or_else(|| self.corrupt(format!("payload row {row} has bad offsets")))?;
         if bytes.is_empty() {
             return Ok(Payload::new());

@@ -177,6 +177,44 @@ fn every_flipped_or_cut_byte_of_the_sections_is_refused_or_harmless() {
     }
 }
 
+/// Found by the fuzz target `payload` (see also `tests/fuzz_regressions.rs`): a middle row
+/// offset near `u64::MAX` overflowed `base + offset`. With wrapping arithmetic (release builds)
+/// the two offsets chosen here land on bytes `0..8` of the section, which the reader then
+/// decoded as a row; every row touching a bad offset must be refused as such instead.
+#[test]
+fn row_offsets_near_u64_max_are_bad_offsets_not_wrapped() {
+    let rows = rows(6);
+    let schema = schema_of(&rows);
+    let built = section::build(&schema, rows.len(), |r| rows[r as usize].clone());
+    let base = 8 * (rows.len() as u64 + 2);
+    let mut bad = built.rows.clone();
+    let set = |bytes: &mut Vec<u8>, i: usize, v: u64| {
+        bytes[8 + 8 * i..16 + 8 * i].copy_from_slice(&v.to_le_bytes());
+    };
+    // Row 2 spans offsets 2..3; wrapped, base + a = 0 and base + b = 8.
+    set(&mut bad, 2, 0u64.wrapping_sub(base));
+    set(&mut bad, 3, 8u64.wrapping_sub(base));
+    let meta = section::check(&bad, &built.index, rows.len()).unwrap();
+    let seg = SegmentFields {
+        meta: &meta,
+        rows_section: &bad,
+        index: &built.index,
+        path: Path::new("t"),
+    };
+    for r in 0..rows.len() as u32 {
+        match seg.payload(r) {
+            Err(Error::Corrupt { reason, .. }) if (1..=3).contains(&r) => {
+                assert_eq!(reason, format!("payload row {r} has bad offsets"));
+            }
+            Ok(p) if !(1..=3).contains(&r) => {
+                assert_eq!(p, rows[r as usize].clone().unwrap_or_default());
+            }
+            other => panic!("row {r}: {other:?}"),
+        }
+    }
+    assert!(section::verify(&seg).is_err());
+}
+
 #[test]
 fn payloads_round_trip_and_bad_ones_name_their_field() {
     for p in rows(60).into_iter().flatten() {
