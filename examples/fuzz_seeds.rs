@@ -1,4 +1,4 @@
-//! Writes the seed corpus of `fuzz/` from real, small files: segments (f32, SQ8, SQ4, cosine,
+//! Writes the seed corpus of `fuzz/` from real, small files: segments (f32, SQ8, SQ4, RaBitQ, cosine,
 //! empty, with deletes), a collection's `MANIFEST`, `WAL` and deletion bitmap, `fvecs`/`ivecs`/
 //! `bvecs` and `.npy` files, all from the first rows of the digits-64-l2 dataset.
 //!
@@ -40,6 +40,19 @@ fn main() -> Res {
         ("l2-sq8", Metric::L2, Quantization::Sq8, 24),
         ("cos-sq4", Metric::Cosine, Quantization::Sq4, 24),
         ("ip-f32-small", Metric::InnerProduct, Quantization::None, 6),
+        // RaBitQ: one-visit blocks (f32 own vectors) and, with extended codes, 4-bit own codes.
+        (
+            "l2-rabitq-blocks",
+            Metric::L2,
+            Quantization::RaBitQ { bits: 0 },
+            24,
+        ),
+        (
+            "cos-rabitq4-blocks",
+            Metric::Cosine,
+            Quantization::RaBitQ { bits: 4 },
+            12,
+        ),
         ("empty", Metric::L2, Quantization::None, 0),
     ] {
         let mut o = IndexOptions::new(dim, metric);

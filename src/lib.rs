@@ -31,7 +31,7 @@
 
 // The layers, bottom up (each imports only those above it in this list; tests/architecture.rs
 // checks it): error; simd; distance, fsutil; base; quant, rerank, payload; hnsw, segment; index;
-// collection; data, eval.
+// collection; eval; the hidden test modules (__fuzz, __sim).
 mod base;
 mod collection;
 pub mod data;
@@ -73,9 +73,12 @@ pub use quant::kernels::bench_api as __quant_bench;
 #[path = "fuzz_api.rs"]
 pub mod __fuzz;
 
-/// A simulated disk for crash and fault tests (`fsutil::sim`). Not a stable API.
+// A simulated disk for crash and fault tests, behind the collection's I/O trait. Not a stable
+// API. (Its own module docs say so; an outer doc comment here would make rustdoc resolve the
+// module's intra-doc links in this scope.)
 #[doc(hidden)]
-pub use fsutil::sim as __sim;
+#[path = "sim.rs"]
+pub mod __sim;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -24,7 +24,7 @@ const LAYERS: &[&[&str]] = &[
     &["index"],
     &["collection"],
     &["eval"],
-    &["fuzz_api"],
+    &["fuzz_api", "sim"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -122,6 +122,10 @@ struct BenchArgs {
     /// queries and ground truth come from --dataset (or the synthetic data it was built from).
     #[arg(long)]
     index: Option<PathBuf>,
+    /// With --index: read the file into memory (huge pages when the kernel offers them) instead
+    /// of mapping it.
+    #[arg(long, requires = "index")]
+    load: bool,
     /// Neighbours per query (the K of Recall@K).
     #[arg(long, default_value_t = 10)]
     k: usize,
@@ -132,12 +136,13 @@ struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "none")]
     quant: Vec<Quantization>,
     /// Reranking oversampling factors to sweep for quantized indexes (k × oversample candidates
-    /// rescored exactly; default 2 for sq8, 3 for sq4).
+    /// rescored exactly; default 2 for sq8, 3 for sq4; RaBitQ: 1 in blocks, 2 in blocks with
+    /// extended bits, 3 on compact rows with extended bits, 10 on 1-bit compact rows).
     #[arg(long, value_delimiter = ',')]
     oversample: Vec<usize>,
-    /// Code layouts for the sq4 and RaBitQ indexes: compact (one code row per vector), fastscan
-    /// (each node also holds its neighbours' codes in one block) or auto (fastscan for RaBitQ,
-    /// compact for sq4); one index each.
+    /// Code layouts for the RaBitQ indexes: compact (one code row per vector), fastscan (one-visit
+    /// blocks: each node holds its neighbours' codes and its own vector) or auto (fastscan); one
+    /// index each. Other codecs are compact (SQ4 blocks measured slower and are no longer built).
     #[arg(long, value_delimiter = ',', default_value = "auto")]
     layout: Vec<Layout>,
     #[command(flatten)]

@@ -11,7 +11,7 @@ use stratavec::eval::{
     bench_opened_index, ground_truth, resident_bytes, BenchProgress, BenchReport, DatasetInfo,
     MachineInfo, OpenInfo,
 };
-use stratavec::{Index, IndexOptions, Metric, Quantization};
+use stratavec::{Index, IndexOptions, Layout, Metric, Quantization};
 
 use super::{
     bench_spec, load, thread_pool, write_outputs, BenchArgs, BuildParams, CliResult, DataArgs,
@@ -25,9 +25,14 @@ pub(crate) struct BuildArgs {
     /// The segment file to write.
     #[arg(long)]
     out: PathBuf,
-    /// Codec: none (f32), sq8, sq4.
+    /// Codec: none (f32), sq8, sq4, rabitq (1-bit codes in one-visit blocks), rabitq2 … rabitq8
+    /// (plus extended bits).
     #[arg(long, default_value = "none")]
     quant: Quantization,
+    /// Code layout: auto (one-visit blocks for RaBitQ, compact rows otherwise), compact (one code
+    /// row per vector) or fastscan (RaBitQ one-visit blocks; SQ4 blocks are no longer written).
+    #[arg(long, default_value = "auto")]
+    layout: Layout,
     #[command(flatten)]
     build: BuildParams,
 }
@@ -55,6 +60,7 @@ pub(crate) fn build(args: BuildArgs) -> CliResult<()> {
         ef_construction: args.build.ef_construction,
         quantization: args.quant,
         quant_scheme: args.build.quant_scheme.scheme(),
+        layout: args.layout,
         ..IndexOptions::new(data.dim(), metric)
     };
     let index = Index::new(options)?;
@@ -105,6 +111,7 @@ pub(crate) fn info(args: InfoArgs) -> CliResult<()> {
                 "dim": o.dim, "metric": o.metric, "m": o.m,
                 "ef_construction": o.ef_construction, "seed": o.seed,
                 "quantization": o.quantization, "quant_scheme": format!("{:?}", o.quant_scheme),
+                "layout": o.layout.name(),
             },
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
@@ -118,8 +125,8 @@ pub(crate) fn info(args: InfoArgs) -> CliResult<()> {
         info.live, info.deleted, info.nodes, info.max_level
     );
     println!(
-        "options     dim {}, metric {}, m {}, ef_construction {}, quantization {} ({:?}), seed {:#x}",
-        o.dim, o.metric, o.m, o.ef_construction, o.quantization, o.quant_scheme, o.seed
+        "options     dim {}, metric {}, m {}, ef_construction {}, quantization {} ({:?}), layout {}, seed {:#x}",
+        o.dim, o.metric, o.m, o.ef_construction, o.quantization, o.quant_scheme, o.layout.name(), o.seed
     );
     println!("sections    name            offset          bytes   crc32c");
     for s in &info.sections {
@@ -147,13 +154,17 @@ pub(crate) fn verify(args: VerifyArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// `stratavec bench --index FILE`: open (timed, resident memory before and after), run the
-/// queries, then load or compute the ground truth and score them.
+/// `stratavec bench --index FILE`: open (or with `--load` read; timed, resident memory before and
+/// after), run the queries, then load or compute the ground truth and score them.
 pub(crate) fn bench_index(path: &Path, args: &BenchArgs) -> CliResult<()> {
     let queries = load_queries(&args.data)?;
     let before = resident_bytes();
     let started = Instant::now();
-    let index = Index::open(path)?;
+    let index = if args.load {
+        Index::load(path)?
+    } else {
+        Index::open(path)?
+    };
     let open_ms = started.elapsed().as_secs_f64() * 1e3;
     let after_open = resident_bytes();
     let file_bytes = std::fs::metadata(path)

@@ -7,7 +7,9 @@ use libfuzzer_sys::fuzz_target;
 use stratavec::{Filter, Value};
 
 fuzz_target!(|data: &[u8]| {
-    let rows = data.get(..2).map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as usize % 512);
+    let rows = data
+        .get(..2)
+        .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]) as usize % 512);
     let filters = [
         Filter::eq("tenant", 3),
         Filter::eq("lang", "de"),

@@ -48,7 +48,8 @@ fn default_compact_fraction() -> Option<f64> {
 ///         read from the manifest, and must match when given).
 ///     metric: "l2" (the default when creating), "ip" or "cosine"; an existing collection keeps
 ///         its own (and it must match when given).
-///     quantization: "none" (default), "sq8" or "sq4": how sealed segments store vectors for the
+///     quantization: "none" (default), "sq8", "sq4", "rabitq" or "rabitq2" … "rabitq8" (see
+///         `Index`): how sealed segments store vectors for the
 ///         traversal (originals are kept for exact reranking). Creation only, like m,
 ///         ef_construction and seed: an existing collection keeps the stored ones.
 ///     m: links per node (default 16).
@@ -269,7 +270,8 @@ impl Collection {
         self.options.index.metric.name()
     }
 
-    /// How sealed segments store vectors for the traversal: "none", "sq8" or "sq4".
+    /// How sealed segments store vectors for the traversal: "none", "sq8", "sq4", "rabitq" or
+    /// "rabitq2" … "rabitq8".
     #[getter]
     fn quantization(&self) -> &'static str {
         self.options.index.quantization.name()

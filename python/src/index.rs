@@ -30,8 +30,10 @@ pub const MISSING_ID: u64 = u64::MAX;
 ///     metric: "l2" (squared Euclidean distance), "ip" (distance 1 - a·b) or "cosine"
 ///         (vectors are normalised when added; distance 1 - cos).
 ///     quantization: "none" (the graph is walked on f32 vectors), "sq8" or "sq4" (walked on
-///         8-/4-bit codes; the best k × oversample candidates are reranked exactly from the
-///         f32 originals the index keeps).
+///         8-/4-bit codes), "rabitq" (1-bit RaBitQ codes with error bounds, in one-visit
+///         blocks) or "rabitq2" … "rabitq8" (plus 1–7 extended bits per dimension); on codes,
+///         the best k × oversample candidates are reranked exactly from the f32 originals the
+///         index keeps.
 ///     m: links per node on the upper levels (level 0 keeps 2·m), 2..=64.
 ///     ef_construction: beam width while inserting.
 ///     seed: seed of the level draws (same seed and insert order, same levels); None for the
@@ -158,7 +160,8 @@ impl Index {
         self.inner.metric().name()
     }
 
-    /// How vectors are stored for the traversal: `"none"` (f32), `"sq8"` or `"sq4"`.
+    /// How vectors are stored for the traversal: `"none"` (f32), `"sq8"`, `"sq4"`, `"rabitq"` or
+    /// `"rabitq2"` … `"rabitq8"`.
     #[getter]
     fn quantization(&self) -> &'static str {
         self.inner.options().quantization.name()
@@ -286,7 +289,7 @@ impl Index {
     ///     k: neighbours per query.
     ///     ef: beam width (default max(k, 64)); larger is slower and more accurate.
     ///     oversample: candidates reranked per result, k × oversample (default 1 for f32, 2 for
-    ///         sq8, 3 for sq4).
+    ///         sq8, 3 for sq4, 1 for rabitq, 2 for rabitq2 … rabitq8).
     ///     filter: only ids that pass are returned. An array (or list/set) of allowed ids —
     ///         made into a hash set once, checked without the GIL — or a callable
     ///         (id: int) -> bool, which re-acquires the GIL on every call (~0.2 µs each, and

@@ -17,7 +17,10 @@ DEFAULT_EF_SEARCH: int
 
 _Path = Union[str, "os.PathLike[str]"]
 _Metric = Literal["l2", "ip", "cosine"]
-_Quantization = Literal["none", "sq8", "sq4"]
+_Quantization = Literal[
+    "none", "sq8", "sq4", "rabitq", "rabitq2", "rabitq3", "rabitq4", "rabitq5", "rabitq6",
+    "rabitq7", "rabitq8",
+]
 _IdsLike = Union[npt.ArrayLike, Sequence[int], int]
 _PayloadValue = Union[bool, int, float, str, List[str], "datetime.datetime", bytes]
 _Payload = Dict[str, _PayloadValue]
@@ -96,8 +99,10 @@ class Index:
         metric: ``"l2"`` (squared Euclidean distance), ``"ip"`` (distance ``1 - a·b``) or
             ``"cosine"`` (vectors are normalised when added; distance ``1 - cos``).
         quantization: ``"none"`` (the graph is walked on f32 vectors), ``"sq8"`` or ``"sq4"``
-            (walked on 8-/4-bit codes; the best ``k × oversample`` candidates are reranked
-            exactly from the f32 originals the index keeps).
+            (walked on 8-/4-bit codes), ``"rabitq"`` (1-bit RaBitQ codes with error bounds, in
+            one-visit blocks) or ``"rabitq2"`` … ``"rabitq8"`` (plus 1–7 extended bits per
+            dimension); on codes, the best ``k × oversample`` candidates are reranked exactly
+            from the f32 originals the index keeps.
         m: links per node on the upper levels (level 0 keeps ``2·m``), 2..=64.
         ef_construction: beam width while inserting.
         seed: seed of the level draws (the same seed and insert order give the same graph
@@ -125,7 +130,7 @@ class Index:
         """Distance metric: ``"l2"``, ``"ip"`` or ``"cosine"``."""
     @property
     def quantization(self) -> _Quantization:
-        """``"none"``, ``"sq8"`` or ``"sq4"``."""
+        """``"none"``, ``"sq8"``, ``"sq4"``, ``"rabitq"`` or ``"rabitq2"`` … ``"rabitq8"``."""
     @property
     def m(self) -> int:
         """Links per node on the upper levels."""
@@ -182,7 +187,7 @@ class Index:
             k: neighbours per query.
             ef: beam width (default ``max(k, 64)``); larger is slower and more accurate.
             oversample: candidates reranked per result, ``k × oversample`` (default 1 for f32,
-                2 for sq8, 3 for sq4).
+                2 for sq8, 3 for sq4, 1 for rabitq, 2 for rabitq2 … rabitq8).
             filter: only ids that pass are returned. Either an array (or list/set) of allowed ids
                 — turned into a hash set once, checked without the GIL — or a callable
                 ``(id: int) -> bool``, which re-acquires the GIL on every call (~0.2 µs each,
@@ -292,7 +297,8 @@ class Collection:
             from its manifest; must match when given).
         metric: ``"l2"`` (the default when creating), ``"ip"`` or ``"cosine"``; an existing
             collection keeps its own (must match when given).
-        quantization: ``"none"`` (default), ``"sq8"`` or ``"sq4"`` for the sealed segments.
+        quantization: ``"none"`` (default), ``"sq8"``, ``"sq4"``, ``"rabitq"`` or
+            ``"rabitq2"`` … ``"rabitq8"`` for the sealed segments.
             Creation only, like ``m``, ``ef_construction`` and ``seed``: an existing collection
             keeps its stored options.
         m: links per node (default 16).

@@ -41,7 +41,7 @@ _QUERY_ARGS_FORM = (
     "query_args: [[10, 20, 40, 80], [3]] (ann-benchmarks calls set_query_arguments(*c) for each "
     "combination c of the lists)"
 )
-_QUANTIZATIONS = ("none", "sq8", "sq4")
+_QUANTIZATIONS = ("none", "sq8", "sq4", "rabitq") + tuple(f"rabitq{b}" for b in range(2, 9))
 
 
 def _positive_int(name: str, value: Any, form: str) -> int:
@@ -70,7 +70,8 @@ class Stratavec(_Base):  # type: ignore[misc, valid-type]
         metric: ann-benchmarks' metric name: ``"euclidean"`` (-> ``"l2"``), ``"angular"``
             (-> ``"cosine"``), or ``"ip"``.
         method_param: build parameters: ``M`` (default 16), ``efConstruction`` (default 200),
-            ``quantization`` (``"none"``, ``"sq8"``, ``"sq4"``; default ``"none"``).
+            ``quantization`` (``"none"``, ``"sq8"``, ``"sq4"``, ``"rabitq"``, ``"rabitq2"`` …
+            ``"rabitq8"``; default ``"none"``).
     """
 
     def __init__(self, metric: str, method_param: Optional[Dict[str, Any]] = None):

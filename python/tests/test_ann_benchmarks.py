@@ -105,7 +105,8 @@ def test_the_config_snippet_of_the_docs_runs_as_the_harness_runs_it(small):
     base, queries = small
     truth = stratavec.eval.ground_truth(base, queries, k=10, metric="cosine")
     definitions = _definitions(config, "angular")
-    assert {name for name, _, _ in definitions} == {"stratavec", "stratavec-sq4"}
+    assert {name for name, _, _ in definitions} == {
+        "stratavec", "stratavec-sq4", "stratavec-rabitq"}
     for name, aargs, query_args in definitions:
         algo = Stratavec(*aargs)
         algo.fit(base)
@@ -120,6 +121,9 @@ def test_the_config_snippet_of_the_docs_runs_as_the_harness_runs_it(small):
             assert stratavec.eval.recall_at_k(found, truth) >= 0.9, (name, qa)
         if name == "stratavec-sq4":
             assert algo.quantization == "sq4" and algo.oversample == 3
+            assert all(len(qa) == 2 for qa in query_args)
+        elif name == "stratavec-rabitq":
+            assert algo.quantization == "rabitq4" and algo.oversample == 2
             assert all(len(qa) == 2 for qa in query_args)
         else:
             assert all(len(qa) == 1 for qa in query_args)

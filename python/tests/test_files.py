@@ -17,7 +17,7 @@ def section(info, name):
     return next(s for s in info["sections"] if s["name"] == name)
 
 
-@pytest.mark.parametrize("quantization", ["none", "sq8", "sq4"])
+@pytest.mark.parametrize("quantization", ["none", "sq8", "sq4", "rabitq", "rabitq8"])
 def test_save_open_load_round_trip_gives_identical_results(tmp_path, small, quantization):
     base, queries = small
     index = stratavec.Index(16, metric="l2", quantization=quantization, m=8, ef_construction=64)

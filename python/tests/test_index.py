@@ -205,15 +205,16 @@ def test_cosine_normalises(rng):
     assert dist[0] == pytest.approx(1 - 10 / np.sqrt(100.01), abs=1e-5)
 
 
-@pytest.mark.parametrize("quantization", ["sq8", "sq4"])
+@pytest.mark.parametrize("quantization", ["sq8", "sq4", "rabitq", "rabitq4"])
 def test_quantized_indexes_rerank_exactly(small, quantization):
     base, queries = small
     index = stratavec.Index(16, quantization=quantization)
     index.add(base)
     assert index.quantization == quantization
-    assert index.memory()["codes_bytes"] > 0
     truth = brute_force(base, queries, 10)
     ids, dist = index.search(queries, k=10, ef=200, oversample=4)
+    memory = index.memory()
+    assert memory["codes_bytes"] + memory["fast_scan_bytes"] > 0
     assert stratavec.eval.recall_at_k(ids, truth) >= 0.95
     # Reranked distances are the exact ones.
     exact = ((base[ids[:, 0].astype(np.int64)] - queries) ** 2).sum(axis=1)

@@ -76,6 +76,17 @@ pub(crate) fn neighbours_below<L: LinkCell>(
     count
 }
 
+/// The neighbour lists of one-visit blocks: each node's level-0 links below `nodes`. (Topping
+/// them up to the block's 32 slots with two-hop neighbours, as SymphonyQG does, was measured not
+/// to pay here: `docs/quantization.md`.) The one definition the in-memory pack, the segment
+/// writer and `verify` share.
+pub(crate) fn block_neighbours<G: GraphView>(
+    view: &G,
+    nodes: u32,
+) -> impl Fn(u32, &mut [u32; MAX_LINKS]) -> usize + Sync + '_ {
+    move |node, out| neighbours_below(view.links(0, node), nodes, out)
+}
+
 /// Whether bit `i` of a bitmap stored as `u64` words is set (false past its end).
 #[inline(always)]
 pub(crate) fn bit(words: &[u64], i: u32) -> bool {

@@ -458,7 +458,8 @@ fn a_k_far_beyond_the_size_returns_what_there_is() {
 /// The simulated disk, for the regression tests of what the power-loss simulation found.
 mod on_sim {
     use super::*;
-    use crate::fsutil::sim::{self, Crash, Fault, SimDisk};
+    use crate::__sim as sim;
+    use crate::__sim::{Crash, Fault, SimDisk};
 
     fn dir() -> &'static Path {
         Path::new("/sim/col")

@@ -34,8 +34,8 @@ pub struct BenchSpec {
     pub quants: Vec<Quantization>,
     /// The quantization scheme of the quantized indexes.
     pub quant_scheme: QuantScheme,
-    /// Code layouts to build for each 4-bit index, one index each ([`Layout::FastScan`] applies
-    /// to `sq4` only; other codecs are built once, compact).
+    /// Code layouts to build for each RaBitQ index, one index each ([`Layout::FastScan`]: one-visit
+    /// blocks; other codecs are built once, compact).
     pub layouts: Vec<Layout>,
     /// Reranking oversampling factors to sweep for quantized indexes (empty: each codec's
     /// default); an f32 index is measured once per ef, without reranking.
@@ -255,14 +255,14 @@ fn filtered_truth<'a>(
 }
 
 /// The (codec, layout) pairs to build, in `spec`'s order, each once: the fast-scan layout exists
-/// for 4-bit codes only, so other codecs are built compact whatever `spec.layouts` says.
+/// for RaBitQ codes only, so other codecs are built compact whatever `spec.layouts` says.
 fn configurations(spec: &BenchSpec) -> Vec<(Quantization, Layout)> {
     let mut configs = Vec::new();
     for &quant in &spec.quants {
         for &layout in &spec.layouts {
             // Layouts apply to the codes that have blocks; the rest are compact.
             let layout = match quant {
-                Quantization::Sq4 | Quantization::RaBitQ { .. } => layout.resolve(quant),
+                Quantization::RaBitQ { .. } => layout.resolve(quant),
                 _ => Layout::Compact,
             };
             if !configs.contains(&(quant, layout)) {
@@ -487,6 +487,7 @@ fn measure(
     let mut best_latency = vec![Duration::MAX; n];
     let mut best_chunk = vec![Duration::MAX; n.div_ceil(chunk)];
     let mut found: Vec<Vec<u64>> = Vec::with_capacity(n);
+    let cpu_started = thread_cpu_time();
     for pass in 0..spec.repeats.max(1) {
         for (c, rows) in queries.as_slice().chunks(chunk * queries.dim()).enumerate() {
             let chunk_started = Instant::now();
@@ -506,6 +507,9 @@ fn measure(
             best_chunk[c] = best_chunk[c].min(chunk_started.elapsed());
         }
     }
+    let cpu_us_per_query = cpu_started.zip(thread_cpu_time()).map(|(start, end)| {
+        end.saturating_sub(start).as_secs_f64() * 1e6 / (n * spec.repeats.max(1)).max(1) as f64
+    });
     let mut latencies = LatencyRecorder::new();
     best_latency.iter().for_each(|&d| latencies.record(d));
     let single = latencies.finish(best_chunk.iter().sum());
@@ -535,8 +539,30 @@ fn measure(
         distances: per_query(counts.distances),
         reranked: per_query(counts.reranked),
         ns_per_expanded_node: single.mean_us * 1e3 / per_query(counts.nodes_expanded).max(1.0),
+        bytes_read: per_query(counts.bytes_read()),
+        cpu_us: cpu_us_per_query,
     });
     Ok((result, found))
+}
+
+/// CPU time the calling thread has used (`CLOCK_THREAD_CPUTIME_ID`); `None` where there is no
+/// such clock. Unlike wall time, it leaves out the time the thread waited for a core — the
+/// benchmark's cost per query on a shared machine.
+pub fn thread_cpu_time() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; clock_gettime only writes it.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        (rc == 0).then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
 }
 
 /// Resident memory of this process in bytes (Linux `VmRSS`); `None` elsewhere.
@@ -595,6 +621,39 @@ mod tests {
         assert!(low.qps_single_thread > 0.0 && low.latency_us.p50 > 0.0);
         assert!(low.build_seconds > 0.0 && low.index_bytes > 0);
         assert_eq!(report.dataset.n_base, 3000);
+        // Cost per query: an f32 index reads one 64-byte row per distance; a wider beam reads more.
+        let (lw, hw) = (low.work.unwrap(), high.work.unwrap());
+        assert_eq!(lw.bytes_read, lw.distances * 64.0);
+        assert!(hw.bytes_read > lw.bytes_read);
+        if cfg!(unix) {
+            let cpu = lw.cpu_us.unwrap();
+            assert!(cpu > 0.0 && cpu < 1e6, "{cpu}");
+        }
+        let table = report.to_text_table();
+        assert!(
+            table.contains("KiB/q") && table.contains("CPU µs"),
+            "{table}"
+        );
+        let csv = report.to_csv();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let at = header.iter().position(|h| *h == "bytes_per_query").unwrap();
+        let row: Vec<&str> = csv.lines().nth(1).unwrap().split(',').collect();
+        assert_eq!(row[at].parse::<f64>().unwrap(), lw.bytes_read);
+    }
+
+    #[test]
+    fn thread_cpu_time_advances_with_work() {
+        let Some(start) = thread_cpu_time() else {
+            return;
+        };
+        let wall = Instant::now();
+        while thread_cpu_time().unwrap() - start < Duration::from_millis(5) {
+            assert!(
+                wall.elapsed() < Duration::from_secs(20),
+                "the thread clock does not move"
+            );
+            std::hint::black_box(wall.elapsed());
+        }
     }
 
     #[test]

@@ -24,8 +24,8 @@ mod report;
 mod table;
 
 pub use bench::{
-    bench_opened_index, keeps, peak_resident_bytes, resident_bytes, run_bench, BenchProgress,
-    BenchSpec, OpenInfo, DEFAULT_EFS,
+    bench_opened_index, keeps, peak_resident_bytes, resident_bytes, run_bench, thread_cpu_time,
+    BenchProgress, BenchSpec, OpenInfo, DEFAULT_EFS,
 };
 pub use filters::{bench_filters, bench_payloads, small_fields, FilterCase};
 pub use ground_truth::{ground_truth, ground_truth_filtered};

@@ -200,6 +200,16 @@ pub struct WorkPerQuery {
     pub reranked: f64,
     /// Single-thread mean latency divided by visited nodes, in nanoseconds.
     pub ns_per_expanded_node: f64,
+    /// Bytes of the index a query read: blocks, code rows and f32 vectors (see
+    /// [`SearchCounts::bytes_read`](crate::SearchCounts::bytes_read)). 0 in reports written
+    /// before this field.
+    #[serde(default)]
+    pub bytes_read: f64,
+    /// CPU time of the searching thread per query, in microseconds, over the single-thread
+    /// passes (the mean latency without the time spent waiting for a core); `None` where the
+    /// platform has no per-thread CPU clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_us: Option<f64>,
 }
 
 /// An index's memory by part (JSON `memory`).
@@ -268,7 +278,9 @@ impl BenchReport {
     /// The results as CSV: a header line, then one line per result with the dataset, the
     /// configuration, recall, throughput, latency percentiles, build time and memory. When any
     /// result names its engine, an `engine` column comes first. Columns added after the first
-    /// release of this format (`layout`, `fast_scan_bytes`, `filter_name`) come last, so existing readers keep
+    /// release of this format (`layout`, `fast_scan_bytes`, `bytes_per_query`,
+    /// `distances_per_query`, `cpu_us_per_query`, `resident_bytes_after_queries`, `filter_name`)
+    /// come last, so existing readers keep
     /// their column positions.
     pub fn to_csv(&self) -> String {
         let with_engine = self.results.iter().any(|r| r.config.engine.is_some());
@@ -277,7 +289,8 @@ impl BenchReport {
             "dataset,metric,quant,oversample,m,ef_construction,ef,k,recall_at_k,\
              qps_single_thread,qps_all_threads,threads,p50_us,p90_us,p99_us,p999_us,\
              build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes,filter,layout,\
-             fast_scan_bytes,filter_name\n",
+             fast_scan_bytes,bytes_per_query,distances_per_query,cpu_us_per_query,\
+             resident_bytes_after_queries,filter_name\n",
         );
         let opt = |v: Option<String>| v.unwrap_or_default();
         for r in &self.results {
@@ -287,7 +300,7 @@ impl BenchReport {
             }
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 self.dataset.name,
                 self.dataset.metric,
                 c.quant,
@@ -312,6 +325,10 @@ impl BenchReport {
                 opt(c.filter.map(|f| f.to_string())),
                 opt(c.layout.clone()),
                 opt(r.memory.map(|m| m.fast_scan_bytes.to_string())),
+                opt(r.work.map(|w| w.bytes_read.to_string())),
+                opt(r.work.map(|w| w.distances.to_string())),
+                opt(r.work.and_then(|w| w.cpu_us).map(|c| c.to_string())),
+                opt(r.resident_bytes_after_queries.map(|b| b.to_string())),
                 opt(c.filter_name.clone()),
             );
         }

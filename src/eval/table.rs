@@ -18,8 +18,10 @@ pub enum TableStyle {
 ///
 /// Columns: `ef`, `Recall@K` (K of the first result, or `Recall@k` if they differ), `QPS(1t)`,
 /// `p50 µs`, `p99 µs`, `build s`, `index MiB`; preceded by `engine`, `M`, `efC`, `quant` or `k`
-/// when those differ between results, and followed by `QPS(Nt)` when any result has an
-/// all-threads QPS.
+/// when those differ between results, `QPS(Nt)` after `QPS(1t)` when any result has an
+/// all-threads QPS, `CPU µs` (the searching thread's CPU time per query) and `KiB/q` (index
+/// bytes a query read) before `build s` when any result counted its work, and `RSS MiB` (the
+/// process's resident memory after the queries) last for results of an opened segment file.
 pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
     let differs = |f: &dyn Fn(&BenchConfig) -> String| {
         results
@@ -107,6 +109,28 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
         "p99 µs".into(),
         Box::new(|r| format!("{:.1}", r.latency_us.p99)),
     ));
+    if results
+        .iter()
+        .any(|r| r.work.is_some_and(|w| w.cpu_us.is_some()))
+    {
+        columns.push((
+            "CPU µs".into(),
+            Box::new(|r| {
+                r.work
+                    .and_then(|w| w.cpu_us)
+                    .map_or("-".into(), |c| format!("{c:.1}"))
+            }),
+        ));
+    }
+    if results.iter().any(|r| r.work.is_some()) {
+        columns.push((
+            "KiB/q".into(),
+            Box::new(|r| {
+                r.work
+                    .map_or("-".into(), |w| format!("{:.1}", w.bytes_read / 1024.0))
+            }),
+        ));
+    }
     columns.push((
         "build s".into(),
         Box::new(|r| format!("{:.2}", r.build_seconds)),
@@ -115,6 +139,20 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
         "index MiB".into(),
         Box::new(|r| format!("{:.1}", r.index_bytes as f64 / (1024.0 * 1024.0))),
     ));
+    // The process's resident memory is the index's only for an opened segment file (a built
+    // index shares the process with its dataset).
+    if results.iter().any(|r| r.open_ms.is_some()) {
+        columns.push((
+            "RSS MiB".into(),
+            Box::new(|r| {
+                r.resident_bytes_after_queries
+                    .filter(|_| r.open_ms.is_some())
+                    .map_or("-".into(), |b| {
+                        format!("{:.1}", b as f64 / (1024.0 * 1024.0))
+                    })
+            }),
+        ));
+    }
 
     let headers: Vec<String> = columns.iter().map(|(h, _)| h.clone()).collect();
     let cells: Vec<Vec<String>> = results

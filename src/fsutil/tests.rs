@@ -1,7 +1,7 @@
 //! The helpers over the real file system, and the same helpers on the simulated disk.
 
-use super::sim::{Crash, Fault, SimDisk};
 use super::*;
+use crate::__sim::{Crash, Fault, SimDisk};
 
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<_> = fs::read_dir(dir)

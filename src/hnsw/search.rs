@@ -315,8 +315,8 @@ impl<G: GraphView> Graph<'_, G> {
     ///
     /// With `E::RESULTS_ON_VISIT` a node enters the results when it is expanded, with its own
     /// precise distance, and a neighbour enters the candidates (by its estimate) only while the
-    /// results are not full or its lower bound is below the worst of them; the walk ends when
-    /// the results are full and no candidate's estimate is below their worst.
+    /// results are not full or its estimate is below the worst of them; the walk ends when the
+    /// results are full and no candidate's estimate is below their worst.
     pub(crate) fn beam<E: Expand>(&self, e: &E, ef: usize, s: &mut Scratch, accept: &Accept<'_>) {
         let all = accept.all();
         let mut bound = s.results.peek().map_or(f32::INFINITY, |w| w.dist);
@@ -355,12 +355,19 @@ impl<G: GraphView> Graph<'_, G> {
                     );
                 }
                 for i in 0..fresh {
-                    if (s.results.len() < ef || lower[i] < bound) && s.visited.insert(ids[i]) {
+                    // By the estimate: by the lower bound instead, more candidates entered and the
+                    // walk measured slower at the same recall (docs/quantization.md).
+                    if (s.results.len() < ef || dists[i] < bound) && s.visited.insert(ids[i]) {
                         s.candidates.push(Reverse(Scored {
                             dist: dists[i],
                             id: ids[i],
                         }));
                     }
+                }
+                // The next candidate may have changed: start fetching its block now, while this
+                // visit's results are kept, rather than at its pop (SymphonyQG does the same).
+                if let Some(Reverse(next)) = s.candidates.peek() {
+                    e.prefetch(next.id);
                 }
             } else {
                 for (&id, &dist) in ids[..fresh].iter().zip(&dists[..fresh]) {

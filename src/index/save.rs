@@ -5,13 +5,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::{Body, Index, Memory};
-use crate::base::options::{IndexOptions, Layout, Quantization, MAX_LINKS};
-use crate::base::view::{neighbours_below, GraphView};
+use crate::base::options::{IndexOptions, Layout, Quantization};
+use crate::base::view::{block_neighbours, GraphView};
 use crate::error::{Error, Result};
 use crate::fsutil::{ReplaceError, Replacement};
 use crate::hnsw::Storage;
 use crate::payload::section;
-use crate::quant::blocks::{BlockShape, PackedBlocks};
+use crate::quant::blocks::PackedBlocks;
 use crate::quant::Codec;
 use crate::segment::{self, SegmentSource};
 
@@ -29,13 +29,13 @@ impl Index {
         self.save_as(path, self.options.quantization, self.options.layout)
     }
 
-    /// [`Index::save`] with the codes laid out as `layout`: a 4-bit index built compact can be
-    /// written with fast-scan blocks (and the other way round); the graph and codes are the same,
-    /// so the saved index returns exactly what this one does.
+    /// [`Index::save`] with the codes laid out as `layout`: a RaBitQ index built with one-visit
+    /// blocks can be written as compact rows (and the other way round); the graph and codes are
+    /// the same.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] for [`Layout::FastScan`] without 4-bit or RaBitQ codes, or to
-    /// change the layout of an opened segment; [`Error::Io`].
+    /// [`Error::InvalidParameter`] for [`Layout::FastScan`] without RaBitQ codes, or to change the
+    /// layout of an opened segment; [`Error::Io`].
     pub fn save_with_layout(&self, path: impl AsRef<Path>, layout: Layout) -> Result<u64> {
         self.save_as(path, self.options.quantization, layout)
     }
@@ -76,6 +76,39 @@ impl Index {
         };
         let layout = layout.resolve(quantization);
         super::check_layout(quantization, layout).map_err(refuse)?;
+        self.write_segment(to, path, quantization, layout)
+    }
+
+    /// Writes a 4-bit index as a segment with the SQ4 fast-scan blocks of format version 2, which
+    /// [`Index::save_as`] no longer writes: for the tests of the reader that still opens such
+    /// files. Not a stable API.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] unless the index is an in-memory 4-bit one; [`Error::Io`].
+    #[doc(hidden)]
+    pub fn __save_legacy_sq4_fast_scan(&self, path: impl AsRef<Path>) -> Result<u64> {
+        if self.options.quantization != Quantization::Sq4 || !matches!(self.body, Body::Memory(_)) {
+            return Err(Error::invalid_parameter(
+                "quantization",
+                "only an in-memory sq4 index has SQ4 fast-scan blocks to write",
+            ));
+        }
+        let to = Replacement::durable();
+        Ok(self.write_segment(to, path.as_ref(), Quantization::Sq4, Layout::FastScan)?)
+    }
+
+    /// [`Index::save_quantized`] after its checks of the layout.
+    fn write_segment(
+        &self,
+        to: Replacement<'_>,
+        path: &Path,
+        quantization: Quantization,
+        layout: Layout,
+    ) -> Result<u64, ReplaceError> {
+        let refuse = |error| ReplaceError {
+            error,
+            uncertain: false,
+        };
         let mem = match &self.body {
             Body::Memory(mem) => mem,
             Body::Segment(seg)
@@ -176,31 +209,21 @@ impl Index {
     }
 }
 
-/// The blocks of every published node of `st`, from its level-0 links and its neighbours' codes
-/// (4-bit code rows, or RaBitQ codes of their vectors).
+/// The one-visit blocks of every published node of `st`, from its level-0 links and the RaBitQ
+/// codes of its neighbours' vectors; none before the codec is trained. (Only RaBitQ indexes have
+/// blocks in memory: SQ4 fast-scan blocks are read from old files, never built.)
 fn pack_blocks(st: &Storage, options: &IndexOptions, codec: Option<&Codec>) -> PackedBlocks {
     let nodes = st.len();
-    let neighbours =
-        |node, out: &mut [u32; MAX_LINKS]| neighbours_below(st.links(0, node), nodes as u32, out);
-    match codec {
-        Some(Codec::Rq(rq)) => {
-            let vectors = st.vectors();
-            let shape = rq.block_shape(options.m, vectors.stride());
-            PackedBlocks::filled(shape.bytes(nodes), nodes, |bytes| {
-                let rotated = rq.rotate_all(nodes, vectors);
-                rq.pack_blocks(&shape, 0, vectors, rotated.as_ref(), neighbours, bytes)
-            })
-        }
-        _ => {
-            let codes = st.codes();
-            PackedBlocks::pack(
-                nodes,
-                &BlockShape::new(options.dim, options.m),
-                neighbours,
-                |id| codes.map(|c| c.row(id)),
-            )
-        }
-    }
+    let Some(Codec::Rq(rq)) = codec else {
+        return PackedBlocks::filled(0, nodes, |_| {});
+    };
+    let vectors = st.vectors();
+    let shape = rq.block_shape(options.m, vectors.stride());
+    let neighbours = block_neighbours(st, nodes as u32);
+    PackedBlocks::filled(shape.bytes(nodes), nodes, |bytes| {
+        let rotated = rq.rotate_all(nodes, vectors);
+        rq.pack_blocks(&shape, 0, vectors, rotated.as_ref(), neighbours, bytes)
+    })
 }
 
 /// A codec for `options` trained on (up to [`MAX_TRAINING_ROWS`] evenly spaced of) the vectors of

@@ -339,6 +339,7 @@ impl Index {
             }
         };
         if let Some(stats) = params.stats {
+            let bytes = self.bytes_read(st, codec, blocks.is_some(), path, s, reranked);
             stats.add(&SearchWork {
                 expanded: s.expanded,
                 scored: s.scored,
@@ -346,9 +347,50 @@ impl Index {
                 path,
                 beam: plan.ef,
                 beam_raised: plan.raised,
+                bytes,
             });
         }
         Ok(out)
+    }
+
+    /// The bytes a search read, by part (blocks, code rows, f32 vectors), from its counters: a
+    /// block per visited node when level 0 was walked on blocks, a code row (or f32 row) per
+    /// distance otherwise (the exact scan and the two-hop walk score rows through the scorer,
+    /// never blocks), an original per reranked candidate. Upper levels are not counted (a few
+    /// nodes a query).
+    fn bytes_read<G: GraphView>(
+        &self,
+        st: &G,
+        codec: Option<&Codec>,
+        has_blocks: bool,
+        path: Path,
+        s: &Scratch,
+        reranked: u64,
+    ) -> [u64; 3] {
+        let vector = 4 * st.vectors().stride() as u64;
+        let row = st.codes().map_or(0, |c| c.stride() as u64);
+        let walked_blocks = has_blocks && matches!(path, Path::Walk | Path::WalkThenExact);
+        let block = match (walked_blocks, codec) {
+            (true, Some(Codec::Rq(rq))) => {
+                rq.block_shape(self.options.m, st.vectors().stride()).stride as u64
+            }
+            (true, Some(Codec::Sq(_))) => {
+                crate::quant::blocks::BlockShape::new(self.options.dim, self.options.m).stride
+                    as u64
+            }
+            _ => 0,
+        };
+        let (blocks, scored_rows) = if block > 0 {
+            (s.expanded * block, 0)
+        } else {
+            (0, s.scored)
+        };
+        let (codes, originals) = if row > 0 {
+            (scored_rows * row, reranked * vector)
+        } else {
+            (0, (scored_rows + reranked) * vector)
+        };
+        [blocks, codes, originals]
     }
 
     /// Replaces the distances of `hits` with exact ones on the f32 `rows` and sorts them.

@@ -18,6 +18,9 @@ pub struct SearchStats {
     two_hop_walks: AtomicU64,
     beam_sum: AtomicU64,
     beams_raised: AtomicU64,
+    block_bytes: AtomicU64,
+    code_bytes: AtomicU64,
+    original_bytes: AtomicU64,
 }
 
 /// A reading of [`SearchStats`].
@@ -47,6 +50,21 @@ pub struct SearchCounts {
     /// Searches whose beam was widened past the `ef` asked for (or the default) to hold the
     /// `k × oversample` candidates of the reranking.
     pub beams_raised: u64,
+    /// Bytes of blocks the level-0 walks read (one block per visited node, for the layouts with
+    /// blocks).
+    pub block_bytes: u64,
+    /// Bytes of code rows the walks and scans read (one row per distance on codes).
+    pub code_bytes: u64,
+    /// Bytes of f32 vectors read: the walk's rows of an f32 index, and the originals reranking
+    /// reads.
+    pub original_bytes: u64,
+}
+
+impl SearchCounts {
+    /// Every byte counted: blocks, code rows and f32 vectors.
+    pub fn bytes_read(&self) -> u64 {
+        self.block_bytes + self.code_bytes + self.original_bytes
+    }
 }
 
 /// How one search found its candidates (see the planner in `Index::search_with`).
@@ -71,6 +89,8 @@ pub(crate) struct SearchWork {
     pub path: Path,
     pub beam: usize,
     pub beam_raised: bool,
+    /// Bytes read, by part: blocks, code rows, f32 vectors.
+    pub bytes: [u64; 3],
 }
 
 impl SearchStats {
@@ -93,6 +113,9 @@ impl SearchStats {
             two_hop_walks: get(&self.two_hop_walks),
             beam_sum: get(&self.beam_sum),
             beams_raised: get(&self.beams_raised),
+            block_bytes: get(&self.block_bytes),
+            code_bytes: get(&self.code_bytes),
+            original_bytes: get(&self.original_bytes),
         }
     }
 
@@ -108,6 +131,9 @@ impl SearchStats {
         add(&self.reranked, w.reranked);
         add(&self.beam_sum, w.beam as u64);
         add(&self.beams_raised, u64::from(w.beam_raised));
+        add(&self.block_bytes, w.bytes[0]);
+        add(&self.code_bytes, w.bytes[1]);
+        add(&self.original_bytes, w.bytes[2]);
         let path = match w.path {
             Path::Walk => &self.walks,
             Path::Exact => &self.exact_scans,

@@ -22,8 +22,6 @@
 //! knows nothing of graphs: callers hand it the neighbour ids. [`PackedBlocks`] holds the blocks
 //! an index built in memory packs, of this layout or of RaBitQ's ([`super::rq`]).
 
-use rayon::prelude::*;
-
 use super::fastscan::{batch_bytes, pack_into_batch, BatchKernels, BATCH};
 use super::scorer::BlockScorer;
 use super::sq::{code_distance, FastScanPrepared, PARAMS};
@@ -112,10 +110,17 @@ struct Line([u8; LINE_BYTES]);
 
 /// The blocks of an index built in memory, packed from a snapshot of its graph.
 pub(crate) struct PackedBlocks {
-    lines: Vec<Line>,
+    memory: BlockMemory,
     len: usize,
     /// Nodes packed (the graph's length when it was packed).
     pub nodes: usize,
+}
+
+/// Where packed blocks live: huge pages when they are large (the walk reads them in random
+/// order), the heap otherwise.
+enum BlockMemory {
+    Heap(Vec<Line>),
+    Huge(memmap2::MmapMut),
 }
 
 impl PackedBlocks {
@@ -123,47 +128,35 @@ impl PackedBlocks {
     /// a cache line.
     pub(crate) fn filled(len: usize, nodes: usize, fill: impl FnOnce(&mut [u8])) -> Self {
         debug_assert!(len.is_multiple_of(LINE_BYTES));
-        let mut blocks = PackedBlocks {
-            lines: vec![Line([0; LINE_BYTES]); len.div_ceil(LINE_BYTES)],
-            len,
-            nodes,
+        let memory = match crate::fsutil::huge_zeroed(len) {
+            Some(map) => BlockMemory::Huge(map),
+            None => BlockMemory::Heap(vec![Line([0; LINE_BYTES]); len.div_ceil(LINE_BYTES)]),
         };
+        let mut blocks = PackedBlocks { memory, len, nodes };
         fill(blocks.as_mut());
         blocks
     }
 
-    /// Packs the 4-bit blocks of nodes `0..nodes` (in parallel): `neighbours(node, buf)` writes a
-    /// node's neighbour ids into `buf` and returns how many; `code(id)` is a neighbour's code row.
-    pub(crate) fn pack<'c>(
-        nodes: usize,
-        shape: &BlockShape,
-        neighbours: impl Fn(u32, &mut [u32; MAX_LINKS]) -> usize + Sync,
-        code: impl Fn(u32) -> Option<&'c [u8]> + Sync,
-    ) -> Self {
-        PackedBlocks::filled(shape.bytes(nodes), nodes, |bytes| {
-            if nodes > 0 {
-                bytes
-                    .par_chunks_mut(shape.stride)
-                    .enumerate()
-                    .for_each(|(node, out)| {
-                        let mut ids = [0u32; MAX_LINKS];
-                        let n = neighbours(node as u32, &mut ids);
-                        pack_block(&ids[..n], &code, shape, out)
-                    });
-            }
-        })
-    }
-
     /// The packed bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: `lines` holds `len` initialised bytes (`len` is a multiple of 64 because the
-        // stride is); `Line` is 64 plain bytes without padding.
-        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast::<u8>(), self.len) }
+        match &self.memory {
+            // SAFETY: `lines` holds `len` initialised bytes (`len` is a multiple of 64 because
+            // the stride is); `Line` is 64 plain bytes without padding.
+            BlockMemory::Heap(lines) => unsafe {
+                std::slice::from_raw_parts(lines.as_ptr().cast::<u8>(), self.len)
+            },
+            BlockMemory::Huge(map) => &map[..self.len],
+        }
     }
 
     fn as_mut(&mut self) -> &mut [u8] {
-        // SAFETY: as in `bytes`, and `&mut self` makes the borrow exclusive.
-        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr().cast::<u8>(), self.len) }
+        match &mut self.memory {
+            // SAFETY: as in `bytes`, and `&mut self` makes the borrow exclusive.
+            BlockMemory::Heap(lines) => unsafe {
+                std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast::<u8>(), self.len)
+            },
+            BlockMemory::Huge(map) => &mut map[..self.len],
+        }
     }
 }
 

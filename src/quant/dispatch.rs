@@ -166,8 +166,8 @@ fn scalar_codes<K: Kernels, J: WithScorer>(
     job.run(&scorer, ROWS)
 }
 
-/// The walk on RaBitQ's one-visit blocks, once the metric's distance is known: the upper levels
-/// (and exact scans) on the f32 rows, level 0 on the blocks.
+/// The walk on RaBitQ's one-visit blocks, once the metric's distance is known: every level (and
+/// exact scans) on the blocks, the upper ones by each node's own part.
 struct RqVisit<'t, 'a, K, J> {
     t: &'t Traversal<'a>,
     rq: &'a RqCodec,

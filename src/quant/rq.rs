@@ -21,9 +21,13 @@
 //! | 0 | 4 | `count`: neighbours in the block (`u32` LE, at most `S`) |
 //! | 4 | 4 | `‖u‖²` (`f32` LE; the inner product's centroid terms need it) |
 //! | 8 | 56 | zero |
-//! | 64 | 4·S | neighbour ids (`u32` LE; slots past `count` are 0) |
-//! | 64 + 4·S | `S/32 · (4D + 384)` | the batches: codes of the residuals `P(v − u)`, then `add`, `rescale`, `error` × 32 |
-//! | after the batches | `4·stride` or `D·B/8 + 12` | the node's vector (padded to 16 floats), or its extended row |
+//! | 64 | `4·stride` or `D·B/8 + 12`, padded to 64 | the node's vector (padded to 16 floats), or its extended row |
+//! | `ids` | 4·S | neighbour ids (`u32` LE; slots past `count` are 0) |
+//! | `ids` + 4·S | `S/32 · (4D + 384)` | the batches: codes of the residuals `P(v − u)`, then `add`, `rescale`, `error` × 32 |
+//!
+//! The parts come in the order a visit reads them (the node's own distance first: the
+//! neighbours' estimates need it), so one visit is one forward stream the hardware prefetcher
+//! follows.
 
 use rayon::prelude::*;
 
@@ -34,7 +38,7 @@ use super::rabitq::{
 use super::scorer::{Scorer, VisitScorer};
 use crate::base::bytes::{ByteReader, ByteWriter};
 use crate::base::options::{IndexOptions, Layout, Quantization, MAX_LINKS};
-use crate::base::prefetch::{prefetch_lines, LINE_BYTES};
+use crate::base::prefetch::{prefetch_bytes, prefetch_lines, LINE_BYTES};
 use crate::base::view::RowView;
 use crate::distance::VectorDistance;
 
@@ -84,16 +88,16 @@ impl RqBlockShape {
         self.slots / BATCH
     }
 
-    fn ids_at(&self) -> usize {
+    fn own_at(&self) -> usize {
         BLOCK_HEADER
     }
 
-    fn batches_at(&self) -> usize {
-        BLOCK_HEADER + 4 * self.slots
+    fn ids_at(&self) -> usize {
+        (self.own_at() + self.own_bytes()).next_multiple_of(LINE_BYTES)
     }
 
-    fn own_at(&self) -> usize {
-        self.batches_at() + self.batches() * fastscan::batch_bytes(self.padded)
+    fn batches_at(&self) -> usize {
+        self.ids_at() + 4 * self.slots
     }
 
     fn own_bytes(&self) -> usize {
@@ -242,7 +246,8 @@ impl RqCodec {
             own_bits: self.bits,
             stride: 0,
         };
-        shape.stride = (shape.own_at() + shape.own_bytes()).next_multiple_of(LINE_BYTES);
+        shape.stride = (shape.batches_at() + shape.batches() * fastscan::batch_bytes(padded))
+            .next_multiple_of(LINE_BYTES);
         shape
     }
 
@@ -429,8 +434,7 @@ pub(crate) struct RqQuery {
     mean_terms: CentroidTerms,
 }
 
-/// Estimates on compact rows: the 1-bit code, then, when the index has extended codes and the
-/// 1-bit lower bound does not rule the vector out, the extended code.
+/// Estimates on compact rows: the extended code when the index has one, else the 1-bit code.
 pub(crate) struct RqRowScorer<'a, K> {
     codec: &'a RqCodec,
     query: &'a RqQuery,
@@ -461,24 +465,25 @@ impl<K: RabitqKernels> RqRowScorer<'_, K> {
 impl<K: RabitqKernels> Scorer for RqRowScorer<'_, K> {
     #[inline(always)]
     fn score(&self, node: u32) -> f32 {
-        self.score_below(node, f32::INFINITY)
-    }
-
-    #[inline(always)]
-    fn score_below(&self, node: u32, bound: f32) -> f32 {
         let row = self.rows.row(node);
-        let q = self.query;
-        let one = self.codec.codec.estimate_binary_row(
-            self.kernels,
-            &row[..self.binary],
-            &q.prepared,
-            q.mean_terms,
-            self.epsilon,
-        );
-        if self.codec.bits < 2 || one.lower() > bound {
-            return one.distance;
+        if self.codec.bits >= 2 {
+            // Straight to the extended code: measured faster than screening every row with the
+            // 1-bit code and its lower bound first (1.1-1.3x QPS on wordllama-sent-256-ip,
+            // rabitq4, ef 64, with recall 0.9598 against 0.9592), because the bound rules out
+            // too few rows to pay for the 1-bit pass over all of them.
+            return self.extended(row);
         }
-        self.extended(row)
+        let q = self.query;
+        self.codec
+            .codec
+            .estimate_binary_row(
+                self.kernels,
+                &row[..self.binary],
+                &q.prepared,
+                q.mean_terms,
+                self.epsilon,
+            )
+            .distance
     }
 
     #[inline(always)]
@@ -557,13 +562,35 @@ impl<K: RabitqKernels, D: VectorDistance> RqBlocks<'_, K, D> {
     }
 }
 
+/// Scores a node from its own block: the f32 vector (exact) or the extended code it holds — what
+/// the upper levels' greedy descent and exact scans read, so a one-visit index touches its
+/// originals only to rerank (a block's own part is in the line after its header, a quarter of
+/// an f32 row's bytes with 8-bit codes).
+impl<K: RabitqKernels, D: VectorDistance> Scorer for RqBlocks<'_, K, D> {
+    #[inline(always)]
+    fn score(&self, node: u32) -> f32 {
+        let block = self.block(node);
+        if block.is_empty() {
+            return f32::INFINITY;
+        }
+        self.own_distance(block)
+    }
+
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        let block = self.block(node);
+        let bytes = (self.shape.own_at() + self.shape.own_bytes()).min(block.len());
+        prefetch_bytes(block.as_ptr(), bytes);
+    }
+}
+
 impl<K: RabitqKernels, D: VectorDistance> VisitScorer for RqBlocks<'_, K, D> {
     #[inline(always)]
     fn prefetch_block(&self, node: u32) {
         let block = self.block(node);
-        // The header, the ids and the first batch's start: the hardware prefetcher follows
-        // the sequential read from there.
-        let lines = (self.shape.batches_at() / LINE_BYTES + 4).min(block.len() / LINE_BYTES);
+        // The header, the node's vector, the ids and the first batch's start: what the visit
+        // reads first; the hardware prefetcher follows the stream from there.
+        let lines = block.len() / LINE_BYTES;
         prefetch_lines(block.as_ptr(), lines);
     }
 
@@ -597,9 +624,9 @@ impl<K: RabitqKernels, D: VectorDistance> VisitScorer for RqBlocks<'_, K, D> {
             &mut est[..batches * BATCH],
             &mut lower[..batches * BATCH],
         );
-        for (j, id) in ids[..count].iter_mut().enumerate() {
-            let i = s.ids_at() + 4 * j;
-            *id = u32::from_le_bytes([block[i], block[i + 1], block[i + 2], block[i + 3]]);
+        let stored = &block[s.ids_at()..s.ids_at() + 4 * count];
+        for (id, bytes) in ids[..count].iter_mut().zip(stored.chunks_exact(4)) {
+            *id = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
         }
         (own, count)
     }

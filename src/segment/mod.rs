@@ -253,16 +253,28 @@ impl Segment {
         Segment::parse(path.to_path_buf(), Bytes::Mapped(map))
     }
 
-    /// Reads the file at `path` into memory (8-byte aligned) and checks it as [`Segment::open`].
+    /// Reads the file at `path` into memory (page-aligned huge pages when it is large, else
+    /// 8-byte aligned heap) and checks it as [`Segment::open`].
     pub(crate) fn load(path: &Path) -> Result<Segment> {
         use std::io::Read;
         let mut file = crate::fsutil::open_file(path).map_err(|e| Error::io(path, e))?;
         let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
         let len = usize::try_from(len).map_err(|_| Error::corrupt(path, "larger than memory"))?;
-        let mut data = AlignedBytes::zeroed(len);
-        file.read_exact(data.as_mut())
-            .map_err(|e| Error::io(path, e))?;
-        Segment::parse(path.to_path_buf(), Bytes::Owned(Box::new(data)))
+        // Huge pages for a large file (a search reads it in random order), else the heap.
+        let bytes: Box<dyn AsRef<[u8]> + Send + Sync> = match crate::fsutil::huge_zeroed(len) {
+            Some(mut map) => {
+                file.read_exact(&mut map[..])
+                    .map_err(|e| Error::io(path, e))?;
+                Box::new(map)
+            }
+            None => {
+                let mut data = AlignedBytes::zeroed(len);
+                file.read_exact(data.as_mut())
+                    .map_err(|e| Error::io(path, e))?;
+                Box::new(data)
+            }
+        };
+        Segment::parse(path.to_path_buf(), Bytes::Owned(bytes))
     }
 
     /// A segment over bytes already in memory (they must start on an 8-byte boundary; 64 is

@@ -3,7 +3,7 @@
 use super::{Kind, Segment, ALIGN, ENTRY_BYTES, HEADER_BYTES};
 use crate::base::bytes::checksum;
 use crate::base::options::{MAX_LEVEL, MAX_LINKS};
-use crate::base::view::{bit, neighbours_below, GraphView};
+use crate::base::view::{bit, block_neighbours, neighbours_below, GraphView};
 use crate::error::Result;
 use crate::quant::blocks::{pack_block, BlockShape};
 use crate::quant::Codec;
@@ -90,9 +90,7 @@ impl Segment {
             let vectors = self.vectors();
             let shape = rq.block_shape(m, self.meta.stride);
             let rotated = rq.rotate_all(n, vectors);
-            let neighbours = |node, buf: &mut [u32; MAX_LINKS]| {
-                neighbours_below(self.links(0, node), n as u32, buf)
-            };
+            let neighbours = block_neighbours(self, n as u32);
             const CHUNK: usize = 4096;
             let mut want = vec![0u8; shape.stride * CHUNK.min(n.max(1))];
             for first in (0..n).step_by(CHUNK) {
@@ -102,7 +100,7 @@ impl Segment {
                     first,
                     vectors,
                     rotated.as_ref(),
-                    neighbours,
+                    &neighbours,
                     &mut want[..len],
                 );
                 let got = &blocks[first * shape.stride..first * shape.stride + len];

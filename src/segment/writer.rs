@@ -12,7 +12,7 @@ use super::{
 };
 use crate::base::bytes::ByteWriter;
 use crate::base::options::{IndexOptions, Layout, MAX_LINKS};
-use crate::base::view::{neighbours_below, GraphView, LinkCell, RowView};
+use crate::base::view::{block_neighbours, neighbours_below, GraphView, LinkCell, RowView};
 use crate::error::Error;
 use crate::fsutil::{replace_with, write_atomic, FileCursor, ReplaceError, Replacement};
 use crate::payload::section::Sections;
@@ -293,14 +293,13 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
         let vectors = view.vectors();
         let shape = rq.block_shape(self.src.options.m, vectors.stride());
         let rotated = rq.rotate_all(n, vectors);
-        let neighbours =
-            |node, buf: &mut [u32; MAX_LINKS]| neighbours_below(view.links(0, node), n as u32, buf);
+        let neighbours = block_neighbours(view, n as u32);
         const CHUNK: usize = 4096;
         let mut buf = vec![0u8; shape.stride * CHUNK.min(n.max(1))];
         for first in (0..n).step_by(CHUNK) {
             let len = CHUNK.min(n - first) * shape.stride;
             let chunk = &mut buf[..len];
-            rq.pack_blocks(&shape, first, vectors, rotated.as_ref(), neighbours, chunk);
+            rq.pack_blocks(&shape, first, vectors, rotated.as_ref(), &neighbours, chunk);
             out.put(chunk)?;
         }
         Ok(())

@@ -48,7 +48,7 @@ pub fn vector(id: u64, version: u64) -> Vec<f32> {
 /// version, so workloads mix both kinds of upsert and go through the log's upgrade to
 /// version 2).
 pub fn payload(id: u64, version: u64) -> Option<Payload> {
-    (version % 3 != 0).then(|| {
+    (!version.is_multiple_of(3)).then(|| {
         Payload::new()
             .with("v", version as i64)
             .with("tag", ["a", "b", "c"][(id % 3) as usize])

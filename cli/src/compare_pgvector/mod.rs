@@ -49,11 +49,13 @@ pub struct ComparePgvectorArgs {
     #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_COMPARE_EFS)]
     ef: Vec<usize>,
     /// stratavec codecs to measure against the same pgvector build, as in `stratavec bench`:
-    /// none (f32), sq8, sq4; one stratavec index each, each with its own QPS and build ratio.
+    /// none (f32), sq8, sq4, rabitq, rabitq2 … rabitq8; one stratavec index each, each with its
+    /// own QPS and build ratio.
     #[arg(long, value_delimiter = ',', default_value = "none")]
     quant: Vec<Quantization>,
     /// Reranking oversampling factors for the quantized indexes (k × oversample candidates
-    /// rescored exactly from the f32 originals; default 2 for sq8, 3 for sq4), as in `bench`.
+    /// rescored exactly from the f32 originals; default 2 for sq8, 3 for sq4, 1 for rabitq, 2 for
+    /// rabitq2 … rabitq8), as in `bench`.
     #[arg(long, value_delimiter = ',')]
     oversample: Vec<usize>,
     /// Quantization scheme of the quantized indexes: per-vector (the default) or per-dimension.

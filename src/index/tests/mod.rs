@@ -471,6 +471,23 @@ fn search_stats_count_the_work() {
     assert!(c.nodes_expanded >= 7 * 10 && c.distances > c.nodes_expanded);
     // Exact reranking of k × 3 candidates per query.
     assert_eq!(c.reranked, 7 * 30);
+    // Bytes: a code row per distance, an f32 original per reranked candidate, no blocks.
+    let row = (index.memory().codes_bytes / index.len()) as u64;
+    assert_eq!(c.code_bytes, c.distances * row);
+    assert_eq!(c.original_bytes, c.reranked * 16 * 4);
+    assert_eq!(c.block_bytes, 0);
+    assert_eq!(c.bytes_read(), c.code_bytes + c.original_bytes);
+    // An f32 index reads an f32 row per distance and has nothing to rerank.
+    let (plain, _) = build(1000, 16, Metric::L2);
+    let f32_stats = SearchStats::new();
+    for q in data.chunks_exact(16).take(7) {
+        plain
+            .search_with(q, &SearchParams::new(10).ef(40).stats(&f32_stats))
+            .unwrap();
+    }
+    let f = f32_stats.counts();
+    assert_eq!(f.original_bytes, f.distances * 16 * 4);
+    assert_eq!(f.code_bytes + f.block_bytes + f.reranked, 0);
     let exact = SearchStats::new();
     index
         .search_exact(&data[..16], &SearchParams::new(3).stats(&exact))
@@ -555,10 +572,20 @@ fn every_cpu_level_searches_alike() {
         for metric in [Metric::L2, Metric::InnerProduct] {
             let mut o = IndexOptions::new(dim, metric);
             o.quantization = quant;
-            o.layout = layout;
             o.ef_construction = 40;
-            let index = Index::new(o).unwrap();
-            index.add_batch(&ids, &data).unwrap();
+            // SQ4 fast-scan blocks are only read from (old) files now: write one and open it.
+            o.layout = Layout::Compact;
+            let built = Index::new(o).unwrap();
+            built.add_batch(&ids, &data).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let index = if layout == Layout::FastScan {
+                let path = dir.path().join("sq4-fast-scan.svs");
+                built.__save_legacy_sq4_fast_scan(&path).unwrap();
+                Index::open(&path).unwrap()
+            } else {
+                built
+            };
+            assert_eq!(index.options().layout, layout);
             let search = || {
                 queries
                     .chunks_exact(dim)

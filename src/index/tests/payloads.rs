@@ -193,7 +193,7 @@ fn every_path_returns_the_exact_filtered_answer_or_close_and_k_hits() {
                     assert_eq!(got.len(), want.len(), "{f} {choice:?}");
                     assert!(got.iter().all(|h| {
                         let i = ((h.id - 1) / 3) as usize;
-                        i % 7 != 0 && f.matches(&payloads[i])
+                        !i.is_multiple_of(7) && f.matches(&payloads[i])
                     }));
                     hit += got
                         .iter()
@@ -252,4 +252,125 @@ fn the_planner_rule_at_the_measured_points() {
     assert_eq!(choose(9_000, 4_455, 256, 16), Choice::Walk);
     // A million rows at 10%: too many to scan, too few for the plain walk.
     assert_eq!(choose(1_000_000, 100_000, 64, 16), Choice::TwoHop);
+}
+
+/// Payload filters on RaBitQ segments (one-visit blocks and compact rows with extended bits):
+/// each planner path, forced and chosen, on clustered data; recall computed against the exact
+/// filtered answer; the path that ran read from the search's counters.
+#[test]
+fn rabitq_segments_answer_payload_filters_on_every_path() {
+    use crate::base::options::{Layout, Quantization};
+    use crate::data::synthetic::ClusteredSpec;
+    let (n, dim) = (4000, 48);
+    let (base, queries) = ClusteredSpec::new(n, dim)
+        .generate_with_queries(30)
+        .unwrap();
+    let rows = base.as_slice();
+    let ids: Vec<u64> = (0..n as u64).map(|i| 3 * i + 1).collect();
+    // Selectivities 1%, 10% and 50%.
+    let payloads: Vec<Payload> = (0..n)
+        .map(|i| {
+            Payload::new()
+                .with("g", (i * 37 % 100) as i64)
+                .with("half", i % 2 == 0)
+        })
+        .collect();
+    let filters = [
+        Filter::eq("g", 3),
+        Filter::lt("g", 10),
+        Filter::eq("half", true),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (bits, layout) in [(0, Layout::FastScan), (4, Layout::Compact)] {
+        let mut o = IndexOptions::new(dim, Metric::L2);
+        o.quantization = Quantization::RaBitQ { bits };
+        o.layout = layout;
+        o.ef_construction = 80;
+        let index = Index::new(o).unwrap();
+        index
+            .add_batch_with_payloads(&ids, rows, &payloads)
+            .unwrap();
+        let path = dir.path().join(format!("rq{bits}.svs"));
+        index.save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 5);
+        let opened = Index::open(&path).unwrap();
+        opened.verify().unwrap();
+        assert_eq!(opened.options().layout, layout);
+        for f in &filters {
+            let live: Vec<usize> = (0..n).filter(|&i| f.matches(&payloads[i])).collect();
+            for choice in [
+                None,
+                Some(Choice::Exact),
+                Some(Choice::Walk),
+                Some(Choice::TwoHop),
+            ] {
+                let stats = SearchStats::new();
+                let (mut hit, mut total) = (0, 0);
+                for q in queries.as_slice().chunks_exact(dim) {
+                    FORCE.with(|c| c.set(choice));
+                    let got = opened
+                        .search_with(
+                            q,
+                            &SearchParams::new(10).ef(64).payload_filter(f).stats(&stats),
+                        )
+                        .unwrap();
+                    FORCE.with(|c| c.set(None));
+                    let mut want: Vec<(f32, u64)> = live
+                        .iter()
+                        .map(|&i| {
+                            (
+                                Metric::L2.distance(q, &rows[i * dim..(i + 1) * dim]),
+                                ids[i],
+                            )
+                        })
+                        .collect();
+                    want.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    want.truncate(10);
+                    assert_eq!(got.len(), 10, "{f} {choice:?}");
+                    assert!(got
+                        .iter()
+                        .all(|h| f.matches(&payloads[((h.id - 1) / 3) as usize])));
+                    hit += got
+                        .iter()
+                        .filter(|h| want.iter().any(|w| w.1 == h.id))
+                        .count();
+                    total += want.len();
+                }
+                let recall = hit as f64 / total as f64;
+                let what = format!("rabitq{bits} {layout} {f} {choice:?}");
+                eprintln!("{what}: recall@10 {recall}");
+                let c = stats.counts();
+                let q = c.queries;
+                let paths = [c.exact_scans, c.walks, c.two_hop_walks, c.fallbacks];
+                // The path that ran: the forced one (or the exact scan after it), or the
+                // planner's, the same for every query of one filter.
+                let ran = match choice {
+                    Some(forced) => forced,
+                    None if paths[0] == q => Choice::Exact,
+                    None if paths[1] == q => Choice::Walk,
+                    None => Choice::TwoHop,
+                };
+                match ran {
+                    Choice::Exact => assert_eq!(paths, [q, 0, 0, 0], "{what}"),
+                    Choice::Walk => assert_eq!(paths[1] + paths[3], q, "{what}"),
+                    Choice::TwoHop => assert_eq!(paths[2] + paths[3], q, "{what}"),
+                }
+                // A walk forced below its range may starve (the two-hop walk at 1% on
+                // clustered data: 0.79-0.86 measured, on f32 distances, so not the codes'
+                // doing): there exactly k hits passing the filter is asserted, not recall.
+                let selective = live.len() * 20 < n;
+                let floor = match ran {
+                    Choice::Exact => 0.99,
+                    _ if choice.is_none() || !selective => 0.9,
+                    _ => 0.0,
+                };
+                assert!(recall >= floor, "{what}: recall@10 {recall}");
+                if ran != Choice::Walk && c.fallbacks == 0 {
+                    // The exact scan and the two-hop walk score rows, not blocks.
+                    assert_eq!(c.block_bytes, 0, "{what}");
+                }
+            }
+        }
+    }
 }

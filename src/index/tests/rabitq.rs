@@ -155,3 +155,35 @@ fn rabitq_segments_search_exactly_like_the_original_and_verify() {
         }
     }
 }
+
+/// The bytes a RaBitQ walk reads: one block per visited node and one original per reranked
+/// candidate on the blocks; one code row per distance on compact rows.
+#[test]
+fn rabitq_searches_count_the_bytes_they_read() {
+    use crate::index::SearchStats;
+    let dim = 48;
+    for layout in [Layout::FastScan, Layout::Compact] {
+        let (index, queries) = build(2000, dim, Metric::L2, rabitq(4), layout);
+        let stats = SearchStats::new();
+        let p = SearchParams::new(10).ef(48).stats(&stats);
+        for q in queries.chunks_exact(dim) {
+            index.search_with(q, &p).unwrap();
+        }
+        let c = stats.counts();
+        let memory = index.memory();
+        assert_eq!(c.original_bytes, c.reranked * dim as u64 * 4, "{layout:?}");
+        match layout {
+            Layout::FastScan => {
+                let block = (memory.fast_scan_bytes / index.len()) as u64;
+                assert!(block > 0);
+                assert_eq!(c.block_bytes, c.nodes_expanded * block);
+                assert_eq!(c.code_bytes, 0);
+            }
+            _ => {
+                let row = (memory.codes_bytes / index.len()) as u64;
+                assert_eq!(c.code_bytes, c.distances * row);
+                assert_eq!(c.block_bytes, 0);
+            }
+        }
+    }
+}

@@ -154,9 +154,21 @@ fn small_segment(dir: &Path) -> Vec<u8> {
 
 /// A small 4-bit segment in `layout`, with one deleted node.
 fn small_segment_with(dir: &Path, layout: Layout) -> Vec<u8> {
-    let (index, _) = build_layout(40, 3, Metric::L2, Quantization::Sq4, 2, layout);
+    let (index, _) = build_layout(40, 3, Metric::L2, Quantization::Sq4, 2, Layout::Compact);
     index.delete(10).unwrap();
     let path = dir.join("small.svs");
+    match layout {
+        Layout::FastScan => index.__save_legacy_sq4_fast_scan(&path).unwrap(),
+        _ => index.save(&path).unwrap(),
+    };
+    std::fs::read(&path).unwrap()
+}
+
+/// A small RaBitQ segment in `layout` (extended bits `bits`), with one deleted node.
+fn small_rabitq_segment(dir: &Path, bits: u8, layout: Layout) -> Vec<u8> {
+    let (index, _) = build_layout(40, 3, Metric::L2, Quantization::RaBitQ { bits }, 2, layout);
+    index.delete(10).unwrap();
+    let path = dir.join(format!("small-rabitq{bits}-{layout}.svs"));
     index.save(&path).unwrap();
     std::fs::read(&path).unwrap()
 }
@@ -206,6 +218,24 @@ fn every_flipped_byte_of_a_fast_scan_segment_is_caught_by_open_or_verify() {
         Layout::FastScan
     );
     every_flipped_byte_is_caught(&bytes);
+}
+
+#[test]
+fn every_flipped_byte_and_truncation_of_a_rabitq_segment_is_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bits, layout) in [
+        (0, Layout::FastScan),
+        (4, Layout::FastScan),
+        (4, Layout::Compact),
+    ] {
+        let bytes = small_rabitq_segment(dir.path(), bits, layout);
+        open_and_verify(&bytes).unwrap();
+        every_flipped_byte_is_caught(&bytes);
+        for cut in (0..bytes.len()).step_by(7) {
+            let err = open_and_verify(&bytes[..cut]).expect_err("a truncated file was accepted");
+            assert!(matches!(err, Error::Corrupt { .. }), "cut {cut}: {err}");
+        }
+    }
 }
 
 /// A fast-scan section whose checksum was fixed up after a block was changed is still caught:
@@ -341,30 +371,23 @@ fn an_f32_index_saved_with_codes_searches_on_them_and_keeps_its_recall() {
     Index::open(&path).unwrap().verify().unwrap();
 }
 
-/// The fast-scan layout changes where the walk reads neighbours' codes, not what it computes: on
-/// the same graph it returns exactly what the compact layout returns (ids and distances), in
-/// memory and from a file, with filters and deletes, and after the graph grows.
+/// SQ4 fast-scan blocks (format version 2, read but no longer written) change where the walk
+/// reads neighbours' codes, not what it computes: on the same graph such a file returns exactly
+/// what the compact layout returns (ids and distances), with filters and deletes, and after the
+/// graph grows.
 #[test]
-fn the_fast_scan_layout_searches_exactly_like_the_compact_layout() {
+fn sq4_fast_scan_files_search_exactly_like_the_compact_layout() {
     let dir = tempfile::tempdir().unwrap();
     for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
-        let (index, queries) =
-            build_layout(700, 19, metric, Quantization::Sq4, 6, Layout::FastScan);
+        let (index, queries) = build_layout(700, 19, metric, Quantization::Sq4, 6, Layout::Compact);
         for id in (0..700u64).step_by(5).map(|i| i * 7 + 3) {
             index.delete(id).unwrap();
         }
         for round in 0..2 {
             let fast = dir.path().join("fast.svs");
             let compact = dir.path().join("compact.svs");
-            index.save(&fast).unwrap();
-            index
-                .save_quantized(
-                    crate::fsutil::Replacement::durable(),
-                    &compact,
-                    Quantization::Sq4,
-                    Layout::Compact,
-                )
-                .unwrap();
+            index.__save_legacy_sq4_fast_scan(&fast).unwrap();
+            index.save(&compact).unwrap();
             let fast = Index::open(&fast).unwrap();
             let compact = Index::open(&compact).unwrap();
             fast.verify().unwrap();
@@ -376,10 +399,6 @@ fn the_fast_scan_layout_searches_exactly_like_the_compact_layout() {
             assert_eq!(compact.memory().fast_scan_bytes, 0);
             same_results(&compact, &fast, &queries);
             same_results(&index, &fast, &queries);
-            assert!(
-                index.memory().fast_scan_bytes > 0,
-                "searching packed the blocks"
-            );
             let odd = |id: u64| id % 2 == 1;
             for q in queries.chunks_exact(19) {
                 let params = SearchParams::new(10).ef(40).filter(&odd);
@@ -388,28 +407,41 @@ fn the_fast_scan_layout_searches_exactly_like_the_compact_layout() {
                 assert!(got.iter().all(|h| h.id % 2 == 1));
             }
             if round == 0 {
-                // Grow the graph: the packed blocks are dropped and packed again.
                 let extra: Vec<f32> = (0..100 * 19)
                     .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
                     .collect();
                 let ids: Vec<u64> = (0..100u64).map(|i| 1_000_000 + i).collect();
                 index.add_batch(&ids, &extra).unwrap();
-                assert_eq!(index.memory().fast_scan_bytes, 0);
             }
         }
     }
 }
 
+/// Only RaBitQ codes are written in blocks: f32 and 8-bit indexes have none, and SQ4 blocks (old
+/// files) are refused with a message that names what to use instead, for a new index, a
+/// collection, or a save with another layout.
 #[test]
-fn the_fast_scan_layout_needs_4_bit_or_rabitq_codes() {
-    for quant in [Quantization::None, Quantization::Sq8] {
+fn the_fast_scan_layout_needs_rabitq_codes() {
+    for quant in [Quantization::None, Quantization::Sq8, Quantization::Sq4] {
         let mut o = IndexOptions::new(8, Metric::L2);
         o.quantization = quant;
         o.layout = Layout::FastScan;
         let err = Index::new(o).unwrap_err();
         assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");
-        assert!(err.to_string().contains("sq4"), "{err}");
+        assert!(err.to_string().contains("rabitq"), "{err}");
     }
+    let (sq4, _) = build_layout(40, 3, Metric::L2, Quantization::Sq4, 2, Layout::Compact);
+    let dir = tempfile::tempdir().unwrap();
+    let err = sq4
+        .save_with_layout(dir.path().join("fast.svs"), Layout::FastScan)
+        .unwrap_err();
+    assert!(err.to_string().contains("no longer written"), "{err}");
+    assert!(!dir.path().join("fast.svs").exists());
+    let mut o = crate::CollectionOptions::new(8, Metric::L2);
+    o.index.quantization = Quantization::Sq4;
+    o.index.layout = Layout::FastScan;
+    let err = crate::Collection::open(dir.path().join("sq4"), o).unwrap_err();
+    assert!(matches!(err, Error::InvalidParameter { .. }), "{err}");
     let dir = tempfile::tempdir().unwrap();
     let mut o = crate::CollectionOptions::new(8, Metric::L2);
     o.index.quantization = Quantization::Sq8;

@@ -38,9 +38,9 @@ use parking_lot::Mutex;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
-use super::{LockGuard, Mapped, Vfs, VfsFile};
 use crate::collection::{Collection, CollectionOptions};
 use crate::error::Result;
+use crate::fsutil::{LockGuard, Mapped, Vfs, VfsFile};
 use crate::segment::AlignedBytes;
 
 /// An error to inject.
@@ -188,13 +188,13 @@ fn not_found(path: &Path) -> io::Error {
 }
 
 fn parent(path: &Path) -> PathBuf {
-    super::parent_dir(path).to_path_buf()
+    crate::fsutil::parent_dir(path).to_path_buf()
 }
 
 /// `name` with the random part of a temporary file's name and the hex digits of segment names
 /// replaced, so the syncs of a trace can be grouped by what they are for.
 fn kind_of(name: &str) -> String {
-    let (base, temp) = match name.find(super::TEMP_INFIX) {
+    let (base, temp) = match name.find(crate::fsutil::TEMP_INFIX) {
         Some(at) => (&name[..at], " (temporary file)"),
         None => (name, ""),
     };
@@ -268,7 +268,7 @@ impl Fs {
             .flat_map(|op| op.names.iter())
             .filter(|(_, ino)| ino.is_some())
             .map(|(p, _)| file_name(p))
-            .filter(|n| !n.contains(super::TEMP_INFIX) && n != "LOCK")
+            .filter(|n| !n.contains(crate::fsutil::TEMP_INFIX) && n != "LOCK")
             .map(|n| kind_of(&n))
             .collect();
         names.into_iter().collect::<Vec<_>>().join(", ")
