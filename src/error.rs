@@ -92,6 +92,38 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// A payload is refused: a bad field name, a value out of range (NaN, a keyword too long),
+    /// too many fields or too many bytes. Nothing of the write is stored.
+    #[error("invalid payload field `{field}`: {reason}")]
+    InvalidPayload {
+        /// The field concerned.
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A payload value's type is not its field's type (fixed by the field's first value, or
+    /// declared). Values are never converted silently. Nothing of the write is stored.
+    #[error("payload field `{field}` holds {expected} values, got {got}")]
+    FieldTypeMismatch {
+        /// The field.
+        field: String,
+        /// The field's type (`int`, `float`, `bool`, `keyword`, `keywords`, `timestamp`,
+        /// `bytes`).
+        expected: &'static str,
+        /// The type of the value given.
+        got: &'static str,
+    },
+
+    /// A filter expression is refused: a syntax error, an unknown field, a value of the wrong
+    /// type for its field, an operator the field's type does not support, or an expression too
+    /// deep or too large. The reason names the field where there is one.
+    #[error("invalid filter: {reason}")]
+    InvalidFilter {
+        /// What is wrong, naming the field.
+        reason: String,
+    },
+
     /// A stratavec file (segment, write-ahead log, manifest) fails a check: bad magic, a checksum
     /// mismatch, a size or offset out of bounds, a link to a node that does not exist.
     #[error("corrupt file {path}: {reason}")]
@@ -151,6 +183,12 @@ impl Error {
     pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Corrupt {
             path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn invalid_filter(reason: impl Into<String>) -> Self {
+        Error::InvalidFilter {
             reason: reason.into(),
         }
     }

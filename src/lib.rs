@@ -30,7 +30,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 // The layers, bottom up (each imports only those above it in this list; tests/architecture.rs
-// checks it): error; simd; distance, fsutil; base; quant, rerank; hnsw, segment; index;
+// checks it): error; simd; distance, fsutil; base; quant, rerank, payload; hnsw, segment; index;
 // collection; eval; the hidden test modules (__fuzz, __sim).
 mod base;
 mod collection;
@@ -41,6 +41,7 @@ pub mod eval;
 mod fsutil;
 mod hnsw;
 mod index;
+mod payload;
 mod quant;
 pub mod rerank;
 mod segment;
@@ -52,12 +53,17 @@ pub use base::options::{
     DEFAULT_EF_SEARCH, DEFAULT_M, MAX_M,
 };
 pub use collection::{
-    merge_top_k, Collection, CollectionOptions, CollectionStats, Durability, QualityLatency,
+    merge_top_k, Collection, CollectionOptions, CollectionStats, Durability, Hit, QualityLatency,
     QualityOptions, QualityReport, TargetQuality,
 };
 pub use distance::Metric;
 pub use error::{Error, Result};
 pub use index::{Index, MemoryUsage, SearchCounts, SearchParams, SearchStats};
+pub use payload::{
+    Cmp, FieldType, Filter, Payload, Schema, Value, MAX_FIELDS, MAX_FIELD_NAME_BYTES,
+    MAX_FILTER_DEPTH, MAX_FILTER_TERMS, MAX_KEYWORDS, MAX_KEYWORD_BYTES, MAX_PAYLOAD_BYTES,
+    MAX_SCHEMA_FIELDS,
+};
 pub use rerank::Rerank;
 pub use segment::{SectionInfo, SegmentInfo};
 

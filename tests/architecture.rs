@@ -19,7 +19,7 @@ const LAYERS: &[&[&str]] = &[
     &["simd"],
     &["distance", "fsutil"],
     &["base", "data"],
-    &["quant", "rerank"],
+    &["quant", "rerank", "payload"],
     &["hnsw", "segment"],
     &["index"],
     &["collection"],

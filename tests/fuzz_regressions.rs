@@ -81,3 +81,30 @@ fn a_repeated_id_in_a_delete_batch_counts_once() {
     let col = Collection::open(dir.path(), CollectionOptions::new(2, Metric::L2)).unwrap();
     assert!(col.is_empty());
 }
+
+/// fuzz target `payload`: a payload row offset of `u64::MAX` in the middle of `payload_rows`
+/// (the open-time check looks at the first and the last only) overflowed `base + offset` when the
+/// row was read (a panic with overflow checks, a wrapped range without). Now the row, and the
+/// sections, are refused as corrupt.
+#[test]
+fn a_payload_row_offset_near_u64_max_is_corrupt_not_a_panic() {
+    use stratavec::{Error, Filter, Payload};
+    let payloads: Vec<Payload> = (0..5i64)
+        .map(|i| Payload::new().with("tenant", i).with("lang", "de"))
+        .collect();
+    let good = stratavec::__fuzz::encode_payload_sections(&payloads);
+    let filters = [Filter::eq("tenant", 3), Filter::eq("lang", "de")];
+    assert!(stratavec::__fuzz::payload_sections(&good, payloads.len(), &filters).is_ok());
+    // The layout: 4 bytes giving the split, then `payload_rows` (row count, 6 offsets, rows).
+    for (row, v) in [(2, u64::MAX), (3, u64::MAX - 7), (2, 1 << 63)] {
+        let mut bad = good.clone();
+        let at = 4 + 8 + 8 * row;
+        bad[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        match stratavec::__fuzz::payload_sections(&bad, payloads.len(), &filters) {
+            Err(Error::Corrupt { reason, .. }) => {
+                assert_eq!(reason, format!("payload row {} has bad offsets", row - 1));
+            }
+            other => panic!("offset {row} = {v:#x}: {other:?}"),
+        }
+    }
+}

@@ -160,10 +160,13 @@ struct BenchArgs {
     /// Write the results as a Markdown table to this file.
     #[arg(long)]
     markdown: Option<PathBuf>,
-    /// Also measure filtered searches keeping these fractions of the ids (e.g. 0.01,0.1,0.5);
-    /// recall is against the exact neighbours among the kept ids.
+    /// Also measure filtered searches: a number keeps that fraction of the ids (e.g.
+    /// 0.01,0.1,0.5; a closure on ids); `payload` stores the benchmark payloads
+    /// (`stratavec::eval::bench_payloads`) and measures their six filters (kw-0.1%, kw-1%,
+    /// kw-10%, kw-50%, range-10%, far-10%), or name some of them. Recall is against the exact
+    /// neighbours among the matching rows.
     #[arg(long, value_delimiter = ',')]
-    filter: Vec<f64>,
+    filter: Vec<String>,
     /// Draw Recall@K against single-thread QPS (log scale), one line per configuration, as SVG.
     #[arg(long)]
     svg: Option<PathBuf>,
@@ -253,9 +256,34 @@ fn truncate(mut data: Dataset, queries: Option<usize>, limit: Option<usize>) -> 
     data
 }
 
+/// The `--filter` values: id fractions, and payload filters by name (`payload`: all).
+fn filters(args: &BenchArgs) -> CliResult<(Vec<f64>, Vec<stratavec::eval::FilterCase>)> {
+    let cases = stratavec::eval::bench_filters();
+    let mut fractions = Vec::new();
+    let mut payload = Vec::new();
+    for f in &args.filter {
+        if let Ok(x) = f.parse::<f64>() {
+            fractions.push(x);
+        } else if f == "payload" {
+            payload.extend(cases.iter().cloned());
+        } else if let Some(c) = cases.iter().find(|c| c.name == *f) {
+            payload.push(c.clone());
+        } else {
+            let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
+            return Err(format!(
+                "--filter {f:?}: not a fraction, `payload` or one of {}",
+                names.join(", ")
+            )
+            .into());
+        }
+    }
+    Ok((fractions, payload))
+}
+
 /// The bench spec the flags describe.
-fn bench_spec(args: &BenchArgs) -> BenchSpec {
-    BenchSpec {
+fn bench_spec(args: &BenchArgs) -> CliResult<BenchSpec> {
+    let (filters, payload_filters) = filters(args)?;
+    Ok(BenchSpec {
         m: args.build.m,
         ef_construction: args.build.ef_construction,
         efs: args.ef.clone(),
@@ -265,10 +293,11 @@ fn bench_spec(args: &BenchArgs) -> BenchSpec {
         quant_scheme: args.build.quant_scheme.scheme(),
         k: args.k,
         repeats: args.repeats,
-        filters: args.filter.clone(),
+        filters,
+        payload_filters,
         targets: args.target_recall.clone(),
         ..BenchSpec::default()
-    }
+    })
 }
 
 /// A rayon pool with `threads` threads (default: all cores).
@@ -351,7 +380,7 @@ fn bench(args: BenchArgs) -> CliResult<()> {
         // The dataset's ground truth is for its own metric: recompute it for the one asked for.
         data.ground_truth = None;
     }
-    let spec = bench_spec(&args);
+    let spec = bench_spec(&args)?;
     let pool = thread_pool(args.build.threads)?;
     eprintln!(
         "dataset {}: {} × {} base, {} queries, metric {metric}; M {} efC {}; {} threads",

@@ -227,7 +227,7 @@ pub(crate) fn bench_index(path: &Path, args: &BenchArgs) -> CliResult<()> {
         before.unwrap_or(0) >> 20,
         after_open.unwrap_or(0) >> 20
     );
-    let spec = bench_spec(args);
+    let spec = bench_spec(args)?;
     let pool = thread_pool(args.build.threads)?;
     let on_progress = |p: BenchProgress| {
         if let BenchProgress::Search { ef } = p {

@@ -112,7 +112,7 @@ fn bench_writes_json_csv_and_markdown_with_the_documented_names() {
         header.ends_with(
             ",graph_bytes,filter,layout,fast_scan_bytes,bytes_per_query,distances_per_query,\
              cpu_us_per_query,resident_bytes_after_queries,target_recall,mean_beam,qps_best_ef,\
-             calibration_seconds"
+             calibration_seconds,filter_name"
         ),
         "{header}"
     );

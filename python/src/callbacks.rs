@@ -48,13 +48,21 @@ pub enum Filter {
     Ids(HashSet<u64, BuildHasherDefault<IdHasher>>),
     /// A Python callable `(id) -> bool`, called with the interpreter attached.
     Callable(PyCallable),
+    /// A payload filter (a `dict` or its text form), run by the library on its field indexes.
+    Payload(stratavec::Filter),
 }
 
 impl Filter {
-    /// A filter from the `filter=` argument: a callable, or anything NumPy reads as integer ids.
+    /// A filter from the `filter=` argument: a callable, a payload filter (a `dict` or a
+    /// `str`), or anything NumPy reads as integer ids.
     pub fn new(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
         if obj.is_callable() {
             return Ok(Filter::Callable(PyCallable::new(obj)));
+        }
+        if obj.is_instance_of::<pyo3::types::PyDict>()
+            || obj.is_instance_of::<pyo3::types::PyString>()
+        {
+            return crate::payloads::filter(obj).map(Filter::Payload);
         }
         let ids = u64_ids(obj, "filter")?;
         let mut set = HashSet::with_capacity_and_hasher(ids.as_slice().len(), Default::default());
@@ -67,13 +75,14 @@ impl Filter {
         match self {
             Filter::Ids(set) => set.contains(&id),
             Filter::Callable(f) => f.test(id),
+            Filter::Payload(_) => true,
         }
     }
 
     /// The first exception the callable raised, if any.
     pub fn take_error(&self) -> Option<PyErr> {
         match self {
-            Filter::Ids(_) => None,
+            Filter::Ids(_) | Filter::Payload(_) => None,
             Filter::Callable(f) => f.error.lock().take(),
         }
     }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use numpy::PyArray1;
 use parking_lot::RwLock;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList};
 use stratavec::{CollectionOptions, Durability, IndexOptions, Metric, Quantization};
 
 use crate::arrays::{f32_rows, u64_ids};
@@ -164,6 +164,7 @@ fn open_writer(
             durability,
             seal_rows,
             compact_deleted_fraction,
+            schema: stratavec::Schema::new(),
         },
     )
 }
@@ -345,18 +346,23 @@ impl Collection {
     ///     ids: one non-negative integer id per row (array, list or scalar).
     ///     vectors: the vectors (C-contiguous float32 is read in place).
     ///     threads: threads to link on (default: all cores).
+    ///     payloads: one dict per row (field name → bool, int, float, str, list of str,
+    ///         datetime or bytes), or None: no payloads. An upsert replaces an id's payload.
     ///
     /// Raises:
     ///     DimensionMismatchError, InvalidVectorError, InvalidParameterError: as Index.add;
     ///         nothing is written then.
+    ///     InvalidPayloadError, FieldTypeMismatchError: a bad payload, naming the field;
+    ///         nothing is written then.
     ///     ReadOnlyError: opened with open_read_only.
-    #[pyo3(signature = (ids, vectors, threads = None))]
+    #[pyo3(signature = (ids, vectors, threads = None, payloads = None))]
     fn upsert(
         &self,
         py: Python<'_>,
         ids: &Bound<'_, PyAny>,
         vectors: &Bound<'_, PyAny>,
         threads: Option<i64>,
+        payloads: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let rows = f32_rows(vectors, Some(self.options.index.dim), "vectors")?;
         let ids = u64_ids(ids, "ids")?;
@@ -377,12 +383,61 @@ impl Collection {
                 "2**64 - 1 is reserved: search results use it as the filler id",
             ));
         }
+        let payloads = match payloads {
+            None => None,
+            Some(list) => {
+                let list: Vec<stratavec::Payload> = list
+                    .try_iter()?
+                    .map(|p| crate::payloads::payload(&p?))
+                    .collect::<PyResult<_>>()?;
+                if list.len() != ids.len() {
+                    return Err(invalid_parameter(
+                        "payloads",
+                        format!(
+                            "expected {} payloads (one per row), got {}",
+                            ids.len(),
+                            list.len()
+                        ),
+                    ));
+                }
+                Some(list)
+            }
+        };
         let pool = pool(threads.map(|t| count("threads", t)).transpose()?)?;
         let data = rows.as_slice();
         self.with(py, |c| {
-            run_on(pool.as_deref(), || c.upsert_batch(ids, data))
+            run_on(pool.as_deref(), || match &payloads {
+                Some(p) => c.upsert_batch_with_payloads(ids, data, p),
+                None => c.upsert_batch(ids, data),
+            })
         })?
         .py()
+    }
+
+    /// The payload of id as a dict (empty when it was stored without one); timestamps are
+    /// UTC datetimes.
+    ///
+    /// Raises:
+    ///     UnknownIdError: (a KeyError) when it is absent or deleted.
+    fn payload<'py>(
+        &self,
+        py: Python<'py>,
+        id: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let id = id_arg(id, "collection")?;
+        let p = self.with(py, |c| c.payload(id))?.py()?;
+        crate::payloads::to_dict(py, &p)
+    }
+
+    /// The payload fields and their types, as a dict of name → "int", "float", "bool",
+    /// "keyword", "keywords", "timestamp" or "bytes".
+    fn schema<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let schema = self.with(py, |c| c.schema())?;
+        let d = PyDict::new(py);
+        for (name, ty) in schema.iter() {
+            d.set_item(name, ty.name())?;
+        }
+        Ok(d)
     }
 
     /// Deletes ids (an array, list or scalar); ids that are absent are ignored.
@@ -398,18 +453,40 @@ impl Collection {
         self.with(py, |c| c.delete_batch(ids))?.py()
     }
 
-    /// The stored vector of id as a float32 array (unit length under cosine).
+    /// The stored vector of id as a float32 array (unit length under cosine); with
+    /// with_payload=True, the pair (vector, payload dict).
     ///
     /// Raises:
     ///     UnknownIdError: (a KeyError) when it is absent or deleted.
+    #[pyo3(signature = (id, with_payload = false))]
     fn get<'py>(
         &self,
         py: Python<'py>,
         id: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyArray1<f32>>> {
+        with_payload: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let id = id_arg(id, "collection")?;
-        let v = self.with(py, |c| c.get(id))?.py()?;
-        Ok(PyArray1::from_vec(py, v))
+        let (v, p) = self
+            .with(py, |c| -> stratavec::Result<_> {
+                Ok((
+                    c.get(id)?,
+                    if with_payload {
+                        Some(c.payload(id)?)
+                    } else {
+                        None
+                    },
+                ))
+            })?
+            .py()?;
+        let v = PyArray1::from_vec(py, v).into_any();
+        match p {
+            Some(p) => Ok(pyo3::types::PyTuple::new(
+                py,
+                [v, crate::payloads::to_dict(py, &p)?.into_any()],
+            )?
+            .into_any()),
+            None => Ok(v),
+        }
     }
 
     /// The k nearest neighbours of each query across every segment, nearest first: the same
@@ -417,8 +494,19 @@ impl Collection {
     /// superseded rows never come back, and the per-segment results are merged with
     /// merge_top_k). The arrays are min(k, len(collection)) wide, len taken when the call
     /// starts. Runs on a snapshot: never waits for writers.
+    ///
+    /// filter may also be a payload filter: a dict ({"tenant": 7, "date": {"gte": d},
+    /// "$or": [...]}; operators eq, ne, in, nin, lt, lte, gt, gte, exists; $and, $or, $not) or
+    /// its text form ("tenant = 7 and date >= @2026-01-01"); a query then returns
+    /// min(k, matches) hits. with_payload=True adds a third result: for each query, the list of
+    /// its hits' payload dicts (read right after the search).
+    ///
+    /// Raises:
+    ///     InvalidFilterError: a payload filter on an unknown field, with a value of the wrong
+    ///         type, too deep or too large, naming the field.
     #[pyo3(signature = (queries, k = 10, ef = None, oversample = None, filter = None,
-                        reranker = None, threads = None, target_recall = None))]
+                        reranker = None, threads = None, target_recall = None,
+                        with_payload = false))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
         &self,
@@ -431,7 +519,8 @@ impl Collection {
         reranker: Option<&Bound<'py, PyAny>>,
         threads: Option<i64>,
         target_recall: Option<f64>,
-    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        with_payload: bool,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let mut search = Search::new(
             self.options.index.dim,
             queries,
@@ -445,7 +534,49 @@ impl Collection {
         )?;
         let run = search.detached();
         let result = self.with(py, |c| run.run(c))?;
-        search.finish(py, result)
+        let (ids, dists) = search.finish(py, result)?;
+        if !with_payload {
+            return Ok(pyo3::types::PyTuple::new(py, [ids, dists])?.into_any());
+        }
+        let flat: Vec<u64> = ids
+            .call_method0("flatten")?
+            .call_method0("tolist")?
+            .extract()?;
+        let width = if ids.getattr("ndim")?.extract::<usize>()? == 2 {
+            ids.getattr("shape")?
+                .get_item(1)?
+                .extract::<usize>()?
+                .max(1)
+        } else {
+            flat.len().max(1)
+        };
+        let payloads = self
+            .with(py, |c| {
+                flat.iter()
+                    .map(|&id| match id {
+                        MISSING_ID => Ok(None),
+                        id => c.payload(id).map(Some),
+                    })
+                    .collect::<stratavec::Result<Vec<_>>>()
+            })?
+            .py()?;
+        let rows = PyList::empty(py);
+        for chunk in payloads.chunks(width) {
+            let row = PyList::empty(py);
+            for p in chunk {
+                match p {
+                    Some(p) => row.append(crate::payloads::to_dict(py, p)?)?,
+                    None => row.append(py.None())?,
+                }
+            }
+            rows.append(row)?;
+        }
+        let rows = if ids.getattr("ndim")?.extract::<usize>()? == 1 {
+            rows.get_item(0)?
+        } else {
+            rows.into_any()
+        };
+        Ok(pyo3::types::PyTuple::new(py, [ids, dists, rows])?.into_any())
     }
 
     /// Seals the in-memory segment into a segment file, writes changed deletion bitmaps, commits

@@ -48,6 +48,12 @@ pub struct Exceptions {
     pub closed: Py<PyType>,
     /// `UnreachableRecallError(StratavecError, ValueError)`.
     pub unreachable_recall: Py<PyType>,
+    /// `InvalidPayloadError(StratavecError, ValueError)`.
+    pub invalid_payload: Py<PyType>,
+    /// `FieldTypeMismatchError(StratavecError, ValueError)`.
+    pub field_type_mismatch: Py<PyType>,
+    /// `InvalidFilterError(StratavecError, ValueError)`.
+    pub invalid_filter: Py<PyType>,
 }
 
 static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
@@ -58,7 +64,7 @@ pub fn exceptions(py: Python<'_>) -> PyResult<&'static Exceptions> {
 }
 
 /// `(Python name, docstring)` of every class, in the order of [`Exceptions::all`].
-const DOCS: [(&str, &str); 15] = [
+const DOCS: [(&str, &str); 18] = [
     ("StratavecError", "Base class of every error stratavec raises (except OSError for I/O)."),
     ("DimensionMismatchError", "A vector's or an array's length does not match the index's dimension. Also a ValueError."),
     ("InvalidVectorError", "A vector holds NaN or infinity, or is zero under cosine. Also a ValueError."),
@@ -74,11 +80,14 @@ const DOCS: [(&str, &str); 15] = [
     ("ReadOnlyError", "A write was asked of something opened read-only."),
     ("ClosedError", "A Collection was used after close() (or after its with block). Also a ValueError."),
     ("UnreachableRecallError", "A recall target that no calibrated beam reaches; the message gives the best recall the calibration saw. Also a ValueError."),
+    ("InvalidPayloadError", "A payload is refused: a bad field name, a value of no payload type, NaN, too long, too many fields or bytes. Also a ValueError."),
+    ("FieldTypeMismatchError", "A payload value's type is not its field's type (values are never converted). Also a ValueError."),
+    ("InvalidFilterError", "A filter is refused: syntax, an unknown field, a value of the wrong type, too deep or too large. Also a ValueError."),
 ];
 
 impl Exceptions {
     /// Every class with its Python name, base first.
-    pub fn all(&self) -> [(&'static str, &Py<PyType>); 15] {
+    pub fn all(&self) -> [(&'static str, &Py<PyType>); 18] {
         let classes = [
             &self.base,
             &self.dimension_mismatch,
@@ -95,6 +104,9 @@ impl Exceptions {
             &self.read_only,
             &self.closed,
             &self.unreachable_recall,
+            &self.invalid_payload,
+            &self.field_type_mismatch,
+            &self.invalid_filter,
         ];
         let mut i = 0;
         classes.map(|c| {
@@ -136,6 +148,9 @@ fn create(py: Python<'_>) -> PyResult<Exceptions> {
         read_only: make(12, vec![b()])?,
         closed: make(13, vec![b(), value()])?,
         unreachable_recall: make(14, vec![b(), value()])?,
+        invalid_payload: make(15, vec![b(), value()])?,
+        field_type_mismatch: make(16, vec![b(), value()])?,
+        invalid_filter: make(17, vec![b(), value()])?,
         base,
     })
 }
@@ -171,6 +186,9 @@ fn convert(py: Python<'_>, err: Error) -> PyErr {
         Error::Locked { .. } => &exc.locked,
         Error::ReadOnly { .. } => &exc.read_only,
         Error::UnreachableRecall { .. } => &exc.unreachable_recall,
+        Error::InvalidPayload { .. } => &exc.invalid_payload,
+        Error::FieldTypeMismatch { .. } => &exc.field_type_mismatch,
+        Error::InvalidFilter { .. } => &exc.invalid_filter,
         Error::Io { path, source } => return io_error(&path, source, &msg),
         // `Error` is non-exhaustive: a variant added later is still a StratavecError.
         _ => &exc.base,

@@ -19,6 +19,7 @@ pub mod collection;
 pub mod errors;
 pub mod eval;
 pub mod index;
+pub mod payloads;
 pub mod search;
 
 /// The native module.

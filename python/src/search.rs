@@ -242,8 +242,10 @@ impl Detached<'_> {
             params = params.oversample(o.min(cap.div_ceil(k_search)).max(1));
         }
         let allow = |id: u64| filter.is_none_or(|f| f.allows(id));
-        if filter.is_some() {
-            params = params.filter(&allow);
+        match filter {
+            Some(Filter::Payload(f)) => params = params.payload_filter(f),
+            Some(_) => params = params.filter(&allow),
+            None => {}
         }
         if let Some(r) = reranker {
             params = params.rerank(Rerank::Custom(r));

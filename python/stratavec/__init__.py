@@ -42,6 +42,9 @@ from ._stratavec import (
     MISSING_ID,
     CapacityExceededError,
     ClosedError,
+    FieldTypeMismatchError,
+    InvalidFilterError,
+    InvalidPayloadError,
     Collection,
     CorruptFileError,
     DimensionMismatchError,
@@ -86,5 +89,8 @@ __all__ = [
     "LockedError",
     "ReadOnlyError",
     "ClosedError",
+    "FieldTypeMismatchError",
+    "InvalidFilterError",
+    "InvalidPayloadError",
     "__version__",
 ]

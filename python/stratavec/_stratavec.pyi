@@ -1,5 +1,6 @@
 """Type stubs of the native module ``stratavec._stratavec`` (re-exported by ``stratavec``)."""
 
+import datetime
 import os
 from types import TracebackType
 from typing import Any, Callable, Dict, List, Literal, Optional, Sequence, Tuple, Type, Union
@@ -21,7 +22,13 @@ _Quantization = Literal[
     "rabitq7", "rabitq8",
 ]
 _IdsLike = Union[npt.ArrayLike, Sequence[int], int]
-_Filter = Union[npt.ArrayLike, Callable[[int], bool]]
+_PayloadValue = Union[bool, int, float, str, List[str], "datetime.datetime", bytes]
+_Payload = Dict[str, _PayloadValue]
+_PayloadFilter = Union[Dict[str, Any], str]
+"""A payload filter: ``{"tenant": 7, "date": {"gte": d}, "$or": [...]}`` (operators ``eq``,
+``ne``, ``in``, ``nin``, ``lt``, ``lte``, ``gt``, ``gte``, ``exists``; ``$and``, ``$or``, ``$not``;
+several keys are all required), or the text form ``"tenant = 7 and date >= @2026-01-01"``."""
+_Filter = Union[npt.ArrayLike, Callable[[int], bool], _PayloadFilter]
 _Reranker = Callable[
     [npt.NDArray[np.float32], npt.NDArray[np.uint64], npt.NDArray[np.float32]], npt.ArrayLike
 ]
@@ -71,6 +78,18 @@ class ClosedError(StratavecError, ValueError):
 class UnreachableRecallError(StratavecError, ValueError):
     """A recall target that no calibrated beam reaches; the message gives the best recall the
     calibration saw."""
+
+class InvalidPayloadError(StratavecError, ValueError):
+    """A payload is refused: a bad field name, a value of no payload type, NaN, too long, too
+    many fields or bytes. Nothing of the write is stored."""
+
+class FieldTypeMismatchError(StratavecError, ValueError):
+    """A payload value's type is not its field's type (fixed by its first value); values are
+    never converted. Nothing of the write is stored."""
+
+class InvalidFilterError(StratavecError, ValueError):
+    """A payload filter is refused: syntax, an unknown field, a value of the wrong type, too
+    deep or too large; the message names the field."""
 
 class Index:
     """An HNSW index: built in memory, or opened from a segment file (:meth:`Index.open`).
@@ -373,26 +392,48 @@ class Collection:
     def __contains__(self, id: object) -> bool:
         """Whether ``id`` is present (False for anything that is not a valid id)."""
     def upsert(
-        self, ids: _IdsLike, vectors: npt.ArrayLike, threads: Optional[int] = None
+        self,
+        ids: _IdsLike,
+        vectors: npt.ArrayLike,
+        threads: Optional[int] = None,
+        payloads: Optional[Sequence[Optional[_Payload]]] = None,
     ) -> None:
         """Inserts or replaces vectors: a ``(n, dim)`` array with ``n`` ids, or one ``(dim,)``
         vector with one id. Atomic (after a crash the whole batch is back or none of it); when
         an id appears twice, the last row wins. In the log (fsynced under ``"sync"``) and visible
         to searches when this returns.
 
+        ``payloads``: one dict per row (field → ``bool``, ``int``, ``float``, ``str``, list of
+        ``str``, ``datetime`` — naive ones are UTC — or ``bytes``, stored but not indexed), or
+        ``None`` for a row without one. A field's type is fixed by its first value; an upsert
+        replaces the id's whole payload.
+
         Raises:
             DimensionMismatchError, InvalidVectorError, InvalidParameterError: as
                 :meth:`Index.add`; nothing is written then.
+            InvalidPayloadError, FieldTypeMismatchError: a bad payload, naming the field;
+                nothing is written then.
             ReadOnlyError: opened with :meth:`open_read_only`.
         """
+    def payload(self, id: int) -> _Payload:
+        """The payload of ``id`` (``{}`` when stored without one); timestamps are UTC
+        ``datetime``s.
+
+        Raises:
+            UnknownIdError: (a KeyError) when it is absent or deleted.
+        """
+    def schema(self) -> Dict[str, str]:
+        """The payload fields and their types: ``"int"``, ``"float"``, ``"bool"``,
+        ``"keyword"``, ``"keywords"``, ``"timestamp"`` or ``"bytes"``."""
     def delete(self, ids: _IdsLike) -> int:
         """Deletes ``ids`` (absent ones are ignored); returns how many were present.
 
         Raises:
             ReadOnlyError: opened with :meth:`open_read_only`.
         """
-    def get(self, id: int) -> npt.NDArray[np.float32]:
-        """The stored vector of ``id`` (unit length under cosine).
+    def get(self, id: int, with_payload: bool = False) -> Any:
+        """The stored vector of ``id`` (unit length under cosine); with ``with_payload=True``,
+        the pair ``(vector, payload)``.
 
         Raises:
             UnknownIdError: (a KeyError) when it is absent or deleted.
@@ -407,12 +448,23 @@ class Collection:
         reranker: Optional[_Reranker] = None,
         threads: Optional[int] = None,
         target_recall: Optional[float] = None,
-    ) -> Tuple[npt.NDArray[np.uint64], npt.NDArray[np.float32]]:
+        with_payload: bool = False,
+    ) -> Any:
         """The ``k`` nearest neighbours of each query across every segment, nearest first: the
         same arguments, results and errors as :meth:`Index.search` (deleted and superseded rows
         never come back; per-segment results are merged with :func:`merge_top_k`). The arrays
         are ``min(k, len(collection))`` wide, ``len`` taken when the call starts. Runs on a
-        snapshot and never waits for writers."""
+        snapshot and never waits for writers.
+
+        ``filter`` may be a payload filter (a dict or its text form, see ``_PayloadFilter``):
+        the library compiles it into the exact set of matching rows per segment and returns
+        ``min(k, matches)`` hits per query. ``with_payload=True`` returns
+        ``(ids, distances, payloads)``, ``payloads`` holding for each query the list of its hits'
+        payload dicts (``None`` for filler ids).
+
+        Raises:
+            InvalidFilterError: a payload filter on an unknown field, with a value of the wrong
+                type, too deep or too large (the message names the field)."""
     def flush(self) -> None:
         """Seals the in-memory segment into a segment file, commits a new manifest, empties the
         log; then compacts past ``compact_deleted_fraction``. Read-only opens see the state

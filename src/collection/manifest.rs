@@ -13,22 +13,29 @@
 //!          | tombstones str (only if 1) | deleted u64
 //! str:     len u32 | UTF-8 bytes [len]
 //! ```
+//!
+//! Version 2 adds the payload schema after the segments, before the checksum:
+//! `field_count u32 | (name str | type u8) × field_count`, names strictly ascending. A
+//! collection without payload fields writes version 1.
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use super::trailer::check_version;
+use super::trailer::check_versions;
 use crate::base::bytes::{checksum, ByteReader, ByteWriter};
 use crate::base::options::IndexOptions;
 use crate::error::{Error, Result};
 use crate::fsutil::{is_plain_file_name, read_optional, write_atomic, DirSync, ReplaceError, Vfs};
+use crate::payload::{FieldType, Schema};
 
 /// The manifest's file name inside a collection directory.
 pub(crate) const MANIFEST_FILE: &str = "MANIFEST";
 /// The first 8 bytes of every manifest (the same in every format version).
 pub(crate) const MANIFEST_MAGIC: [u8; 8] = *b"SVMAN\0\0\x01";
-/// The format version this build reads and writes.
-pub(crate) const MANIFEST_VERSION: u32 = 1;
+/// The newest format version this build reads and writes (2: the payload schema).
+pub(crate) const MANIFEST_VERSION: u32 = 2;
+/// The oldest format version this build reads, and the one it writes without payload fields.
+pub(crate) const MANIFEST_MIN_VERSION: u32 = 1;
 /// The most rows a segment can hold (its internal ids are `u32`).
 pub(crate) const MAX_SEGMENT_ROWS: u64 = u32::MAX as u64;
 
@@ -60,6 +67,9 @@ pub(crate) struct Manifest {
     pub next_segment_id: u64,
     /// The live segments, in the order the collection keeps them (oldest first).
     pub segments: Vec<SegmentEntry>,
+    /// The payload fields and their types (every field any acknowledged write up to
+    /// `flushed_lsn` used, and the declared ones).
+    pub schema: Schema,
 }
 
 /// One sealed segment named by a manifest.
@@ -89,6 +99,7 @@ impl Manifest {
             flushed_lsn: 0,
             next_segment_id: 1,
             segments: Vec::new(),
+            schema: Schema::new(),
         }
     }
 
@@ -144,7 +155,12 @@ impl Manifest {
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut w = ByteWriter::new();
         w.buf.extend_from_slice(&MANIFEST_MAGIC);
-        w.u32(MANIFEST_VERSION)
+        let version = if self.schema.is_empty() {
+            MANIFEST_MIN_VERSION
+        } else {
+            MANIFEST_VERSION
+        };
+        w.u32(version)
             .u64(self.generation)
             .options(&self.options)
             .u64(self.flushed_lsn)
@@ -157,6 +173,12 @@ impl Manifest {
                 None => w.u8(0),
             };
             w.u64(s.deleted);
+        }
+        if version >= 2 {
+            w.u32(self.schema.len() as u32);
+            for (name, ty) in self.schema.iter() {
+                w.str(name).u8(ty.tag());
+            }
         }
         let crc = checksum(&w.buf);
         w.u32(crc);
@@ -179,10 +201,15 @@ impl Manifest {
         if bytes[..8] != MANIFEST_MAGIC {
             return Err(Error::corrupt(path, "not a stratavec manifest (bad magic)"));
         }
-        check_version(bytes, path, "manifest", MANIFEST_VERSION)?;
+        let version = check_versions(
+            bytes,
+            path,
+            "manifest",
+            MANIFEST_MIN_VERSION..=MANIFEST_VERSION,
+        )?;
         let body = &bytes[..bytes.len() - 4];
         let mut r = ByteReader::new(&body[12..]);
-        let manifest = decode_fields(&mut r).ok_or_else(|| {
+        let manifest = decode_fields(&mut r, version).ok_or_else(|| {
             Error::corrupt(
                 path,
                 format!(
@@ -252,7 +279,7 @@ impl Manifest {
 }
 
 /// The fields after the version, up to the checksum; `None` when one is short or invalid.
-fn decode_fields(r: &mut ByteReader<'_>) -> Option<Manifest> {
+fn decode_fields(r: &mut ByteReader<'_>, version: u32) -> Option<Manifest> {
     let generation = r.u64()?;
     let options = r.options()?;
     let flushed_lsn = r.u64()?;
@@ -281,12 +308,31 @@ fn decode_fields(r: &mut ByteReader<'_>) -> Option<Manifest> {
             deleted,
         });
     }
+    let mut schema = Schema::new();
+    if version >= 2 {
+        let fields = r.u32()?;
+        let mut last: Option<String> = None;
+        for _ in 0..fields {
+            let name = r.str()?.to_owned();
+            let ty = FieldType::from_tag(r.u8()?)?;
+            // Strictly ascending, so that the manifest encodes back to its bytes.
+            if last.as_ref().is_some_and(|l| *l >= name) {
+                return None;
+            }
+            schema.add(&name, ty).ok()?;
+            last = Some(name);
+        }
+        if schema.is_empty() {
+            return None;
+        }
+    }
     Some(Manifest {
         generation,
         options,
         flushed_lsn,
         next_segment_id,
         segments,
+        schema,
     })
 }
 
@@ -327,6 +373,7 @@ mod tests {
                     deleted: 0,
                 },
             ],
+            schema: Schema::new(),
         }
     }
 
@@ -521,12 +568,12 @@ mod tests {
     fn future_version_and_bad_magic() {
         let path = Path::new("MANIFEST");
         let mut b = sample().encode();
-        b[8..12].copy_from_slice(&2u32.to_le_bytes());
+        b[8..12].copy_from_slice(&3u32.to_le_bytes());
         reseal(&mut b);
         assert!(matches!(
             Manifest::decode(&b, path),
             Err(Error::UnsupportedVersion {
-                found: 2,
+                found: 3,
                 supported: MANIFEST_VERSION,
                 ..
             })

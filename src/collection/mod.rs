@@ -16,6 +16,7 @@
 
 pub(crate) mod lock;
 pub(crate) mod manifest;
+mod payloads;
 pub(crate) mod tombstones;
 mod trailer;
 pub(crate) mod wal;
@@ -37,9 +38,11 @@ use crate::base::options::{IndexOptions, Layout, Neighbor};
 use crate::error::{Error, Result};
 use crate::fsutil::{remove_temp_files, sync_dir, DirSync, RealFs, ReplaceError, Replacement, Vfs};
 use crate::index::{per_query, Index, SearchParams};
+use crate::payload::Schema;
 use crate::{Metric, Quantization};
 
 pub use self::merge::merge_top_k;
+pub use self::payloads::Hit;
 pub use self::quality::{QualityLatency, QualityOptions, QualityReport, TargetQuality};
 pub use self::wal::Durability;
 
@@ -62,6 +65,10 @@ pub struct CollectionOptions {
     /// Fraction of deleted (or superseded) rows in the sealed segments past which
     /// [`Collection::flush`] compacts; `None` never compacts on its own.
     pub compact_deleted_fraction: Option<f64>,
+    /// Payload fields declared up front (others are inferred from their first value). Stored
+    /// with the collection; when it is opened again, a declared field must have its stored type
+    /// and new ones are added.
+    pub schema: Schema,
 }
 
 impl CollectionOptions {
@@ -72,6 +79,7 @@ impl CollectionOptions {
             durability: Durability::default(),
             seal_rows: DEFAULT_SEAL_ROWS,
             compact_deleted_fraction: Some(DEFAULT_COMPACT_DELETED_FRACTION),
+            schema: Schema::new(),
         }
     }
 }
@@ -216,6 +224,10 @@ pub struct Collection {
     dir: PathBuf,
     options: CollectionOptions,
     state: RwLock<Arc<State>>,
+    /// The payload fields: the manifest's, those of replayed and acknowledged writes, the
+    /// declared ones. Changed only under the writer lock, after the write that adds a field is
+    /// in the log.
+    schema: RwLock<Schema>,
     /// `None` for a read-only open.
     writer: Option<Mutex<Writer>>,
     /// Quality hook (issue 17, `quality.rs`): the live monitor, when one runs.
@@ -288,6 +300,7 @@ impl Collection {
             index: manifest.options.clone(),
             ..options
         };
+        let declared = options.schema.clone();
         remove_unnamed_files(&*vfs, &dir, &manifest)?;
         let sealed = open_segments(&*vfs, &dir, &manifest)?;
         let (mut wal, records) = Wal::open_on(
@@ -299,12 +312,35 @@ impl Collection {
         if wal.next_lsn() <= manifest.flushed_lsn {
             wal.reset(manifest.flushed_lsn + 1)?;
         }
+        if !manifest.schema.is_empty() || !declared.is_empty() {
+            wal.write_payloads();
+        }
+        // The stored fields, then those of the records to replay (acknowledged writes), then the
+        // declared ones, which must agree.
+        let mut schema = manifest.schema.clone();
+        for (lsn, record) in &records {
+            if let (
+                WalRecord::Upsert {
+                    payloads: Some(p), ..
+                },
+                true,
+            ) = (record, *lsn > manifest.flushed_lsn)
+            {
+                if let Some(next) = schema.extended(p)? {
+                    schema = next;
+                }
+            }
+        }
+        schema
+            .merge(&declared)
+            .map_err(|e| Error::invalid_parameter("schema", e.to_string()))?;
         let collection = Collection {
             state: RwLock::new(Arc::new(State {
-                unsealed: Arc::new(new_unsealed(&options.index)?),
+                unsealed: Arc::new(new_unsealed(&options.index, &schema)?),
                 sealed,
                 generation: manifest.generation,
             })),
+            schema: RwLock::new(schema),
             writer: Some(Mutex::new(Writer {
                 _lock: lock,
                 wal,
@@ -345,10 +381,11 @@ impl Collection {
         options.index = manifest.options.clone();
         Ok(Collection {
             state: RwLock::new(Arc::new(State {
-                unsealed: Arc::new(new_unsealed(&options.index)?),
+                unsealed: Arc::new(new_unsealed(&options.index, &manifest.schema)?),
                 sealed,
                 generation: manifest.generation,
             })),
+            schema: RwLock::new(manifest.schema.clone()),
             writer: None,
             vfs,
             dir,
@@ -391,6 +428,7 @@ impl Collection {
             return Ok(());
         }
         let (manifest, sealed) = read_flushed_state(&*self.vfs, &self.dir)?;
+        *self.schema.write() = manifest.schema.clone();
         let mut state = self.state.write();
         *state = Arc::new(State {
             unsealed: state.unsealed.clone(),
@@ -489,6 +527,7 @@ impl Collection {
         let record = WalRecord::Upsert {
             ids: ids.to_vec(),
             vectors: vectors.to_vec(),
+            payloads: None,
         };
         self.apply(&record)?;
         if self.snapshot().unsealed.len() >= self.options.seal_rows {
@@ -538,7 +577,11 @@ impl Collection {
     fn apply(&self, record: &WalRecord) -> Result<()> {
         let state = self.snapshot();
         match record {
-            WalRecord::Upsert { ids, vectors } => {
+            WalRecord::Upsert {
+                ids,
+                vectors,
+                payloads,
+            } => {
                 let dim = self.options.index.dim;
                 // The last row of an id wins; earlier versions (here or sealed) die first, so a
                 // search never sees two versions of an id.
@@ -548,14 +591,34 @@ impl Collection {
                 }
                 let mut keep_ids = Vec::with_capacity(last.len());
                 let mut keep_rows = Vec::with_capacity(last.len() * dim);
+                let mut keep_payloads = Vec::new();
                 for (row, &id) in ids.iter().enumerate() {
                     if last[&id] == row {
                         kill(&state, id);
                         keep_ids.push(id);
                         keep_rows.extend_from_slice(&vectors[row * dim..(row + 1) * dim]);
+                        if let Some(p) = payloads {
+                            keep_payloads.push(p[row].clone());
+                        }
                     }
                 }
-                state.unsealed.add_batch(&keep_ids, &keep_rows)
+                match payloads {
+                    Some(p) => {
+                        // Replayed records add their fields here (a live write added them
+                        // before it was logged).
+                        let mut schema = self.schema.write();
+                        if let Some(next) = schema.extended(p)? {
+                            *schema = next;
+                        }
+                        drop(schema);
+                        state.unsealed.add_batch_with_payloads(
+                            &keep_ids,
+                            &keep_rows,
+                            &keep_payloads,
+                        )
+                    }
+                    None => state.unsealed.add_batch(&keep_ids, &keep_rows),
+                }
             }
             WalRecord::Delete { ids } => {
                 for &id in ids {
@@ -615,9 +678,21 @@ impl Collection {
     /// # Errors
     /// As [`Index::search_with`].
     pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
-        // Quality hook (issue 17, quality.rs): the segments searched and merged there, timed and
-        // sampled when a monitor runs.
-        quality::search(self.snapshot(), &self.quality, query, params)
+        self.search_state(&self.snapshot(), query, params)
+    }
+
+    /// [`Collection::search_with`] on `state`: the payload filter checked against the schema,
+    /// then (quality.rs) the segments searched and merged, timed and sampled when a monitor runs.
+    fn search_state(
+        &self,
+        state: &Arc<State>,
+        query: &[f32],
+        params: &SearchParams<'_>,
+    ) -> Result<Vec<Neighbor>> {
+        if let Some(f) = params.payload_filter {
+            f.check(&self.schema.read())?;
+        }
+        quality::search(state.clone(), &self.quality, query, params)
     }
 
     /// Searches `queries` (row after row) in parallel; one result list per query.
@@ -696,6 +771,7 @@ impl Collection {
         let mut next = w.manifest.clone();
         next.generation += 1;
         next.flushed_lsn = w.wal.last_lsn().max(next.flushed_lsn);
+        next.schema = self.schema.read().clone();
         let mut created = Vec::new();
         let mut replaced = Vec::new();
         // 1. The new files, each synced, and their names, with one directory sync.
@@ -743,7 +819,7 @@ impl Collection {
         let mut sealed = state.sealed.clone();
         sealed.extend(new_segment);
         let next_state = State {
-            unsealed: Arc::new(new_unsealed(&self.options.index)?),
+            unsealed: Arc::new(new_unsealed(&self.options.index, &next.schema)?),
             sealed,
             generation: next.generation,
         };
@@ -871,25 +947,31 @@ impl Collection {
         let dim = self.options.index.dim;
         let mut ids = Vec::new();
         let mut rows = Vec::new();
+        let mut payloads = Vec::new();
         for s in &state.sealed {
             for id in s.index.ids() {
-                if s.live_slot(id).is_some() {
+                if let Some(slot) = s.live_slot(id) {
                     ids.push(id);
                     rows.extend_from_slice(&s.index.get(id)?);
+                    payloads.push(s.index.payload_of_slot(slot)?);
                 }
             }
         }
         for id in state.unsealed.ids() {
             ids.push(id);
             rows.extend_from_slice(&state.unsealed.get(id)?);
+            payloads.push(state.unsealed.payload(id)?);
         }
         debug_assert_eq!(rows.len(), ids.len() * dim);
-        let rebuilt = new_unsealed(&self.options.index)?;
-        rebuilt.add_batch(&ids, &rows)?;
+        let schema = self.schema.read().clone();
+        let rebuilt = new_unsealed(&self.options.index, &schema)?;
+        rebuilt.add_batch_with_payloads(&ids, &rows, &payloads)?;
         drop(rows);
+        drop(payloads);
         let mut next = w.manifest.clone();
         next.generation += 1;
         next.flushed_lsn = w.wal.last_lsn().max(next.flushed_lsn);
+        next.schema = schema;
         let old: Vec<String> = next.file_names().map(str::to_owned).collect();
         let path = self.dir.join(segment_file_name(next.next_segment_id));
         // 1. The new segment, synced, and its name.
@@ -909,7 +991,7 @@ impl Collection {
         };
         next.segments = vec![entry];
         let next_state = State {
-            unsealed: Arc::new(new_unsealed(&self.options.index)?),
+            unsealed: Arc::new(new_unsealed(&self.options.index, &next.schema)?),
             sealed: vec![Arc::new(sealed)],
             generation: next.generation,
         };
@@ -1002,13 +1084,16 @@ fn kill(state: &State, id: u64) {
     }
 }
 
-/// The in-memory segment: always f32 (codes are trained when it is sealed, on all its rows).
-fn new_unsealed(options: &IndexOptions) -> Result<Index> {
-    Index::new(IndexOptions {
+/// The in-memory segment: always f32 (codes are trained when it is sealed, on all its rows),
+/// knowing the payload fields of `schema` (so that the segment it becomes stores them all).
+fn new_unsealed(options: &IndexOptions, schema: &Schema) -> Result<Index> {
+    let index = Index::new(IndexOptions {
         quantization: Quantization::None,
         layout: Layout::Compact,
         ..options.clone()
-    })
+    })?;
+    index.declare_schema(schema)?;
+    Ok(index)
 }
 
 fn open_segments(vfs: &dyn Vfs, dir: &Path, manifest: &Manifest) -> Result<Vec<Arc<Sealed>>> {

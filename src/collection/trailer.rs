@@ -21,25 +21,40 @@ use crate::error::{Error, Result};
 /// and, when it differs from `supported`, what the version field reads);
 /// [`Error::UnsupportedVersion`] when the checksum matches and the version is another.
 pub(crate) fn check_version(block: &[u8], path: &Path, what: &str, supported: u32) -> Result<u32> {
+    check_versions(block, path, what, supported..=supported)
+}
+
+/// [`check_version`] for a reader of several versions: the version must be in `supported`.
+///
+/// # Errors
+///
+/// As [`check_version`]; the newest of `supported` is the one named.
+pub(crate) fn check_versions(
+    block: &[u8],
+    path: &Path,
+    what: &str,
+    supported: std::ops::RangeInclusive<u32>,
+) -> Result<u32> {
+    let newest = *supported.end();
     debug_assert!(block.len() >= 16);
     let version = ByteReader::new(&block[8..12]).u32().unwrap_or(0);
     let (body, crc) = block.split_at(block.len() - 4);
     if ByteReader::new(crc).u32() != Some(checksum(body)) {
-        let version_note = if version == supported {
+        let version_note = if supported.contains(&version) {
             String::new()
         } else {
-            format!(" (its version field reads {version}; this build reads version {supported})")
+            format!(" (its version field reads {version}; this build reads version {newest})")
         };
         return Err(Error::corrupt(
             path,
             format!("{what} checksum mismatch{version_note}"),
         ));
     }
-    if version != supported {
+    if !supported.contains(&version) {
         return Err(Error::UnsupportedVersion {
             path: path.to_path_buf(),
             found: version,
-            supported,
+            supported: newest,
         });
     }
     Ok(version)

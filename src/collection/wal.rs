@@ -8,8 +8,15 @@
 //! ```text
 //! header:  magic "SVWAL\0\0\x01" [8] | version u32 | dim u32 | base_lsn u64 | crc32c u32 (of the 24 bytes before)
 //! frame:   payload_len u32 | crc32c u32 (of the payload) | payload [payload_len]
-//! payload: kind u8 (1 upsert, 2 delete) | lsn u64 | count u32 | ids u64 × count | (upsert only) f32 × count × dim
+//! payload: kind u8 (1 upsert, 2 delete, 3 upsert with payloads) | lsn u64 | count u32
+//!          | ids u64 × count | (upserts) f32 × count × dim
+//!          | (kind 3) (len u32 | payload [len]) × count
 //! ```
+//!
+//! Version 2 adds kind 3 (each row's payload, in the encoding of `payload::codec`). A log is
+//! written as version 1 until its collection stores a payload; version 2 is refused by older
+//! builds, which would otherwise take a kind-3 frame for a torn tail and cut acknowledged
+//! records.
 //!
 //! # Recovery
 //!
@@ -36,17 +43,22 @@ use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::trailer::check_version;
+use super::trailer::check_versions;
 use crate::base::bytes::{checksum, ByteReader, ByteWriter};
 use crate::error::{Error, Result};
 use crate::fsutil::{write_atomic, DirSync, FileReader, Vfs, VfsFile};
+use crate::payload::codec::{decode_payload, encode_payload, encoded_len};
+use crate::payload::Payload;
 
 /// The log's file name inside a collection directory.
 pub(crate) const WAL_FILE: &str = "WAL";
 /// The first 8 bytes of every write-ahead log (the same in every format version).
 pub(crate) const WAL_MAGIC: [u8; 8] = *b"SVWAL\0\0\x01";
-/// The format version this build reads and writes.
-pub(crate) const WAL_VERSION: u32 = 1;
+/// The newest format version this build reads and writes (2: upserts with payloads).
+pub(crate) const WAL_VERSION: u32 = 2;
+/// The oldest format version this build reads, and the one it writes for a collection without
+/// payloads.
+pub(crate) const WAL_MIN_VERSION: u32 = 1;
 /// Bytes of the header: magic, version, dim, base_lsn, crc.
 pub(crate) const WAL_HEADER_LEN: usize = 8 + 4 + 4 + 8 + 4;
 /// Bytes before each payload: its length and its checksum.
@@ -61,6 +73,7 @@ pub(crate) const FIRST_LSN: u64 = 1;
 
 const KIND_UPSERT: u8 = 1;
 const KIND_DELETE: u8 = 2;
+const KIND_UPSERT_PAYLOADS: u8 = 3;
 
 /// How hard a write waits for the disk before it is acknowledged.
 ///
@@ -93,6 +106,8 @@ pub(crate) enum WalRecord {
         ids: Vec<u64>,
         /// `ids.len() × dim` components.
         vectors: Vec<f32>,
+        /// One payload per id (a version 2 log's kind 3 record), or none.
+        payloads: Option<Vec<Payload>>,
     },
     /// A delete of these ids (ids that are absent are the collection's business, not the log's).
     Delete {
@@ -113,6 +128,10 @@ pub(crate) struct Wal {
     durability: Durability,
     /// The lsn the header names: the first record of this file has at least this lsn.
     base_lsn: u64,
+    /// The header's format version.
+    version: u32,
+    /// The version a reset writes: 2 once the collection stores payloads.
+    write_version: u32,
     /// The lsn the next append gets.
     next_lsn: u64,
     /// The end of the last complete frame, which is the file's length.
@@ -154,6 +173,7 @@ impl std::fmt::Debug for Wal {
 /// What a replay found: the records, the lsns, and where the good frames end.
 struct Replay {
     base_lsn: u64,
+    version: u32,
     next_lsn: u64,
     records: Vec<(u64, WalRecord)>,
     /// The offset just past the last good frame.
@@ -186,7 +206,8 @@ impl Wal {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // The name is synced with the first promise (see `names_pending`).
-                write_atomic(&*vfs, path, &encode_header(dim, FIRST_LSN), DirSync::Caller)?;
+                let header = encode_header(dim, FIRST_LSN, WAL_MIN_VERSION);
+                write_atomic(&*vfs, path, &header, DirSync::Caller)?;
                 vfs.open_rw(path).map_err(|e| Error::io(path, e))?
             }
             Err(e) => return Err(Error::io(path, e)),
@@ -209,6 +230,8 @@ impl Wal {
             dim,
             durability,
             base_lsn: replay.base_lsn,
+            version: replay.version,
+            write_version: replay.version,
             next_lsn: replay.next_lsn,
             len: replay.end,
             cut,
@@ -260,7 +283,16 @@ impl Wal {
     #[cfg(test)]
     pub(crate) fn append(&mut self, record: &WalRecord) -> Result<u64> {
         match record {
-            WalRecord::Upsert { ids, vectors } => self.append_upsert(ids, vectors),
+            WalRecord::Upsert {
+                ids,
+                vectors,
+                payloads: None,
+            } => self.append_upsert(ids, vectors),
+            WalRecord::Upsert {
+                ids,
+                vectors,
+                payloads: Some(p),
+            } => self.append_upsert_payloads(ids, vectors, p),
             WalRecord::Delete { ids } => self.append_delete(ids),
         }
     }
@@ -272,6 +304,56 @@ impl Wal {
     ///
     /// As [`Wal::append`].
     pub(crate) fn append_upsert(&mut self, ids: &[u64], vectors: &[f32]) -> Result<u64> {
+        self.check_shape(ids, vectors)?;
+        self.append_frame(KIND_UPSERT, ids, vectors, &[])
+    }
+
+    /// Appends an upsert of `ids` with `vectors` and one payload each (checked by the caller:
+    /// within the limits); as [`Wal::append`]. Only a version 2 log holds them: see
+    /// [`Wal::version`] and [`Wal::write_payloads`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Wal::append`]; [`Error::InvalidParameter`] for a version 1 log or a count of
+    /// payloads other than of ids.
+    pub(crate) fn append_upsert_payloads(
+        &mut self,
+        ids: &[u64],
+        vectors: &[f32],
+        payloads: &[Payload],
+    ) -> Result<u64> {
+        self.check_shape(ids, vectors)?;
+        if self.version < 2 {
+            return Err(Error::invalid_parameter(
+                "payloads",
+                "a version 1 write-ahead log cannot hold payloads (reset it first)",
+            ));
+        }
+        if payloads.len() != ids.len() {
+            return Err(Error::invalid_parameter(
+                "payloads",
+                format!("{} payloads for {} ids", payloads.len(), ids.len()),
+            ));
+        }
+        let mut tail = Vec::new();
+        for p in payloads {
+            tail.extend_from_slice(&(encoded_len(p) as u32).to_le_bytes());
+            encode_payload(&mut tail, p);
+        }
+        self.append_frame(KIND_UPSERT_PAYLOADS, ids, vectors, &tail)
+    }
+
+    /// The log's format version (its header's).
+    pub(crate) fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Makes later resets write version 2, which holds payloads (the collection stores some).
+    pub(crate) fn write_payloads(&mut self) {
+        self.write_version = WAL_VERSION;
+    }
+
+    fn check_shape(&self, ids: &[u64], vectors: &[f32]) -> Result<()> {
         let expected = ids.len().checked_mul(self.dim);
         if expected != Some(vectors.len()) {
             return Err(Error::invalid_parameter(
@@ -285,7 +367,7 @@ impl Wal {
                 ),
             ));
         }
-        self.append_frame(KIND_UPSERT, ids, vectors)
+        Ok(())
     }
 
     /// Appends a delete of `ids`; as [`Wal::append`].
@@ -294,10 +376,12 @@ impl Wal {
     ///
     /// As [`Wal::append`].
     pub(crate) fn append_delete(&mut self, ids: &[u64]) -> Result<u64> {
-        self.append_frame(KIND_DELETE, ids, &[])
+        self.append_frame(KIND_DELETE, ids, &[], &[])
     }
 
-    fn append_frame(&mut self, kind: u8, ids: &[u64], vectors: &[f32]) -> Result<u64> {
+    /// Appends one frame: the fixed part, the ids, the vectors, then `tail` (a kind 3 record's
+    /// payloads, already encoded).
+    fn append_frame(&mut self, kind: u8, ids: &[u64], vectors: &[f32], tail: &[u8]) -> Result<u64> {
         self.check_writable()?;
         if self.next_lsn == u64::MAX {
             return Err(Error::invalid_parameter(
@@ -306,7 +390,16 @@ impl Wal {
             ));
         }
         let count = u32::try_from(ids.len()).ok();
-        let payload_len = payload_len(kind, ids.len(), self.dim);
+        let payload_len = payload_len(kind, ids.len(), self.dim)
+            .and_then(|fixed| fixed.checked_add(tail.len()))
+            .map(|len| {
+                len - if kind == KIND_UPSERT_PAYLOADS {
+                    4 * ids.len()
+                } else {
+                    0
+                }
+            })
+            .filter(|&len| len <= MAX_PAYLOAD_LEN);
         let (Some(count), Some(payload_len)) = (count, payload_len) else {
             return Err(Error::invalid_parameter(
                 "ids",
@@ -332,17 +425,19 @@ impl Wal {
         for &x in vectors {
             w.f32(x);
         }
+        w.buf.extend_from_slice(tail);
         let mut frame = w.buf;
         debug_assert_eq!(frame.len(), FRAME_HEADER_LEN + payload_len);
         let crc = checksum(&frame[FRAME_HEADER_LEN..]);
         frame[4..8].copy_from_slice(&crc.to_le_bytes());
 
         let sync = self.durability == Durability::Sync;
-        let written = self
-            .file
-            .write_at(self.len, &frame)
-            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) })
-            .and_then(|()| if sync { self.sync_names() } else { Ok(()) });
+        // The log's name first (after a reset it may not be durable yet): a directory sync that
+        // fails after the frame reached the disk would leave a record the caller was told
+        // failed, which a crash could bring back.
+        let written = (if sync { self.sync_names() } else { Ok(()) })
+            .and_then(|()| self.file.write_at(self.len, &frame))
+            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
         let frame_len = frame.len() as u64;
         self.frame = frame;
         match written {
@@ -430,9 +525,10 @@ impl Wal {
         write_atomic(
             &*self.vfs,
             &self.path,
-            &encode_header(self.dim, next_lsn),
+            &encode_header(self.dim, next_lsn, self.write_version),
             DirSync::Caller,
         )?;
+        self.version = self.write_version;
         self.names_pending = true;
         self.file = self
             .vfs
@@ -545,10 +641,12 @@ fn check_dim(dim: usize) -> Result<()> {
 }
 
 /// The payload length of a record of `kind` with `count` ids, or `None` when it would not fit a
-/// frame (or `kind` is unknown).
+/// frame (or `kind` is unknown); for kind 3, the least length (every payload empty but its
+/// length field).
 fn payload_len(kind: u8, count: usize, dim: usize) -> Option<usize> {
     let per_row = match kind {
         KIND_UPSERT => dim.checked_mul(4)?.checked_add(8)?,
+        KIND_UPSERT_PAYLOADS => dim.checked_mul(4)?.checked_add(12)?,
         KIND_DELETE => 8,
         _ => return None,
     };
@@ -556,11 +654,12 @@ fn payload_len(kind: u8, count: usize, dim: usize) -> Option<usize> {
     (len <= MAX_PAYLOAD_LEN && count <= u32::MAX as usize).then_some(len)
 }
 
-/// The header of a log of dimension `dim` whose first record gets `base_lsn`.
-fn encode_header(dim: usize, base_lsn: u64) -> Vec<u8> {
+/// The header of a log of format `version` and dimension `dim` whose first record gets
+/// `base_lsn`.
+fn encode_header(dim: usize, base_lsn: u64, version: u32) -> Vec<u8> {
     let mut w = ByteWriter::new();
     w.buf.extend_from_slice(&WAL_MAGIC);
-    w.u32(WAL_VERSION).u32(dim as u32).u64(base_lsn);
+    w.u32(version).u32(dim as u32).u64(base_lsn);
     let crc = checksum(&w.buf);
     w.u32(crc);
     debug_assert_eq!(w.buf.len(), WAL_HEADER_LEN);
@@ -568,8 +667,8 @@ fn encode_header(dim: usize, base_lsn: u64) -> Vec<u8> {
 }
 
 /// Checks the header (magic, then checksum, then version, then base lsn and dimension) and returns
-/// its base lsn.
-fn decode_header(bytes: &[u8], path: &Path, dim: usize) -> Result<u64> {
+/// its base lsn and version.
+fn decode_header(bytes: &[u8], path: &Path, dim: usize) -> Result<(u64, u32)> {
     if bytes.len() < WAL_HEADER_LEN {
         return Err(Error::corrupt(
             path,
@@ -593,11 +692,11 @@ fn decode_header(bytes: &[u8], path: &Path, dim: usize) -> Result<u64> {
             "not a stratavec write-ahead log (bad magic)",
         ));
     }
-    check_version(
+    let version = check_versions(
         &bytes[..WAL_HEADER_LEN],
         path,
         "write-ahead log header",
-        WAL_VERSION,
+        WAL_MIN_VERSION..=WAL_VERSION,
     )?;
     if base_lsn < FIRST_LSN || base_lsn == u64::MAX {
         return Err(Error::corrupt(
@@ -613,26 +712,54 @@ fn decode_header(bytes: &[u8], path: &Path, dim: usize) -> Result<u64> {
             ),
         ));
     }
-    Ok(base_lsn)
+    Ok((base_lsn, version))
 }
 
 /// Decodes a payload whose checksum matched; `None` when its counts, kind or length are
 /// inconsistent.
-fn decode_payload(payload: &[u8], dim: usize) -> Option<(u64, WalRecord)> {
+fn decode_record(payload: &[u8], dim: usize, version: u32) -> Option<(u64, WalRecord)> {
     let mut r = ByteReader::new(payload);
     let kind = r.u8()?;
     let lsn = r.u64()?;
     let count = r.u32()? as usize;
-    if payload_len(kind, count, dim)? != payload.len() {
+    let least = payload_len(kind, count, dim)?;
+    let exact = kind != KIND_UPSERT_PAYLOADS;
+    if (exact && least != payload.len()) || least > payload.len() {
+        return None;
+    }
+    if kind == KIND_UPSERT_PAYLOADS && version < 2 {
         return None;
     }
     let ids = (0..count).map(|_| r.u64()).collect::<Option<Vec<_>>>()?;
     let record = match kind {
-        KIND_UPSERT => {
+        KIND_UPSERT | KIND_UPSERT_PAYLOADS => {
             let vectors = (0..count * dim)
                 .map(|_| r.f32())
                 .collect::<Option<Vec<_>>>()?;
-            WalRecord::Upsert { ids, vectors }
+            let payloads = if kind == KIND_UPSERT_PAYLOADS {
+                let mut list = Vec::new();
+                for _ in 0..count {
+                    let len = r.u32()? as usize;
+                    let bytes = r.take(len)?;
+                    let mut one = ByteReader::new(bytes);
+                    let p = decode_payload(&mut one)?;
+                    if one.remaining() != 0 {
+                        return None;
+                    }
+                    list.push(p);
+                }
+                Some(list)
+            } else {
+                None
+            };
+            if r.remaining() != 0 {
+                return None;
+            }
+            WalRecord::Upsert {
+                ids,
+                vectors,
+                payloads,
+            }
         }
         KIND_DELETE => WalRecord::Delete { ids },
         _ => return None,
@@ -659,7 +786,7 @@ fn replay_from(mut reader: impl Read, file_len: u64, path: &Path, dim: usize) ->
         .take(WAL_HEADER_LEN as u64)
         .read_to_end(&mut header)
         .map_err(|e| Error::io(path, e))?;
-    let base_lsn = decode_header(&header, path, dim)?;
+    let (base_lsn, version) = decode_header(&header, path, dim)?;
 
     let mut records = Vec::new();
     let mut end = WAL_HEADER_LEN as u64;
@@ -689,7 +816,7 @@ fn replay_from(mut reader: impl Read, file_len: u64, path: &Path, dim: usize) ->
         if checksum(&payload) != crc {
             break;
         }
-        let Some((lsn, record)) = decode_payload(&payload, dim) else {
+        let Some((lsn, record)) = decode_record(&payload, dim, version) else {
             break;
         };
         if lsn < next_lsn || lsn == u64::MAX {
@@ -701,6 +828,7 @@ fn replay_from(mut reader: impl Read, file_len: u64, path: &Path, dim: usize) ->
     }
     Ok(Replay {
         base_lsn,
+        version,
         next_lsn,
         records,
         end,
@@ -751,6 +879,7 @@ mod tests {
                 .iter()
                 .flat_map(|&id| (0..DIM).map(move |j| id as f32 + j as f32 * 0.25))
                 .collect(),
+            payloads: None,
         }
     }
 
@@ -804,7 +933,7 @@ mod tests {
         assert_eq!(wal.dim(), DIM);
         assert_eq!(wal.path(), path);
         assert_eq!(wal.durability(), Durability::Sync);
-        assert_eq!(fs::read(&path).unwrap(), encode_header(DIM, FIRST_LSN));
+        assert_eq!(fs::read(&path).unwrap(), encode_header(DIM, FIRST_LSN, 1));
         assert_eq!(Durability::default(), Durability::Sync);
     }
 
@@ -841,7 +970,13 @@ mod tests {
             wal.append_upsert(&[u64::MAX, 0], &vectors).unwrap();
         }
         let (_, replayed) = Wal::open(&path, DIM, Durability::Sync).unwrap();
-        let [(1, WalRecord::Upsert { ids, vectors: got })] = replayed.as_slice() else {
+        let [(
+            1,
+            WalRecord::Upsert {
+                ids, vectors: got, ..
+            },
+        )] = replayed.as_slice()
+        else {
             panic!("{replayed:?}")
         };
         assert_eq!(ids, &[u64::MAX, 0]);
@@ -989,14 +1124,14 @@ mod tests {
         }
 
         let mut bytes = good.clone();
-        bytes[8..12].copy_from_slice(&2u32.to_le_bytes());
+        bytes[8..12].copy_from_slice(&3u32.to_le_bytes());
         let crc = checksum(&bytes[..WAL_HEADER_LEN - 4]);
         bytes[WAL_HEADER_LEN - 4..WAL_HEADER_LEN].copy_from_slice(&crc.to_le_bytes());
         fs::write(&path, &bytes).unwrap();
         assert!(matches!(
             Wal::open(&path, DIM, Durability::Sync),
             Err(Error::UnsupportedVersion {
-                found: 2,
+                found: 3,
                 supported: WAL_VERSION,
                 ..
             })
@@ -1136,7 +1271,7 @@ mod tests {
         // but a hostile or mixed-up file might hold it).
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal");
-        let mut bytes = encode_header(DIM, 10);
+        let mut bytes = encode_header(DIM, 10, 1);
         let mut w = ByteWriter::new();
         w.u8(KIND_DELETE).u64(3).u32(0);
         let mut frame = ByteWriter::new();

@@ -7,13 +7,14 @@
 use std::time::{Duration, Instant};
 
 use super::{
-    ground_truth, ground_truth_filtered, recall_at_k, BenchConfig, BenchReport, BenchResult,
-    DatasetInfo, LatencyRecorder, MachineInfo, MemoryBreakdown, WorkPerQuery,
+    bench_payloads, ground_truth, ground_truth_filtered, recall_at_k, BenchConfig, BenchReport,
+    BenchResult, DatasetInfo, FilterCase, LatencyRecorder, MachineInfo, MemoryBreakdown,
+    WorkPerQuery,
 };
 use crate::data::{Dataset, Matrix};
 use crate::error::{Error, Result};
 use crate::{
-    Index, IndexOptions, Layout, Metric, QuantScheme, Quantization, Rerank, SearchParams,
+    Index, IndexOptions, Layout, Metric, Payload, QuantScheme, Quantization, Rerank, SearchParams,
     SearchStats, DEFAULT_EF_CONSTRUCTION, DEFAULT_M,
 };
 
@@ -61,6 +62,9 @@ pub struct BenchSpec {
     /// with the recall achieved, the mean beam chosen and the QPS of the fastest `ef` of the
     /// sweep that reaches the same recall.
     pub targets: Vec<f64>,
+    /// Payload filters to measure besides (usually [`super::bench_filters`]): the index is
+    /// built with [`super::bench_payloads`], and each filter gets its exact ground truth.
+    pub payload_filters: Vec<FilterCase>,
 }
 
 impl Default for BenchSpec {
@@ -80,6 +84,7 @@ impl Default for BenchSpec {
             chunk: 25,
             filters: Vec::new(),
             targets: Vec::new(),
+            payload_filters: Vec::new(),
         }
     }
 }
@@ -134,14 +139,47 @@ pub fn run_bench(
 ) -> Result<BenchReport> {
     check_bench(data, spec)?;
     let truth = unfiltered_truth(data, metric, spec, progress)?;
+    let payloads = (!spec.payload_filters.is_empty())
+        .then(|| bench_payloads(&data.base, &data.queries, metric));
+    let mut payload_truths = Vec::new();
+    for case in &spec.payload_filters {
+        let payloads = payloads.as_deref().expect("made above");
+        progress(BenchProgress::GroundTruth);
+        let keep: Vec<bool> = payloads.iter().map(|p| case.filter.matches(p)).collect();
+        let fraction = keep.iter().filter(|&&k| k).count() as f64 / keep.len() as f64;
+        let gt = ground_truth_filtered(
+            data.base.as_slice(),
+            data.queries.as_slice(),
+            data.dim(),
+            spec.k,
+            metric,
+            |row| keep[row],
+        )?;
+        payload_truths.push((fraction, gt));
+    }
     let mut filtered_truths = Vec::new();
     let mut results = Vec::new();
     for (quant, layout) in configurations(spec) {
-        let built = build(data, metric, spec, quant, layout, progress)?;
-        for (mut result, found) in sweep(&built.index, &data.queries, spec, progress)? {
-            let truth = match result.config.filter {
-                None => &truth,
-                Some(keep) => {
+        let built = build(
+            data,
+            metric,
+            spec,
+            quant,
+            layout,
+            payloads.as_deref(),
+            progress,
+        )?;
+        let fractions: Vec<f64> = payload_truths.iter().map(|t| t.0).collect();
+        for (mut result, found) in sweep(&built.index, &data.queries, spec, &fractions, progress)? {
+            let payload_case = result
+                .config
+                .filter_name
+                .as_ref()
+                .and_then(|n| spec.payload_filters.iter().position(|c| &c.name == n));
+            let truth = match (payload_case, result.config.filter) {
+                (Some(i), _) => &payload_truths[i].1,
+                (None, None) => &truth,
+                (None, Some(keep)) => {
                     filtered_truth(&mut filtered_truths, data, metric, spec, keep, progress)?
                 }
             };
@@ -266,12 +304,14 @@ struct Built {
 
 /// Builds one index of `spec` on `data.base` (ids are row numbers), timed; packing the fast-scan
 /// blocks is part of building that layout.
+#[allow(clippy::too_many_arguments)]
 fn build(
     data: &Dataset,
     metric: Metric,
     spec: &BenchSpec,
     quantization: Quantization,
     layout: Layout,
+    payloads: Option<&[Payload]>,
     progress: &(dyn Fn(BenchProgress) + Sync),
 ) -> Result<Built> {
     let options = IndexOptions {
@@ -286,9 +326,13 @@ fn build(
     let index = Index::new(options)?;
     let ids: Vec<u64> = (0..data.base.len() as u64).collect();
     let started = Instant::now();
-    index.add_batch_with_progress(&ids, data.base.as_slice(), &|done, total| {
-        progress(BenchProgress::Build { done, total })
-    })?;
+    match payloads {
+        // Payloads are stored with the rows (the build then has no progress reports).
+        Some(p) => index.add_batch_with_payloads(&ids, data.base.as_slice(), p)?,
+        None => index.add_batch_with_progress(&ids, data.base.as_slice(), &|done, total| {
+            progress(BenchProgress::Build { done, total })
+        })?,
+    }
     index.pack_fast_scan();
     let seconds = started.elapsed().as_secs_f64();
     Ok(Built {
@@ -305,6 +349,7 @@ fn sweep(
     index: &Index,
     queries: &Matrix<f32>,
     spec: &BenchSpec,
+    payload_fractions: &[f64],
     progress: &(dyn Fn(BenchProgress) + Sync),
 ) -> Result<Vec<(BenchResult, Vec<Vec<u64>>)>> {
     let quant = index.options().quantization;
@@ -315,8 +360,14 @@ fn sweep(
     };
     let memory = index.memory();
     let mut out = Vec::new();
-    let filters: Vec<Option<f64>> = std::iter::once(None)
-        .chain(spec.filters.iter().map(|&f| Some(f)))
+    let filters: Vec<Filtering<'_>> = std::iter::once(Filtering::None)
+        .chain(spec.filters.iter().map(|&f| Filtering::Ids(f)))
+        .chain(
+            spec.payload_filters
+                .iter()
+                .zip(payload_fractions)
+                .map(|(c, &f)| Filtering::Payload(c, f)),
+        )
         .collect();
     let mut runs: Vec<(Beam, Option<usize>)> = Vec::new();
     for &ef in &spec.efs {
@@ -326,7 +377,7 @@ fn sweep(
     let automatic = oversamples[0].map(|_| index.options().default_oversample());
     runs.extend(spec.targets.iter().map(|&t| (Beam::Target(t), automatic)));
     for (beam, oversample) in runs {
-        for &filter in &filters {
+        for filter in &filters {
             progress(match beam {
                 Beam::Ef(ef) => BenchProgress::Search { ef },
                 Beam::Target(target) => BenchProgress::Target { target },
@@ -343,6 +394,16 @@ fn sweep(
         }
     }
     Ok(out)
+}
+
+/// How one measured configuration filters.
+#[derive(Clone, Copy)]
+enum Filtering<'a> {
+    None,
+    /// An id filter keeping this fraction ([`keeps`]).
+    Ids(f64),
+    /// A payload filter, with the fraction of rows it matches.
+    Payload(&'a FilterCase, f64),
 }
 
 /// Whether the `--filter` of selectivity `fraction` keeps `id`: a hash of the id falls below
@@ -388,7 +449,7 @@ pub fn bench_opened_index(
             got: queries.dim(),
         });
     }
-    if !spec.filters.is_empty() {
+    if !spec.filters.is_empty() || !spec.payload_filters.is_empty() {
         return Err(Error::invalid_parameter(
             "filters",
             "filtered figures need the base vectors for their ground truth: run them with a \
@@ -400,7 +461,7 @@ pub fn bench_opened_index(
         ef_construction: index.options().ef_construction,
         ..spec.clone()
     };
-    let swept = sweep(index, queries, &spec, progress)?;
+    let swept = sweep(index, queries, &spec, &[], progress)?;
     let truth = truth()?;
     let mut results = swept
         .into_iter()
@@ -420,7 +481,11 @@ pub fn bench_opened_index(
 /// result of the same index and filter whose recall is at least the target's.
 fn compare_targets(results: &mut [BenchResult]) {
     let same = |a: &BenchConfig, b: &BenchConfig| {
-        a.quant == b.quant && a.layout == b.layout && a.filter == b.filter && a.k == b.k
+        a.quant == b.quant
+            && a.layout == b.layout
+            && a.filter == b.filter
+            && a.filter_name == b.filter_name
+            && a.k == b.k
     };
     let best: Vec<Option<f64>> = results
         .iter()
@@ -447,17 +512,27 @@ fn measure(
     spec: &BenchSpec,
     beam: Beam,
     oversample: Option<usize>,
-    filter: Option<f64>,
+    filtering: &Filtering<'_>,
 ) -> Result<(BenchResult, Vec<Vec<u64>>)> {
     let stats = SearchStats::new();
-    let keep = move |id: u64| filter.is_none_or(|f| keeps(f, id));
+    let (filter, filter_name) = match filtering {
+        Filtering::None => (None, None),
+        Filtering::Ids(f) => (Some(*f), None),
+        Filtering::Payload(c, f) => (Some(*f), Some(c.name.clone())),
+    };
+    let id_fraction = match filtering {
+        Filtering::Ids(f) => Some(*f),
+        _ => None,
+    };
+    let keep = move |id: u64| id_fraction.is_none_or(|f| keeps(f, id));
     let params = match beam {
         Beam::Ef(ef) => SearchParams::new(spec.k).ef(ef),
         Beam::Target(t) => SearchParams::new(spec.k).target_recall(t),
     };
-    let params = match filter {
-        Some(_) => params.filter(&keep),
-        None => params,
+    let params = match filtering {
+        Filtering::None => params,
+        Filtering::Ids(_) => params.filter(&keep),
+        Filtering::Payload(c, _) => params.payload_filter(&c.filter),
     };
     let params = match (oversample, beam) {
         (Some(_), Beam::Target(_)) => params.rerank(Rerank::Exact),
@@ -529,6 +604,7 @@ fn measure(
             Beam::Ef(_) => None,
             Beam::Target(t) => Some(t),
         },
+        filter_name,
     };
     let per_query = |x: u64| x as f64 / counts.queries.max(1) as f64;
     let mut result = BenchResult::new(config, 0.0, &single, 0.0, 0)

@@ -16,6 +16,7 @@
 //! This module uses only the crate's public API.
 
 mod bench;
+mod filters;
 mod ground_truth;
 mod latency;
 mod recall;
@@ -26,6 +27,7 @@ pub use bench::{
     bench_opened_index, keeps, peak_resident_bytes, resident_bytes, run_bench, thread_cpu_time,
     BenchProgress, BenchSpec, OpenInfo, DEFAULT_EFS,
 };
+pub use filters::{bench_filters, bench_payloads, small_fields, FilterCase};
 pub use ground_truth::{ground_truth, ground_truth_filtered};
 pub use latency::{LatencyRecorder, LatencyStats};
 pub use recall::{recall_at_k, recall_per_query};

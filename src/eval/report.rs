@@ -115,6 +115,11 @@ pub struct BenchConfig {
     /// then the mean beam the calibration chose, rounded. Absent for a fixed `ef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_recall: Option<f64>,
+    /// The payload filter measured (`kw-10%`, `range-10%`, … of
+    /// [`crate::eval::bench_filters`]); absent for id filters and unfiltered searches. `filter`
+    /// is then the fraction of rows it matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter_name: Option<String>,
 }
 
 /// Latency percentiles in microseconds (JSON keys `p50`, `p90`, `p99`, `p999`).
@@ -293,8 +298,8 @@ impl BenchReport {
     /// result names its engine, an `engine` column comes first. Columns added after the first
     /// release of this format (`layout`, `fast_scan_bytes`, `bytes_per_query`,
     /// `distances_per_query`, `cpu_us_per_query`, `resident_bytes_after_queries`, then
-    /// `target_recall`, `mean_beam`, `qps_best_ef`, `calibration_seconds`) come last, so existing
-    /// readers keep their column positions.
+    /// `target_recall`, `mean_beam`, `qps_best_ef`, `calibration_seconds`, `filter_name`) come
+    /// last, so existing readers keep their column positions.
     pub fn to_csv(&self) -> String {
         let with_engine = self.results.iter().any(|r| r.config.engine.is_some());
         let mut out = String::from(if with_engine { "engine," } else { "" });
@@ -304,7 +309,7 @@ impl BenchReport {
              build_seconds,index_bytes,codes_bytes,originals_bytes,graph_bytes,filter,layout,\
              fast_scan_bytes,bytes_per_query,distances_per_query,cpu_us_per_query,\
              resident_bytes_after_queries,target_recall,mean_beam,qps_best_ef,\
-             calibration_seconds\n",
+             calibration_seconds,filter_name\n",
         );
         let opt = |v: Option<String>| v.unwrap_or_default();
         for r in &self.results {
@@ -314,7 +319,7 @@ impl BenchReport {
             }
             let _ = writeln!(
                 out,
-                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 self.dataset.name,
                 self.dataset.metric,
                 c.quant,
@@ -347,6 +352,7 @@ impl BenchReport {
                 opt(r.mean_beam.map(|b| b.to_string())),
                 opt(r.qps_best_ef.map(|q| q.to_string())),
                 opt(r.calibration_seconds.map(|s| s.to_string())),
+                opt(c.filter_name.clone()),
             );
         }
         out
@@ -380,6 +386,7 @@ mod tests {
             engine: None,
             filter: None,
             target_recall: None,
+            filter_name: None,
         };
         BenchResult::new(config, recall, &stats, 12.345, 3 * 1024 * 1024)
     }

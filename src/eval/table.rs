@@ -75,10 +75,10 @@ pub fn render_table(results: &[BenchResult], style: TableStyle) -> String {
     if differs(&|c| format!("{:?}", c.filter)) {
         columns.push((
             "filter".into(),
-            Box::new(|r| {
-                r.config
-                    .filter
-                    .map_or("-".into(), |f| format!("{:.0}%", f * 100.0))
+            Box::new(|r| match (&r.config.filter_name, r.config.filter) {
+                (Some(name), _) => name.clone(),
+                (None, Some(f)) => format!("{:.0}%", f * 100.0),
+                (None, None) => "-".into(),
             }),
         ));
     }

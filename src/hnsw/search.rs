@@ -13,15 +13,18 @@ use std::sync::atomic::AtomicU64;
 
 use super::scratch::{Scored, Scratch, Visited};
 use crate::base::options::MAX_LINKS;
-use crate::base::view::{atomic_bit, link_ids, GraphView, LinkCell};
+use crate::base::view::{atomic_bit, bit, link_ids, GraphView, LinkCell};
 use crate::quant::{BlockScorer, Level0, Scorer, VisitScorer};
 
 /// Which nodes a search may return: not deleted in the view, not dead in the caller's extra
-/// bitmap, and passing the user's filter.
+/// bitmap, in the allowed set when there is one, and passing the user's filter.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Accept<'a> {
     /// The user's filter on user ids.
     pub filter: Option<&'a (dyn Fn(u64) -> bool + Sync)>,
+    /// The nodes a payload filter matched, as bitmap words (the caller folds the deletes into
+    /// it and leaves `dead` and `view_has_deletes` unset).
+    pub allow: Option<&'a [u64]>,
     /// Extra deleted slots (a collection's deletes in a sealed segment), as bitmap words.
     pub dead: Option<&'a [AtomicU64]>,
     /// Whether the view has deleted nodes at all (skips the check when not).
@@ -36,7 +39,10 @@ impl Accept<'_> {
     /// Whether every node is accepted (no filter and nothing deleted).
     #[inline(always)]
     pub fn all(&self) -> bool {
-        self.filter.is_none() && self.dead.is_none() && !self.view_has_deletes
+        self.filter.is_none()
+            && self.allow.is_none()
+            && self.dead.is_none()
+            && !self.view_has_deletes
     }
 
     #[inline(always)]
@@ -45,6 +51,9 @@ impl Accept<'_> {
             return false;
         }
         if self.dead.is_some_and(|d| atomic_bit(d, node)) {
+            return false;
+        }
+        if self.allow.is_some_and(|a| !bit(a, node)) {
             return false;
         }
         self.filter.is_none_or(|f| f(view.label(node)))
@@ -114,6 +123,83 @@ impl<G: GraphView, S: Scorer> Expand for ByLinks<'_, G, S> {
                 self.scorer.prefetch(n);
                 ids[fresh] = n;
                 fresh += 1;
+            }
+        }
+        self.scorer.score_many(&ids[..fresh], bound, dists);
+        (f32::NAN, fresh)
+    }
+}
+
+/// Level-0 neighbours for a filtered walk that does not starve (ACORN-1's two hops, Patel et al.,
+/// SIGMOD 2024): the neighbours `accept` takes, and, through each neighbour it does not take,
+/// that neighbour's neighbours it takes — up to `cap` of them. Only nodes `accept` takes are
+/// scored, so the walk stays among them, as dense as the graph around them allows.
+pub(crate) struct ByTwoHops<'a, G, S> {
+    pub st: &'a G,
+    pub scorer: &'a S,
+    pub accept: &'a Accept<'a>,
+    /// Most nodes one expansion yields.
+    pub cap: usize,
+}
+
+impl<G: GraphView, S: Scorer> Expand for ByTwoHops<'_, G, S> {
+    #[inline(always)]
+    fn prefetch(&self, node: u32) {
+        self.st.prefetch_links(0, node);
+    }
+
+    #[inline(always)]
+    fn expand(
+        &self,
+        node: u32,
+        bound: f32,
+        visited: &mut Visited,
+        ids: &mut [u32; MAX_LINKS],
+        dists: &mut [f32; MAX_LINKS],
+        _lower: &mut [f32; MAX_LINKS],
+    ) -> (f32, usize) {
+        let end = self.st.node_bound() as u32;
+        let cap = self.cap.min(MAX_LINKS);
+        let mut fresh = 0;
+        // First hop: the matching neighbours; the others' link rows are fetched meanwhile.
+        let mut through = [0u32; MAX_LINKS];
+        let mut hops = 0;
+        for link in link_ids(self.st.links(0, node)).iter().take(MAX_LINKS) {
+            let n = link.get();
+            if n >= end || visited.contains(n) {
+                continue;
+            }
+            if self.accept.accepts(self.st, n) {
+                // Past the cap it stays unvisited, for a later expansion to yield.
+                if fresh < cap {
+                    visited.insert(n);
+                    self.scorer.prefetch(n);
+                    ids[fresh] = n;
+                    fresh += 1;
+                }
+            } else {
+                self.st.prefetch_links(0, n);
+                through[hops] = n;
+                hops += 1;
+            }
+        }
+        // Second hop, through the others (walked through, never scored).
+        'links: for &n in &through[..hops] {
+            if fresh == cap {
+                break;
+            }
+            visited.insert(n);
+            for second in link_ids(self.st.links(0, n)).iter().take(MAX_LINKS) {
+                let n2 = second.get();
+                if n2 < end && !visited.contains(n2) && self.accept.accepts(self.st, n2) {
+                    visited.insert(n2);
+                    self.scorer.prefetch(n2);
+                    ids[fresh] = n2;
+                    fresh += 1;
+                    if fresh == cap {
+                        break 'links;
+                    }
+                }
             }
         }
         self.scorer.score_many(&ids[..fresh], bound, dists);
@@ -412,13 +498,87 @@ impl<G: GraphView> Graph<'_, G> {
         }
     }
 
+    /// The filtered walk that does not starve: the descent, then level 0 expanded by
+    /// [`ByTwoHops`] from the node reached and from `seeds` (nodes `accept` takes, spread over
+    /// the graph, so that a walk far from every match still starts among them).
+    pub(crate) fn search_two_hop<S: Scorer>(
+        &self,
+        scorer: &S,
+        ef: usize,
+        s: &mut Scratch,
+        accept: &Accept<'_>,
+        seeds: &[u32],
+    ) {
+        if !self.descend(scorer, s, accept, false) {
+            return;
+        }
+        let end = self.st.node_bound() as u32;
+        for &seed in seeds {
+            if seed < end && s.visited.insert(seed) {
+                let c = Scored {
+                    dist: scorer.score(seed),
+                    id: seed,
+                };
+                s.scored += 1;
+                s.candidates.push(Reverse(c));
+                s.results.push(c);
+                if s.results.len() > ef {
+                    s.results.pop();
+                }
+            }
+        }
+        let two_hops = ByTwoHops {
+            st: self.st,
+            scorer,
+            accept,
+            cap: 2 * self.st.m(),
+        };
+        self.beam(&two_hops, ef, s, accept);
+    }
+
     /// Exact search over every node `accept` takes: the best `k` into `s.results`.
     pub(crate) fn exact<S: Scorer>(&self, q: &S, k: usize, s: &mut Scratch, accept: &Accept<'_>) {
+        self.exact_over(q, k, s, accept, 0..self.st.len() as u32);
+    }
+
+    /// Exact search over the `nodes` (ascending, below the node count) that `accept` takes: the
+    /// best `k` into `s.results`.
+    pub(crate) fn exact_over<S: Scorer>(
+        &self,
+        q: &S,
+        k: usize,
+        s: &mut Scratch,
+        accept: &Accept<'_>,
+        nodes: impl Iterator<Item = u32>,
+    ) {
         s.results.clear();
-        for node in 0..self.st.len() as u32 {
-            if !accept.accepts(self.st, node) || accept.hidden == Some(node) {
-                continue;
+        // The nodes come ascending but with gaps the hardware prefetcher does not follow:
+        // fetch a few ahead.
+        const AHEAD: usize = 8;
+        let mut ring = [0u32; AHEAD];
+        let mut nodes = nodes.filter(|&n| accept.accepts(self.st, n) && accept.hidden != Some(n));
+        let mut queued = 0;
+        for slot in ring.iter_mut() {
+            match nodes.next() {
+                Some(n) => {
+                    q.prefetch(n);
+                    *slot = n;
+                    queued += 1;
+                }
+                None => break,
             }
+        }
+        let mut at = 0;
+        while queued > 0 {
+            let node = ring[at];
+            match nodes.next() {
+                Some(n) => {
+                    q.prefetch(n);
+                    ring[at] = n;
+                }
+                None => queued -= 1,
+            }
+            at = (at + 1) % AHEAD;
             s.scored += 1;
             let d = q.score(node);
             if s.results.len() < k {

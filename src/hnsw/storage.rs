@@ -187,6 +187,11 @@ impl Storage {
         fresh
     }
 
+    /// The deletion bitmap, as words (bit `i % 64` of word `i / 64` for slot `i`).
+    pub(crate) fn deleted_words(&self) -> &[AtomicU64] {
+        &self.deleted
+    }
+
     /// Number of deleted slots.
     pub(crate) fn deleted_count(&self) -> usize {
         self.deleted_count.load(Ordering::Relaxed)

@@ -13,6 +13,7 @@ use crate::base::view::{GraphView, RowView};
 use crate::distance::{self, VectorDistance, WithDistance};
 use crate::error::{Error, Result};
 use crate::hnsw::{Builder, Storage};
+use crate::payload::Payload;
 use crate::quant::{with_kernels, Codec, FloatScorer, Kernels, SqCodec, WithKernels};
 use crate::segment::code_row_width;
 use crate::simd::Level;
@@ -53,8 +54,25 @@ impl Index {
         vectors: &[f32],
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<()> {
+        self.add_rows(ids, vectors, None, progress)
+    }
+
+    /// The add of every `add_*` method: `payloads`, when given, has one payload per id.
+    pub(super) fn add_rows(
+        &self,
+        ids: &[u64],
+        vectors: &[f32],
+        payloads: Option<&[Payload]>,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<()> {
         let mem = self.writable("add vectors")?;
         self.check_batch(ids, vectors)?;
+        if let Some(p) = payloads.filter(|p| p.len() != ids.len()) {
+            return Err(Error::invalid_parameter(
+                "payloads",
+                format!("{} payloads for {} ids", p.len(), ids.len()),
+            ));
+        }
         if ids.is_empty() {
             return Ok(());
         }
@@ -73,8 +91,23 @@ impl Index {
                 return Err(Error::DuplicateId { id });
             }
         }
+        // The payloads' checks (limits, types against the schema) come before any write.
+        let schema = match payloads {
+            Some(p) => mem.payloads.read().schema().extended(p)?,
+            None => None,
+        };
         let st = mem.reserve(ids.len())?;
         let start = st.len();
+        if let Some(p) = payloads {
+            // Before the rows are published: a search that sees a row sees its payload.
+            let mut live = mem.payloads.write();
+            if let Some(schema) = schema {
+                live.set_schema(schema);
+            }
+            for (i, p) in p.iter().enumerate() {
+                live.push((start + i) as u32, p);
+            }
+        }
         self.write_slots(mem, &st, start, ids, rows);
         {
             let mut map = mem.ids.write();

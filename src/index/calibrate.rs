@@ -253,6 +253,7 @@ impl OnView for Measure<'_> {
             climbs.par_iter_mut().for_each(|c| {
                 let accept = Accept {
                     filter: (c.sel > 0).then_some(&keep as &(dyn Fn(u64) -> bool + Sync)),
+                    allow: None,
                     dead: walk_dead,
                     view_has_deletes: st.has_deletes(),
                     hidden: hidden.then_some(c.node),
@@ -520,8 +521,13 @@ impl Climb {
         // matches falls back to the exact scan.)
         s.descent = self.descent;
         s.reuse_descent = true;
+        let want = super::planner::Want {
+            ef: beam,
+            k: 10,
+            count: None,
+        };
         cx.index
-            .walk(st, v.codec, v.blocks, &self.query, beam, 10, accept, s);
+            .walk(st, v.codec, v.blocks, &self.query, want, accept, s);
         s.reuse_descent = false;
         self.descent = s.descent;
         let hits = sorted_results(s, beam);

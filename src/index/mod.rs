@@ -8,6 +8,8 @@
 
 mod build;
 mod calibrate;
+mod filter;
+mod payloads;
 mod planner;
 mod save;
 mod search;
@@ -29,6 +31,7 @@ use crate::base::view::GraphView;
 use crate::distance::Metric;
 use crate::error::{Error, Result};
 use crate::hnsw::Storage;
+use crate::payload::LivePayloads;
 use crate::quant::blocks::PackedBlocks;
 use crate::quant::Codec;
 use crate::segment::{code_row_width, Segment, SegmentInfo};
@@ -75,6 +78,9 @@ struct Memory {
     codec: OnceLock<Codec>,
     /// The fast-scan blocks of the current graph ([`Layout::FastScan`]); cleared by every add.
     fast_scan: RwLock<Option<Arc<PackedBlocks>>>,
+    /// The payloads of the slots and their field indexes (appended before the rows are
+    /// published).
+    payloads: RwLock<LivePayloads>,
 }
 
 impl std::fmt::Debug for Index {
@@ -111,6 +117,7 @@ impl Index {
                 ))),
                 codec: OnceLock::new(),
                 fast_scan: RwLock::new(None),
+                payloads: RwLock::new(LivePayloads::default()),
                 writer: Mutex::new(()),
                 entry_lock: Mutex::new(()),
                 ids: RwLock::new(HashMap::new()),
@@ -283,6 +290,7 @@ impl Index {
                     graph_bytes,
                     ids_bytes: mem.ids.read().capacity() * (std::mem::size_of::<(u64, u32)>() + 1),
                     fast_scan_bytes: mem.fast_scan.read().as_ref().map_or(0, |b| b.bytes().len()),
+                    payload_bytes: mem.payloads.read().memory_bytes(),
                 }
             }
             Body::Segment(seg) => {
@@ -293,6 +301,7 @@ impl Index {
                     graph_bytes,
                     ids_bytes: seg.id_index_bytes(),
                     fast_scan_bytes: seg.blocks().map_or(0, <[u8]>::len),
+                    payload_bytes: seg.payload_bytes(),
                 }
             }
         }

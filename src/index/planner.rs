@@ -1,10 +1,41 @@
-//! The filter planner: how a search finds its candidates — the graph walk, or an exact scan of
-//! the vectors a filter keeps when it keeps so few that the walk would cost more.
+//! The filter planner: how a search finds its candidates — the graph walk, an exact scan of the
+//! vectors a filter keeps when it keeps so few that the walk would cost more, or, for a payload
+//! filter in between, the walk that expands through non-matching neighbours (two hops) so that it
+//! does not starve.
 
 use super::stats::Path;
 use crate::base::view::GraphView;
 use crate::hnsw::{Accept, Graph, Scratch};
+use crate::payload::ones;
 use crate::quant::{BlockScorer, Level0, Scorer, VisitScorer};
+
+/// The exact scan of `c` matching rows scores `c` of them, in ascending order with prefetching;
+/// a walk at selectivity `s = c / n` scores about `ef × m / s` nodes, each a random access that
+/// costs about this many times a scanned one (measured: 2 on wordllama-sent-256-ip and
+/// mnist-784-l2, f32 and 4-bit codes). So the scan wins when `c² ≤ EXACT_COST_RATIO × ef × m × n`:
+/// on 100,000 rows at ef 64 and m 16, up to 14,311 matches. Measured in `docs/payloads.md`.
+pub(crate) const EXACT_COST_RATIO: f64 = 2.0;
+/// The widest beam the exact-scan rule counts (the default `ef`): see [`choose`].
+pub(crate) const EXACT_REFERENCE_EF: usize = crate::base::options::DEFAULT_EF_SEARCH;
+/// A payload filter keeping at least this fraction of the rows (and too many for the exact scan)
+/// is answered by the plain walk (non-matching nodes walked through, scored, never returned);
+/// below it, by the two-hop walk, which scores matching nodes only and so does not starve when
+/// the matches lie far from the query (measured on wordllama at 10%, matches far from the
+/// queries: the plain walk scores 8× the nodes of the two-hop one). Measured in
+/// `docs/payloads.md`.
+pub(crate) const PLAIN_WALK_MIN_FRACTION: f64 = 0.3;
+/// Matching nodes spread over the graph that seed a two-hop walk besides the descent's node, so
+/// that a query far from every match still starts among them.
+pub(crate) const TWO_HOP_SEEDS: usize = 16;
+
+/// What a search wants: its beam, its `k`, and (for a payload filter) how many nodes match.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Want {
+    pub ef: usize,
+    pub k: usize,
+    /// The exact number of nodes `accept` takes (`accept.allow` is their bitmap).
+    pub count: Option<usize>,
+}
 
 /// Runs the traversal (or, for a very selective filter, the exact scan) with `scorer`, leaving the
 /// best candidates in `s.results`; returns which path ran. A filtered walk that finds fewer than
@@ -14,11 +45,14 @@ pub(super) fn collect<G: GraphView, S: Scorer, B: BlockScorer, V: VisitScorer>(
     graph: &Graph<'_, G>,
     scorer: &S,
     level0: Level0<'_, B, V>,
-    ef: usize,
-    k: usize,
+    want: Want,
     accept: &Accept<'_>,
     s: &mut Scratch,
 ) -> Path {
+    let Want { ef, k, count } = want;
+    if let (Some(count), Some(allow)) = (count, accept.allow) {
+        return collect_allowed(graph, scorer, level0, want, count, allow, accept, s);
+    }
     let Some(filter) = accept.filter else {
         graph.search(scorer, level0, ef, s, accept);
         return Path::Walk;
@@ -33,6 +67,94 @@ pub(super) fn collect<G: GraphView, S: Scorer, B: BlockScorer, V: VisitScorer>(
         return Path::WalkThenExact;
     }
     Path::Walk
+}
+
+/// How a payload filter matching exactly `count` of the nodes is searched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Choice {
+    Exact,
+    Walk,
+    TwoHop,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// A path forced by tests that measure each one.
+    pub(crate) static FORCE: std::cell::Cell<Option<Choice>> = const { std::cell::Cell::new(None) };
+}
+
+/// The planner's rule for a payload filter (see the constants).
+pub(crate) fn choose(nodes: usize, count: usize, ef: usize, m: usize) -> Choice {
+    // The exact scan's recall is 1 whatever the beam: a beam wider than the reference buys the
+    // walk recall, not the scan's place (on mnist-784-l2 at 50%, the scan at ef 128 costs 5× the
+    // walk).
+    let ef = ef.min(EXACT_REFERENCE_EF);
+    let c = count as f64;
+    if c * c <= EXACT_COST_RATIO * ef as f64 * m as f64 * nodes as f64 {
+        Choice::Exact
+    } else if count as f64 >= PLAIN_WALK_MIN_FRACTION * nodes as f64 {
+        Choice::Walk
+    } else {
+        Choice::TwoHop
+    }
+}
+
+/// [`collect`] with the exact set of matching nodes (`allow`, `count` of them).
+#[allow(clippy::too_many_arguments)]
+fn collect_allowed<G: GraphView, S: Scorer, B: BlockScorer, V: VisitScorer>(
+    graph: &Graph<'_, G>,
+    scorer: &S,
+    level0: Level0<'_, B, V>,
+    want: Want,
+    count: usize,
+    allow: &[u64],
+    accept: &Accept<'_>,
+    s: &mut Scratch,
+) -> Path {
+    let Want { ef, k, .. } = want;
+    let exact = |s: &mut Scratch| graph.exact_over(scorer, ef, s, accept, ones(allow));
+    let choice = choose(graph.st.len(), count, ef, graph.st.m());
+    #[cfg(test)]
+    let choice = FORCE.with(|f| f.get()).unwrap_or(choice);
+    let path = match choice {
+        Choice::Exact => {
+            exact(s);
+            return Path::Exact;
+        }
+        Choice::Walk => {
+            graph.search(scorer, level0, ef, s, accept);
+            Path::Walk
+        }
+        Choice::TwoHop => {
+            let seeds = spread(allow, TWO_HOP_SEEDS);
+            graph.search_two_hop(scorer, ef, s, accept, &seeds);
+            Path::TwoHop
+        }
+    };
+    if s.results.len() < k.min(count) {
+        exact(s);
+        return Path::WalkThenExact;
+    }
+    path
+}
+
+/// Up to `want` set bits of `words` spread over them: the first set bit at or after each of
+/// `want` evenly spaced words (cost: `want` short scans, not a pass over the bitmap).
+fn spread(words: &[u64], want: usize) -> Vec<u32> {
+    let mut out: Vec<u32> = Vec::with_capacity(want);
+    for i in 0..want {
+        let from = i * words.len() / want.max(1);
+        let next = words[from..]
+            .iter()
+            .position(|&w| w != 0)
+            .map(|j| ((from + j) * 64) as u32 + words[from + j].trailing_zeros());
+        match next {
+            Some(b) if out.last() != Some(&b) => out.push(b),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    out
 }
 
 /// Whether scoring every matching vector is cheaper than a filtered graph walk.

@@ -13,6 +13,7 @@ use crate::base::view::{block_neighbours, GraphView, RowView};
 use crate::error::{Error, Result};
 use crate::fsutil::{ReplaceError, Replacement};
 use crate::hnsw::Storage;
+use crate::payload::section;
 use crate::quant::blocks::PackedBlocks;
 use crate::quant::Codec;
 use crate::segment::{self, SegmentSource};
@@ -148,6 +149,16 @@ impl Index {
                 trained.as_ref()
             }
         };
+        // The payloads of the live rows (a deleted row's is never read again), when the index
+        // knows payload fields.
+        let payloads = {
+            let live = mem.payloads.read();
+            (!live.schema().is_empty()).then(|| {
+                section::build(live.schema(), st.len(), |slot| {
+                    (!st.is_deleted(slot)).then(|| live.payload(slot))
+                })
+            })
+        };
         // Recall-target hook (issue 17): the file stores the calibration of what it holds.
         if codec.is_some()
             && (mem.codec.get().is_none()
@@ -157,7 +168,7 @@ impl Index {
             // Another form than the index searches with (a codec trained now, or another
             // layout): the file's code rows and blocks are made here, calibrated, and the rows
             // written as they are.
-            return self.save_recoded(to, path, &options, codec, &st, ids);
+            return self.save_recoded(to, path, &options, codec, &st, ids, payloads.as_ref());
         }
         let calibration = if layout != self.options.layout {
             // An f32 index saved with another layout (refused by the writer's checks).
@@ -175,6 +186,7 @@ impl Index {
                 nodes: st.len(),
                 ids,
                 calibration: calibration.as_deref(),
+                payloads: payloads.as_ref(),
             },
         )
     }
@@ -184,6 +196,7 @@ impl Index {
     /// stored ones when they fit, else encoded now; none for a layout without them) and, for the
     /// fast-scan layout, its blocks, on which the calibration is measured before the file is
     /// written — whatever the codec (scalar or RaBitQ) and layout.
+    #[allow(clippy::too_many_arguments)]
     fn save_recoded(
         &self,
         to: Replacement<'_>,
@@ -192,6 +205,7 @@ impl Index {
         codec: Option<&Codec>,
         st: &Storage,
         ids: Vec<(u64, u32)>,
+        payloads: Option<&section::Sections>,
     ) -> Result<u64, ReplaceError> {
         let row_bytes = segment::code_row_width(options);
         let stored = st.codes().filter(|c| c.stride() == row_bytes);
@@ -232,6 +246,7 @@ impl Index {
                 nodes: st.len(),
                 ids,
                 calibration: calibration.as_ref(),
+                payloads,
             },
         )
     }

@@ -3,18 +3,23 @@
 //! rerank them.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
+use super::filter::Allowed;
 use super::planner;
 use super::stats::{Path, SearchStats, SearchWork};
-use super::{Body, Index};
+use super::{Body, Index, Memory};
 use crate::base::calibration::Choice;
 use crate::base::options::{IndexOptions, Neighbor, DEFAULT_EF_SEARCH};
 use crate::base::view::{GraphView, RowView};
 use crate::distance::{self, VectorDistance, WithDistance};
 use crate::error::{Error, Result};
+use crate::hnsw::Storage;
 use crate::hnsw::{with_scratch, Accept, Graph, Scored, Scratch};
+use crate::payload::Filter;
+use crate::quant::blocks::PackedBlocks;
 use crate::quant::{BlockScorer, Codec, Level0, Scorer, Traversal, VisitScorer, WithScorer};
 use crate::rerank::{Candidate, Rerank};
 
@@ -27,6 +32,11 @@ pub struct SearchParams<'a> {
     pub ef: Option<usize>,
     /// Only ids for which this returns `true` are returned.
     pub filter: Option<&'a (dyn Fn(u64) -> bool + Sync)>,
+    /// Only rows whose payload matches this are returned (with [`SearchParams::filter`] too,
+    /// both must pass). The filter is compiled once per search into the exact set of matching
+    /// rows, and the planner chooses the exact scan, the graph walk or the two-hop walk by its
+    /// size.
+    pub payload_filter: Option<&'a Filter>,
     /// How the candidates are reranked (default: exactly for a quantized index).
     pub rerank: Rerank<'a>,
     /// Candidates reranked per result: `k × oversample` (default
@@ -48,6 +58,7 @@ impl<'a> SearchParams<'a> {
             k,
             ef: None,
             filter: None,
+            payload_filter: None,
             rerank: Rerank::Auto,
             oversample: None,
             stats: None,
@@ -82,6 +93,12 @@ impl<'a> SearchParams<'a> {
     /// Sets the oversampling factor of the reranking.
     pub fn oversample(mut self, oversample: usize) -> Self {
         self.oversample = Some(oversample);
+        self
+    }
+
+    /// Sets the payload filter.
+    pub fn payload_filter(mut self, filter: &'a Filter) -> Self {
+        self.payload_filter = Some(filter);
         self
     }
 
@@ -145,8 +162,12 @@ impl Index {
     ///
     /// # Errors
     /// [`Error::DimensionMismatch`], [`Error::InvalidVector`] (NaN, infinity, zero under cosine),
-    /// [`Error::InvalidParameter`] when `k`, `ef` or `oversample` is 0.
+    /// [`Error::InvalidParameter`] when `k`, `ef` or `oversample` is 0; [`Error::InvalidFilter`]
+    /// for a payload filter on an unknown field, with a value of the wrong type, or too large.
     pub fn search_with(&self, query: &[f32], params: &SearchParams<'_>) -> Result<Vec<Neighbor>> {
+        if let Some(f) = params.payload_filter {
+            f.check(&self.schema())?;
+        }
         self.search_masked(query, params, None)
     }
 
@@ -170,24 +191,50 @@ impl Index {
         dead: Option<&[AtomicU64]>,
         beam_scale: f64,
     ) -> Result<Vec<Neighbor>> {
-        struct Search<'q, 'p, 'd> {
-            query: &'q [f32],
-            params: &'q SearchParams<'p>,
-            dead: Option<&'d [AtomicU64]>,
-            beam_scale: f64,
-        }
-        impl OnView for Search<'_, '_, '_> {
-            type Output = Result<Vec<Neighbor>>;
-            fn run<G: GraphView>(self, index: &Index, view: View<'_, G>) -> Self::Output {
-                index.search_view(view, self.query, self.params, self.dead, self.beam_scale)
+        // Not through `on_view`: the payload filter's matching rows are computed on the same
+        // snapshot the search reads.
+        match &self.body {
+            Body::Memory(mem) => {
+                let (st, packed) = self.memory_view(mem);
+                let allowed = params
+                    .payload_filter
+                    .map(|f| self.allowed_in_memory(&st, f, dead))
+                    .transpose()?;
+                let masks = Masks {
+                    dead,
+                    allowed: allowed.as_ref(),
+                };
+                let view = View {
+                    st: &*st,
+                    codec: mem.codec.get(),
+                    blocks: current_blocks(packed.as_deref(), st.len()),
+                };
+                self.search_view(view, query, params, masks, beam_scale)
+            }
+            Body::Segment(seg) => {
+                let allowed = params
+                    .payload_filter
+                    .map(|f| self.allowed_in_segment(f, dead))
+                    .transpose()?;
+                let masks = Masks {
+                    dead,
+                    allowed: allowed.as_ref(),
+                };
+                let view = View {
+                    st: &**seg,
+                    codec: seg.codec(),
+                    blocks: seg.blocks(),
+                };
+                self.search_view(view, query, params, masks, beam_scale)
             }
         }
-        self.on_view(Search {
-            query,
-            params,
-            dead,
-            beam_scale,
-        })
+    }
+
+    /// The current storage of an in-memory index and its packed blocks (packed now when the graph
+    /// changed and no add runs).
+    fn memory_view(&self, mem: &Memory) -> (Arc<Storage>, Option<Arc<PackedBlocks>>) {
+        let packed = self.packed_blocks(mem);
+        (mem.snapshot(), packed)
     }
 
     /// Runs `job` on the index's current view: the in-memory storage (with the fast-scan blocks
@@ -195,20 +242,13 @@ impl Index {
     pub(super) fn on_view<J: OnView>(&self, job: J) -> J::Output {
         match &self.body {
             Body::Memory(mem) => {
-                let packed = self.packed_blocks(mem);
-                let st = mem.snapshot();
-                // Blocks packed from another length of graph (an add started meanwhile) are not
-                // used: the search then reads the code rows.
-                let blocks = packed
-                    .as_deref()
-                    .filter(|p| p.nodes == st.len())
-                    .map(|p| p.bytes());
+                let (st, packed) = self.memory_view(mem);
                 job.run(
                     self,
                     View {
                         st: &*st,
                         codec: mem.codec.get(),
-                        blocks,
+                        blocks: current_blocks(packed.as_deref(), st.len()),
                     },
                 )
             }
@@ -253,9 +293,33 @@ impl Index {
         dead: Option<&[AtomicU64]>,
     ) -> Result<Vec<Neighbor>> {
         self.plan(params, false, None)?;
+        if let Some(f) = params.payload_filter {
+            f.check(&self.schema())?;
+        }
         match &self.body {
-            Body::Memory(mem) => self.exact_view(&*mem.snapshot(), query, params, dead),
-            Body::Segment(seg) => self.exact_view(&**seg, query, params, dead),
+            Body::Memory(mem) => {
+                let st = mem.snapshot();
+                let allowed = params
+                    .payload_filter
+                    .map(|f| self.allowed_in_memory(&st, f, dead))
+                    .transpose()?;
+                let masks = Masks {
+                    dead,
+                    allowed: allowed.as_ref(),
+                };
+                self.exact_view(&*st, query, params, masks)
+            }
+            Body::Segment(seg) => {
+                let allowed = params
+                    .payload_filter
+                    .map(|f| self.allowed_in_segment(f, dead))
+                    .transpose()?;
+                let masks = Masks {
+                    dead,
+                    allowed: allowed.as_ref(),
+                };
+                self.exact_view(&**seg, query, params, masks)
+            }
         }
     }
 
@@ -264,14 +328,9 @@ impl Index {
         st: &G,
         query: &[f32],
         params: &SearchParams<'_>,
-        dead: Option<&[AtomicU64]>,
+        masks: Masks<'_>,
     ) -> Result<Vec<Neighbor>> {
-        let accept = Accept {
-            filter: params.filter,
-            dead,
-            view_has_deletes: st.has_deletes(),
-            hidden: None,
-        };
+        let accept = masks.accept(params, st);
         with_scratch(|s| {
             let q = prepare_query(s, query, &self.options, st.vectors().stride())?;
             let hits = self.exact_scan(st, &q, params.k, &accept, s);
@@ -309,26 +368,27 @@ impl Index {
         view: View<'_, G>,
         query: &[f32],
         params: &SearchParams<'_>,
-        dead: Option<&[AtomicU64]>,
+        masks: Masks<'_>,
         beam_scale: f64,
     ) -> Result<Vec<Neighbor>> {
         let View { st, codec, blocks } = view;
         let quantized = view.reranks();
-        // Recall-target hook (issue 17, index/target.rs): the beam from the calibration.
-        let chosen = self.choose_beam(view, params, quantized, beam_scale)?;
+        let count = masks.allowed.map(|a| a.count);
+        // Recall-target hook (issue 17, index/target.rs): the beam from the calibration, for
+        // the payload filter's exact selectivity when there is one.
+        let chosen = self.choose_beam(view, params, quantized, beam_scale, count)?;
         let plan = self.plan(params, quantized, chosen)?;
-        let accept = Accept {
-            filter: params.filter,
-            dead,
-            view_has_deletes: st.has_deletes(),
-            hidden: None,
-        };
+        let accept = masks.accept(params, st);
         with_scratch(|s| {
             let q = prepare_query(s, query, &self.options, st.vectors().stride())?;
             let out = if st.len() == 0 {
                 Ok(Vec::new())
             } else {
-                self.search_prepared(st, codec, blocks, query, &q, &plan, &accept, params, s)
+                let found = Found {
+                    accept: &accept,
+                    count,
+                };
+                self.search_prepared(st, codec, blocks, query, &q, &plan, found, params, s)
             };
             s.query = q;
             out
@@ -345,11 +405,16 @@ impl Index {
         query: &[f32],
         q: &[f32],
         plan: &Plan,
-        accept: &Accept<'_>,
+        found: Found<'_>,
         params: &SearchParams<'_>,
         s: &mut Scratch,
     ) -> Result<Vec<Neighbor>> {
-        let path = self.walk(st, codec, blocks, q, plan.ef, plan.k, accept, s);
+        let want = planner::Want {
+            ef: plan.ef,
+            k: plan.k,
+            count: found.count,
+        };
+        let path = self.walk(st, codec, blocks, q, want, found.accept, s);
         let mut hits = sorted_results(s, plan.pool);
         let mut reranked = 0;
         let out = match params.rerank {
@@ -390,8 +455,9 @@ impl Index {
         Ok(out)
     }
 
-    /// Finds the candidates of the prepared query `q` with beam `ef` (the planner's walk or
-    /// exact scan), leaving the best `ef` in `s.results`; returns the path taken.
+    /// Finds the candidates of the prepared query `q` with the beam of `want` (the planner's
+    /// walk, two-hop walk or exact scan), leaving the best `want.ef` in `s.results`; returns the
+    /// path taken.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn walk<G: GraphView>(
         &self,
@@ -399,8 +465,7 @@ impl Index {
         codec: Option<&Codec>,
         blocks: Option<&[u8]>,
         q: &[f32],
-        ef: usize,
-        k: usize,
+        want: planner::Want,
         accept: &Accept<'_>,
         s: &mut Scratch,
     ) -> Path {
@@ -416,8 +481,7 @@ impl Index {
         };
         traversal.run(Candidates {
             graph: Graph { st },
-            ef,
-            k,
+            want,
             accept,
             s,
         })
@@ -425,7 +489,8 @@ impl Index {
 
     /// The bytes a search read, by part (blocks, code rows, f32 vectors), from its counters: a
     /// block per visited node when level 0 was walked on blocks, a code row (or f32 row) per
-    /// distance otherwise, an original per reranked candidate. Upper levels are not counted
+    /// distance otherwise (the exact scan and the two-hop walk score rows through the scorer,
+    /// never blocks), an original per reranked candidate. Upper levels are not counted
     /// (a few nodes a query).
     fn bytes_read<G: GraphView>(
         &self,
@@ -438,7 +503,7 @@ impl Index {
     ) -> [u64; 3] {
         let vector = 4 * st.vectors().stride() as u64;
         let row = st.codes().map_or(0, |c| c.stride() as u64);
-        let walked_blocks = has_blocks && path != Path::Exact;
+        let walked_blocks = has_blocks && matches!(path, Path::Walk | Path::WalkThenExact);
         let block = match (walked_blocks, codec) {
             (true, Some(Codec::Rq(rq))) => {
                 rq.block_shape(self.options.m, st.vectors().stride()).stride as u64
@@ -590,10 +655,51 @@ impl Index {}
 /// [`Traversal::run`]).
 struct Candidates<'a, 's, G> {
     graph: Graph<'a, G>,
-    ef: usize,
-    k: usize,
+    want: planner::Want,
     accept: &'a Accept<'a>,
     s: &'s mut Scratch,
+}
+
+/// The masks of one search beyond the view's own deletes: the caller's dead rows, the payload
+/// filter's allowed rows (which already leave out every deleted and dead row).
+#[derive(Clone, Copy)]
+struct Masks<'a> {
+    dead: Option<&'a [AtomicU64]>,
+    allowed: Option<&'a Allowed>,
+}
+
+impl<'a> Masks<'a> {
+    fn accept<G: GraphView>(self, params: &SearchParams<'a>, st: &G) -> Accept<'a> {
+        match self.allowed {
+            Some(a) => Accept {
+                filter: params.filter,
+                allow: Some(a.bits.words()),
+                dead: None,
+                view_has_deletes: false,
+                hidden: None,
+            },
+            None => Accept {
+                filter: params.filter,
+                allow: None,
+                dead: self.dead,
+                view_has_deletes: st.has_deletes(),
+                hidden: None,
+            },
+        }
+    }
+}
+
+/// What the candidates of a search must pass, and how many nodes do.
+#[derive(Clone, Copy)]
+struct Found<'a> {
+    accept: &'a Accept<'a>,
+    count: Option<usize>,
+}
+
+/// The blocks packed for a graph of `nodes` nodes, if `packed` is: blocks packed from another
+/// length of graph (an add started meanwhile) are not used, and the search reads the code rows.
+fn current_blocks(packed: Option<&PackedBlocks>, nodes: usize) -> Option<&[u8]> {
+    packed.filter(|p| p.nodes == nodes).map(|p| p.bytes())
 }
 
 impl<G: GraphView> WithScorer for Candidates<'_, '_, G> {
@@ -604,15 +710,7 @@ impl<G: GraphView> WithScorer for Candidates<'_, '_, G> {
         scorer: &S,
         level0: Level0<'_, B, V>,
     ) -> Path {
-        planner::collect(
-            &self.graph,
-            scorer,
-            level0,
-            self.ef,
-            self.k,
-            self.accept,
-            self.s,
-        )
+        planner::collect(&self.graph, scorer, level0, self.want, self.accept, self.s)
     }
 }
 

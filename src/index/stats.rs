@@ -15,6 +15,7 @@ pub struct SearchStats {
     walks: AtomicU64,
     exact_scans: AtomicU64,
     fallbacks: AtomicU64,
+    two_hop_walks: AtomicU64,
     beam_sum: AtomicU64,
     beams_raised: AtomicU64,
     targeted: AtomicU64,
@@ -42,6 +43,9 @@ pub struct SearchCounts {
     pub exact_scans: u64,
     /// Searches whose filtered walk found fewer than `k` matches and fell back to the exact scan.
     pub fallbacks: u64,
+    /// Searches with a payload filter answered by the two-hop walk: it scores only matching
+    /// nodes, reaching them through the non-matching neighbours of the nodes it expands.
+    pub two_hop_walks: u64,
     /// The beam widths the searches used, summed (divide by `queries` for the mean).
     pub beam_sum: u64,
     /// Searches whose beam was widened past the `ef` asked for (or the default) to hold the
@@ -75,8 +79,11 @@ pub(crate) enum Path {
     Walk,
     /// The exact scan over the matching vectors.
     Exact,
-    /// The walk, then the exact scan because the walk found fewer than `k` matches.
+    /// The walk (plain or two-hop), then the exact scan because it found fewer than `k`
+    /// matches.
     WalkThenExact,
+    /// The two-hop walk over the matching nodes of a payload filter.
+    TwoHop,
 }
 
 /// What one search did, added to a [`SearchStats`].
@@ -109,6 +116,7 @@ impl SearchStats {
             walks: get(&self.walks),
             exact_scans: get(&self.exact_scans),
             fallbacks: get(&self.fallbacks),
+            two_hop_walks: get(&self.two_hop_walks),
             beam_sum: get(&self.beam_sum),
             beams_raised: get(&self.beams_raised),
             targeted: get(&self.targeted),
@@ -138,6 +146,7 @@ impl SearchStats {
             Path::Walk => &self.walks,
             Path::Exact => &self.exact_scans,
             Path::WalkThenExact => &self.fallbacks,
+            Path::TwoHop => &self.two_hop_walks,
         };
         add(path, 1);
     }
@@ -158,6 +167,9 @@ pub struct MemoryUsage {
     /// Fast-scan blocks ([`crate::Layout::FastScan`]; 0 otherwise, and 0 for an index built in
     /// memory until they are packed).
     pub fast_scan_bytes: usize,
+    /// Payloads and their field indexes (the two payload sections of a segment file).
+    #[serde(default)]
+    pub payload_bytes: usize,
 }
 
 impl MemoryUsage {
@@ -178,5 +190,6 @@ impl MemoryUsage {
             + self.graph_bytes
             + self.ids_bytes
             + self.fast_scan_bytes
+            + self.payload_bytes
     }
 }

@@ -108,7 +108,8 @@ impl Index {
             type Output = Result<usize>;
             fn run<G: GraphView>(self, index: &Index, view: View<'_, G>) -> Result<usize> {
                 let quantized = view.reranks();
-                let chosen = index.choose_beam(view, self.params, quantized, self.beam_scale)?;
+                let chosen =
+                    index.choose_beam(view, self.params, quantized, self.beam_scale, None)?;
                 Ok(index.plan(self.params, quantized, chosen)?.ef)
             }
         }
@@ -123,6 +124,7 @@ impl Index {
         params: &SearchParams<'_>,
         quantized: bool,
         beam_scale: f64,
+        matching: Option<usize>,
     ) -> Result<Option<Choice>> {
         let Some(target) = params.target_recall else {
             return Ok(None);
@@ -142,9 +144,11 @@ impl Index {
         let Some(calibration) = self.calibrate() else {
             return Ok(Some(whole_graph));
         };
+        // The closure filter's estimated share, times the payload filter's exact one.
         let selectivity = params
             .filter
-            .map_or(1.0, |f| planner::selectivity(view.st, f));
+            .map_or(1.0, |f| planner::selectivity(view.st, f))
+            * matching.map_or(1.0, |m| m as f64 / nodes.max(1) as f64);
         let oversample = match params.rerank {
             _ if !quantized => Some(1),
             // Without reranking, the k best of the walk are returned: the curve of oversample 1.

@@ -28,6 +28,7 @@ use crate::base::calibration::Calibration;
 use crate::base::options::IndexOptions;
 use crate::base::view::{bit, prefetch_link_row, EntryPoint, GraphView, RowView};
 use crate::error::{Error, Result};
+use crate::payload::section::{SectionsMeta, SegmentFields};
 use crate::quant::Codec;
 
 pub(crate) use aligned::AlignedBytes;
@@ -38,9 +39,10 @@ pub(crate) use writer::{encode_rows, write_bytes, write_segment, SegmentSource};
 pub(crate) const MAGIC: [u8; 8] = *b"SVSEG\0\0\x01";
 /// The newest format version this build reads and writes: 2 adds the optional `fast_scan`
 /// section, 3 RaBitQ (its quantization tags, codec parameters and `rabitq_blocks` section),
-/// 4 the optional `calibration` section (issue 17). A file is written with the oldest version
-/// that holds what it has, so files without any of them stay version 1, which every build reads.
-pub(crate) const VERSION: u32 = 4;
+/// 4 the optional `calibration` section (issue 17), 5 the payload sections (`payload_rows`,
+/// `payload_index`). A file is written with the oldest version that holds what it has, so files
+/// without any of them stay version 1, which every build reads.
+pub(crate) const VERSION: u32 = 5;
 /// The oldest format version this build reads.
 pub(crate) const MIN_VERSION: u32 = 1;
 /// The first version with a `fast_scan` section.
@@ -49,6 +51,8 @@ pub(crate) const FAST_SCAN_VERSION: u32 = 2;
 pub(crate) const RABITQ_VERSION: u32 = 3;
 /// The first version with a `calibration` section.
 pub(crate) const CALIBRATION_VERSION: u32 = 4;
+/// The first version with payload sections.
+pub(crate) const PAYLOAD_VERSION: u32 = 5;
 /// Bytes of the header.
 pub(crate) const HEADER_BYTES: usize = 64;
 /// Bytes of one section-table entry.
@@ -75,10 +79,12 @@ pub(crate) enum Kind {
     FastScan = 11,
     RabitqBlocks = 12,
     Calibration = 13,
+    PayloadRows = 14,
+    PayloadIndex = 15,
 }
 
 impl Kind {
-    const ALL: [Kind; 13] = [
+    const ALL: [Kind; 15] = [
         Kind::Meta,
         Kind::Vectors,
         Kind::Codes,
@@ -92,14 +98,20 @@ impl Kind {
         Kind::FastScan,
         Kind::RabitqBlocks,
         Kind::Calibration,
+        Kind::PayloadRows,
+        Kind::PayloadIndex,
     ];
 
     fn from_u32(v: u32) -> Option<Kind> {
         Kind::ALL.into_iter().find(|k| *k as u32 == v)
     }
 
+    /// The kind's place in [`Kind::ALL`] (kinds are not contiguous: 13 is another branch's).
     fn slot(self) -> usize {
-        self as usize - 1
+        Kind::ALL
+            .iter()
+            .position(|&k| k == self)
+            .expect("every kind is in ALL")
     }
 
     fn name(self) -> &'static str {
@@ -117,6 +129,8 @@ impl Kind {
             Kind::FastScan => "fast_scan",
             Kind::RabitqBlocks => "rabitq_blocks",
             Kind::Calibration => "calibration",
+            Kind::PayloadRows => "payload_rows",
+            Kind::PayloadIndex => "payload_index",
         }
     }
 }
@@ -199,7 +213,7 @@ pub struct SegmentInfo {
 pub struct SectionInfo {
     /// What it holds: `meta`, `vectors`, `codes`, `level0`, `upper_offsets`, `upper_links`,
     /// `labels`, `id_keys`, `id_slots`, `tombstones`, `fast_scan`, `rabitq_blocks`,
-    /// `calibration`.
+    /// `calibration`, `payload_rows`, `payload_index`.
     pub name: &'static str,
     /// Byte offset in the file (a multiple of 64).
     pub offset: u64,
@@ -231,6 +245,8 @@ pub(crate) struct Segment {
     rabitq_blocks: Raw<u8>,
     /// The `calibration` section, parsed when the segment is opened (it is small).
     calibration: Option<Calibration>,
+    /// The payload sections, checked at open; `None` without payloads.
+    payloads: Option<(SectionsMeta, Raw<u8>, Raw<u8>)>,
 }
 
 // SAFETY: the raw slices point into `bytes`, which the segment owns, never mutates and never moves
@@ -334,6 +350,18 @@ impl Segment {
         }
     }
 
+    /// The payload sections over the file's bytes; `None` when the file has none.
+    pub(crate) fn payload_fields(&self) -> Option<SegmentFields<'_>> {
+        self.payloads
+            .as_ref()
+            .map(|(meta, rows, index)| SegmentFields {
+                meta,
+                rows_section: self.slice(*rows),
+                index: self.slice(*index),
+                path: &self.path,
+            })
+    }
+
     /// The slot of a live user id (binary search of the sorted id index).
     pub(crate) fn slot_of(&self, id: u64) -> Option<u32> {
         let keys = self.slice(self.id_keys);
@@ -400,6 +428,19 @@ impl Segment {
             sections,
             calibration: self.calibration.clone(),
         }
+    }
+
+    /// The tombstone bitmap, as words (bit `i % 64` of word `i / 64` for node `i`).
+    pub(crate) fn tombstone_words(&self) -> &[u64] {
+        self.slice(self.tombstones)
+    }
+
+    /// Bytes of the payload sections.
+    pub(crate) fn payload_bytes(&self) -> usize {
+        [Kind::PayloadRows, Kind::PayloadIndex]
+            .into_iter()
+            .map(|k| self.sections[k.slot()].map_or(0, |s| s.len))
+            .sum()
     }
 
     /// Bytes of the sorted id index.

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use super::{
     Bytes, Kind, Meta, Raw, Section, Segment, ALIGN, CALIBRATION_VERSION, ENTRY_BYTES,
-    FAST_SCAN_VERSION, HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION, RABITQ_VERSION, VERSION,
+    FAST_SCAN_VERSION, HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION, PAYLOAD_VERSION,
+    RABITQ_VERSION, VERSION,
 };
 use crate::base::bytes::{checksum, ByteReader};
 use crate::base::calibration::Calibration;
@@ -62,6 +63,7 @@ impl Segment {
             fast_scan: Raw::EMPTY,
             rabitq_blocks: Raw::EMPTY,
             calibration: None,
+            payloads: None,
         };
         seg.bind_sections(data)?;
         seg.read_calibration(data)?;
@@ -109,6 +111,7 @@ impl Segment {
             }
             _ => self.absent(Kind::RabitqBlocks)?,
         }
+        self.bind_payloads(data)?;
         // A layout the sections did not set is the compact one.
         if self.meta.options.layout == Layout::Auto {
             self.meta.options.layout = Layout::Compact;
@@ -140,6 +143,33 @@ impl Segment {
         let calibration = Calibration::read(bytes)
             .ok_or_else(|| self.corrupt("calibration section is malformed"))?;
         self.calibration = Some(calibration);
+        Ok(())
+    }
+
+    /// The payload sections: both or neither, in a version 5 file, their headers and field
+    /// entries checked (`payload::section::check`).
+    fn bind_payloads(&mut self, data: &[u8]) -> Result<()> {
+        let rows = self.sections[Kind::PayloadRows.slot()];
+        let index = self.sections[Kind::PayloadIndex.slot()];
+        let (Some(r), Some(i)) = (rows, index) else {
+            self.absent(Kind::PayloadRows)?;
+            return self.absent(Kind::PayloadIndex);
+        };
+        if self.version < PAYLOAD_VERSION {
+            return Err(self.corrupt(format!(
+                "payload sections in a version {} segment",
+                self.version
+            )));
+        }
+        let rows_raw: Raw<u8> = self.typed(data, Kind::PayloadRows, r.len)?;
+        let index_raw: Raw<u8> = self.typed(data, Kind::PayloadIndex, i.len)?;
+        let meta = crate::payload::section::check(
+            &data[r.offset..r.offset + r.len],
+            &data[i.offset..i.offset + i.len],
+            self.meta.nodes,
+        )
+        .map_err(|reason| self.corrupt(reason))?;
+        self.payloads = Some((meta, rows_raw, index_raw));
         Ok(())
     }
 

@@ -116,6 +116,10 @@ impl Segment {
             }
         }
 
+        if let Some(fields) = self.payload_fields() {
+            crate::payload::section::verify(&fields)?;
+        }
+
         let keys = self.ids();
         let slots = self.slice(self.id_slots);
         let labels = self.slice(self.labels);

@@ -8,7 +8,8 @@ use std::path::Path;
 
 use super::{
     code_row_width, header_checksum, Kind, ALIGN, CALIBRATION_VERSION, ENTRY_BYTES,
-    FAST_SCAN_VERSION, HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION, RABITQ_VERSION,
+    FAST_SCAN_VERSION, HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION, PAYLOAD_VERSION,
+    RABITQ_VERSION,
 };
 use crate::base::bytes::ByteWriter;
 use crate::base::calibration::Calibration;
@@ -16,6 +17,7 @@ use crate::base::options::{IndexOptions, Layout, MAX_LINKS};
 use crate::base::view::{block_neighbours, neighbours_below, GraphView, LinkCell, RowView};
 use crate::error::Error;
 use crate::fsutil::{replace_with, write_atomic, FileCursor, ReplaceError, Replacement};
+use crate::payload::section::Sections;
 use crate::quant::blocks::{pack_block, BlockShape};
 use crate::quant::Codec;
 
@@ -30,6 +32,9 @@ pub(crate) struct SegmentSource<'a, G> {
     pub ids: Vec<(u64, u32)>,
     /// The recall-vs-beam calibration to store (format version 4), if any.
     pub calibration: Option<&'a Calibration>,
+    /// The payload sections of rows `0..nodes` (`payload::section::build`), when any row has a
+    /// payload or the index knows payload fields.
+    pub payloads: Option<&'a Sections>,
 }
 
 /// Writes `src` to `path` atomically ([`replace_with`], as `to` says: which file system, who
@@ -126,6 +131,9 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
             .filter(|&k| k != Kind::FastScan || (blocks && !rabitq))
             .filter(|&k| k != Kind::RabitqBlocks || (blocks && rabitq))
             .filter(|&k| k != Kind::Calibration || src.calibration.is_some())
+            .filter(|&k| {
+                !matches!(k, Kind::PayloadRows | Kind::PayloadIndex) || src.payloads.is_some()
+            })
             .collect();
         Writer {
             src,
@@ -221,7 +229,15 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
                 }
                 out.put(&w.buf)
             }
+            Kind::PayloadRows => out.put(&self.payloads().rows),
+            Kind::PayloadIndex => out.put(&self.payloads().index),
         }
+    }
+
+    fn payloads(&self) -> &Sections {
+        self.src
+            .payloads
+            .expect("payload sections are written only with payloads")
     }
 
     /// The metadata: options, counts, shapes, entry point, then the codec's parameters.
@@ -303,7 +319,9 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
 
     /// The header and the section table, zero-padded to the first section.
     fn header(&self, table: &[Placed], file_len: usize, first: usize) -> Vec<u8> {
-        let version = if self.kinds.contains(&Kind::Calibration) {
+        let version = if self.kinds.contains(&Kind::PayloadRows) {
+            PAYLOAD_VERSION
+        } else if self.kinds.contains(&Kind::Calibration) {
             CALIBRATION_VERSION
         } else if self.src.options.quantization.is_rabitq() {
             RABITQ_VERSION

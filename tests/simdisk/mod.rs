@@ -19,7 +19,9 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use stratavec::__sim::{self, Crash, Fault, Replay, SimDisk};
-use stratavec::{Collection, CollectionOptions, Durability, Error, Metric, SearchParams};
+use stratavec::{
+    Collection, CollectionOptions, Durability, Error, Filter, Metric, Payload, SearchParams,
+};
 
 /// The collection's directory on the simulated disk.
 pub const DIR: &str = "/sim/col";
@@ -40,6 +42,18 @@ pub fn vector(id: u64, version: u64) -> Vec<f32> {
         (id % 16) as f32,
         ((id * 5 + version) % 16) as f32,
     ]
+}
+
+/// The payload of version `version` of an id (`None`: written without one — every third
+/// version, so workloads mix both kinds of upsert and go through the log's upgrade to
+/// version 2).
+pub fn payload(id: u64, version: u64) -> Option<Payload> {
+    (!version.is_multiple_of(3)).then(|| {
+        Payload::new()
+            .with("v", version as i64)
+            .with("tag", ["a", "b", "c"][(id % 3) as usize])
+            .with("odd", version % 2 == 1)
+    })
 }
 
 /// What the collection holds: id → version.
@@ -226,7 +240,17 @@ pub fn execute(col: &Collection, op: &Op, index: usize) -> stratavec::Result<()>
                 .iter()
                 .flat_map(|&id| vector(id, index as u64))
                 .collect();
-            col.upsert_batch(ids, &rows)
+            let version = index as u64;
+            match payload(0, version) {
+                None => col.upsert_batch(ids, &rows),
+                Some(_) => {
+                    let payloads: Vec<Payload> = ids
+                        .iter()
+                        .map(|&id| payload(id, version).expect("a payload version"))
+                        .collect();
+                    col.upsert_batch_with_payloads(ids, &rows, &payloads)
+                }
+            }
         }
         Op::Delete(ids) => col.delete_batch(ids).map(drop),
         Op::Flush => col.flush(),
@@ -248,6 +272,17 @@ pub fn equals(col: &Collection, model: &Model) -> Result<(), String> {
             (Some(&v), Some(got)) if got == vector(id, v) => {}
             (None, None) => {}
             (want, got) => return Err(format!("id {id}: want version {want:?}, got {got:?}")),
+        }
+        if let Some(&v) = model.get(&id) {
+            let want = payload(id, v).unwrap_or_default();
+            match col.payload(id) {
+                Ok(got) if got == want => {}
+                got => {
+                    return Err(format!(
+                        "id {id} version {v}: payload {got:?}, the model's {want:?}"
+                    ))
+                }
+            }
         }
     }
     Ok(())
@@ -276,6 +311,27 @@ pub fn searches_match(col: &Collection, model: &Model) -> Result<(), String> {
                 Some(&v) if l2(&vector(h.id, v)) == h.distance => {}
                 _ => return Err(format!("search {q}: id {} is not the model's", h.id)),
             }
+        }
+        // A payload filter, where the collection knows the field: the model's matches.
+        if col.schema().get("odd").is_none() {
+            continue;
+        }
+        let odd = Filter::eq("odd", true);
+        let hits = col
+            .search_with(&query, &SearchParams::new(k).ef(64).payload_filter(&odd))
+            .map_err(|e| format!("filtered search: {e}"))?;
+        let mut exact: Vec<f32> = model
+            .iter()
+            .filter(|&(&id, &v)| payload(id, v).is_some_and(|p| odd.matches(&p)))
+            .map(|(&id, &v)| l2(&vector(id, v)))
+            .collect();
+        exact.sort_by(f32::total_cmp);
+        exact.truncate(k);
+        let got: Vec<f32> = hits.iter().map(|h| h.distance).collect();
+        if got != exact {
+            return Err(format!(
+                "filtered search {q}: distances {got:?}, the model's {exact:?}"
+            ));
         }
     }
     Ok(())

@@ -156,6 +156,7 @@ fn sweep(
             engine: Some(engine.into()),
             filter: None,
             target_recall: None,
+            filter_name: None,
         };
     let mut results = Vec::new();
     for &ef in &args.ef {
