@@ -79,7 +79,7 @@ pub mod __fuzz;
 // API. (Its own module docs say so; an outer doc comment here would make rustdoc resolve the
 // module's intra-doc links in this scope.)
 #[doc(hidden)]
-#[path = "sim.rs"]
+#[path = "sim/mod.rs"]
 pub mod __sim;
 
 /// The README's examples, compiled and run as doctests.
