@@ -79,7 +79,23 @@ fn paths_timed_on_real_data() {
             .save_as(dir.path().join("sq4"), Quantization::Sq4, Layout::Compact)
             .unwrap();
         let sq4 = Index::open(dir.path().join("sq4")).unwrap();
-        for (codec, index) in [("f32", &built), ("sq4", &sq4)] {
+        built
+            .save_as(
+                dir.path().join("rabitq"),
+                Quantization::RaBitQ { bits: 0 },
+                Layout::FastScan,
+            )
+            .unwrap();
+        let rabitq = Index::open(dir.path().join("rabitq")).unwrap();
+        // `STRATAVEC_PATHS_CODECS=rabitq` (say) times one codec only.
+        let only = std::env::var("STRATAVEC_PATHS_CODECS").ok();
+        for (codec, index) in [("f32", &built), ("sq4", &sq4), ("rabitq", &rabitq)] {
+            if only
+                .as_deref()
+                .is_some_and(|o| !o.split(',').any(|c| c == codec))
+            {
+                continue;
+            }
             let all = data.ground_truth.clone().unwrap().truncated(300);
             for ef in [32, 64, 128] {
                 let (us, r, d) = timed(index, &queries, None, &all, ef, None);
