@@ -113,14 +113,14 @@ impl Inode {
     }
 }
 
-pub(super) fn apply_file_op(content: &mut Vec<u8>, op: &FileOp) {
+fn apply_file_op(content: &mut Vec<u8>, op: &FileOp) {
     match op {
         FileOp::Write { at, data } => write_bytes(content, *at, data),
         FileOp::SetLen(len) => content.resize(*len as usize, 0),
     }
 }
 
-pub(super) fn write_bytes(content: &mut Vec<u8>, at: u64, data: &[u8]) {
+fn write_bytes(content: &mut Vec<u8>, at: u64, data: &[u8]) {
     let at = at as usize;
     if content.len() < at + data.len() {
         content.resize(at + data.len(), 0);
@@ -321,7 +321,7 @@ impl Fs {
     }
 }
 
-pub(super) fn apply_names(names: &mut BTreeMap<PathBuf, usize>, op: &DirOp) {
+fn apply_names(names: &mut BTreeMap<PathBuf, usize>, op: &DirOp) {
     for (path, ino) in &op.names {
         match ino {
             Some(i) => names.insert(path.clone(), *i),
@@ -332,12 +332,7 @@ pub(super) fn apply_names(names: &mut BTreeMap<PathBuf, usize>, op: &DirOp) {
 
 /// The content of `inode` after a cut that keeps, of its unsynced operations, a prefix (the next
 /// one torn at a sector boundary) or a subset (writes kept sector by sector).
-pub(super) fn survivors(
-    inode: &Inode,
-    rng: &mut Xoshiro256PlusPlus,
-    prefix: bool,
-    sector: usize,
-) -> Vec<u8> {
+fn survivors(inode: &Inode, rng: &mut Xoshiro256PlusPlus, prefix: bool, sector: usize) -> Vec<u8> {
     let mut content = inode.durable.clone();
     let n = inode.pending.len();
     let upto = if prefix { rng.random_range(0..=n) } else { n };
@@ -379,7 +374,7 @@ pub(super) fn survivors(
 }
 
 /// A write of `len` bytes at `at` cut at multiples of `sector`: (offset, length) pieces.
-pub(super) fn sector_pieces(at: u64, len: usize, sector: usize) -> Vec<(u64, usize)> {
+fn sector_pieces(at: u64, len: usize, sector: usize) -> Vec<(u64, usize)> {
     let mut pieces = Vec::new();
     let end = at + len as u64;
     let mut start = at;

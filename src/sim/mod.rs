@@ -46,7 +46,7 @@ mod replay;
 mod tests;
 mod vfs;
 
-use fs::*;
+use fs::{file_name, parent, Fs, TraceOp};
 pub use replay::{Replay, SyncPoint};
 
 /// An error to inject.

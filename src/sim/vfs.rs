@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::fs::{kind_of, not_found};
 use super::*;
 
 /// A file open on a [`SimDisk`].

@@ -55,7 +55,7 @@ mod frames;
 mod tests;
 
 pub(crate) use frames::fuzz_replay;
-use frames::*;
+use frames::{check_dim, encode_header, payload_len, replay};
 
 /// The log's file name inside a collection directory.
 pub(crate) const WAL_FILE: &str = "WAL";
