@@ -15,7 +15,9 @@ use stratavec::data::{
     datasets_dir, read_fvecs_limit, read_ivecs_limit, write_bvecs, write_fvecs, write_ivecs,
     write_npy_f32, Matrix,
 };
-use stratavec::{Collection, CollectionOptions, Index, IndexOptions, Metric, Quantization};
+use stratavec::{
+    Collection, CollectionOptions, Index, IndexOptions, Metric, Payload, Quantization,
+};
 
 type Res = Result<(), Box<dyn std::error::Error>>;
 
@@ -73,6 +75,19 @@ fn main() -> Res {
     let tiny = Index::new(o)?;
     tiny.add_batch(&[7, 8, 9], &[0.0, 1.0, 2.0, 1.0, 0.0, 1.0, 2.0, 2.0, 0.0])?;
     tiny.save(seg.join("tiny.svs"))?;
+    // Group graphs: with m 2 a keyword value needs 4 · 64 · 2 = 512 rows (and under 30% of
+    // them) for its own graph; `tag = "a"` has 600 of 2,400 two-dimensional rows.
+    let mut o = IndexOptions::new(2, Metric::L2);
+    o.m = 2;
+    o.ef_construction = 16;
+    let grouped = Index::new(o)?;
+    let rows: Vec<f32> = (0..2400 * 2).map(|i| ((i * 37) % 101) as f32).collect();
+    let ids: Vec<u64> = (0..2400).collect();
+    let payloads: Vec<Payload> = (0..2400)
+        .map(|i| Payload::new().with("tag", if i % 4 == 0 { "a" } else { "b" }))
+        .collect();
+    grouped.add_batch_with_payloads(&ids, &rows, &payloads)?;
+    grouped.save(seg.join("l2-groups.svs"))?;
 
     // A collection: a sealed segment, a deletion bitmap, a manifest naming both, a log with
     // upserts and deletes in it.

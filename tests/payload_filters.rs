@@ -68,6 +68,8 @@ fn path(c: &SearchCounts) -> &'static str {
     let q = c.queries;
     if c.exact_scans == q {
         "exact"
+    } else if c.group_walks + c.fallbacks == q && c.group_walks > 0 {
+        "group"
     } else if c.two_hop_walks + c.fallbacks == q && c.two_hop_walks > 0 {
         "two-hop"
     } else if c.walks + c.fallbacks == q && c.walks > 0 {
@@ -87,7 +89,7 @@ fn check(index: &Index, data: &Dataset, cases: &[Case], paths: &[&str], what: &s
             let (recall, counts) = measure(index, data, case, k, ef);
             eprintln!(
                 "{} {what} {}: {} matches, ef {ef}: recall@10 {recall:.4}, path {} \
-                 (exact {}, walks {}, two-hop {}, fallbacks {}), {:.0} distances/query",
+                 (exact {}, walks {}, two-hop {}, group {}, fallbacks {}), {:.0} distances/query",
                 data.name,
                 case.name,
                 case.matches,
@@ -95,6 +97,7 @@ fn check(index: &Index, data: &Dataset, cases: &[Case], paths: &[&str], what: &s
                 counts.exact_scans,
                 counts.walks,
                 counts.two_hop_walks,
+                counts.group_walks,
                 counts.fallbacks,
                 counts.distances as f64 / counts.queries as f64
             );
@@ -121,7 +124,9 @@ fn check(index: &Index, data: &Dataset, cases: &[Case], paths: &[&str], what: &s
     }
 }
 
-fn run(name: &str, paths: &[&str]) {
+/// The paths expected in memory (no group graphs built) and in the saved segment (with the
+/// group graphs a save builds), and the segment's format version (6 with group graphs).
+fn run(name: &str, paths: &[&str], sealed_paths: &[&str], version: u32) {
     let Some(data) = common::dataset(name) else {
         return;
     };
@@ -145,26 +150,29 @@ fn run(name: &str, paths: &[&str]) {
         .unwrap();
     let opened = Index::open(&path).unwrap();
     opened.verify().unwrap();
-    assert_eq!(opened.segment_info().unwrap().format_version, 5);
+    assert_eq!(opened.segment_info().unwrap().format_version, version);
     for i in [0, data.base.len() / 2, data.base.len() - 1] {
         assert_eq!(opened.payload(i as u64).unwrap(), payloads[i]);
     }
-    check(&opened, &data, &cases, paths, "sq4 segment");
+    check(&opened, &data, &cases, sealed_paths, "sq4 segment");
 }
 
 #[test]
 fn mnist_every_filter_reaches_recall_095_with_exactly_k_hits() {
-    // 9,000 rows: every filter but the 50% one keeps few enough rows for the exact scan.
-    run(
-        "mnist-784-l2",
-        &["exact", "exact", "exact", "walk", "exact", "exact"],
-    );
+    // 9,000 rows: every filter but the 50% one keeps few enough rows for the exact scan, and no
+    // keyword value has the 4,096 rows a group graph needs.
+    let paths = ["exact", "exact", "exact", "walk", "exact", "exact"];
+    run("mnist-784-l2", &paths, &paths, 5);
 }
 
 #[test]
 fn wordllama_every_filter_reaches_recall_095_with_exactly_k_hits() {
+    // The segment's group graphs serve the 10% keyword filters (kw-10%, far-10%); the 50% one
+    // is walked on the whole graph, the numeric range scanned.
     run(
         "wordllama-sent-256-ip",
         &["exact", "exact", "exact", "walk", "exact", "exact"],
+        &["exact", "exact", "group", "walk", "exact", "group"],
+        6,
     );
 }

@@ -1,10 +1,11 @@
 //! Arbitrary bytes as a segment file: open (from an 8-byte-aligned copy), verify, then use it —
-//! searches (plain, filtered, exact, each rerank), ids, get. Nothing may panic, whether or not
-//! `verify` passes; on a verified segment every hit is a live id and the lists are well formed.
+//! searches (plain, filtered on ids and on a payload keyword, exact, each rerank), ids, get.
+//! Nothing may panic, whether or not `verify` passes; on a verified segment every hit is a live
+//! id and the lists are well formed.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use stratavec::{Rerank, SearchParams};
+use stratavec::{Filter, Rerank, SearchParams};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(index) = stratavec::__fuzz::segment(data) else {
@@ -37,6 +38,18 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Ok(hits) = index.search_exact(&query, &SearchParams::new(k)) {
             assert!(hits.len() <= k);
+        }
+        // A payload filter on a keyword: the group graph of its value when the file has one.
+        let tag = Filter::eq("tag", "a");
+        if let Ok(hits) = index.search_with(&query, &SearchParams::new(k).ef(ef).payload_filter(&tag))
+        {
+            assert!(hits.len() <= k);
+            if verified {
+                for h in &hits {
+                    let p = index.payload(h.id).expect("a hit's payload");
+                    assert!(tag.matches(&p), "hit {} does not match the filter", h.id);
+                }
+            }
         }
     }
     let ids = index.ids();

@@ -7,6 +7,7 @@
 
 pub(crate) mod bytes;
 pub(crate) mod calibration;
+pub(crate) mod groups;
 pub(crate) mod hash;
 pub(crate) mod options;
 pub(crate) mod prefetch;

@@ -334,6 +334,10 @@ fn build(
         })?,
     }
     index.pack_fast_scan();
+    if payloads.is_some() {
+        // What a save does when it seals the index: part of building it.
+        index.build_filter_graphs()?;
+    }
     let seconds = started.elapsed().as_secs_f64();
     Ok(Built {
         peak_bytes: peak_resident_bytes(),

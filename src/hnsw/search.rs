@@ -512,6 +512,55 @@ impl<G: GraphView> Graph<'_, G> {
         if !self.descend(scorer, s, accept, false) {
             return;
         }
+        self.push_seeds(scorer, ef, s, accept, seeds);
+        let two_hops = ByTwoHops {
+            st: self.st,
+            scorer,
+            accept,
+            cap: 2 * self.st.m(),
+        };
+        self.beam(&two_hops, ef, s, accept);
+    }
+
+    /// A beam search on level 0 from `seeds` alone, with no descent: the walk of a group's graph
+    /// ([`crate::base::groups::GroupView`], which has no upper level). Leaves the best `ef` nodes
+    /// `accept` takes in `s.results`.
+    pub(crate) fn search_from_seeds<S: Scorer>(
+        &self,
+        scorer: &S,
+        ef: usize,
+        s: &mut Scratch,
+        accept: &Accept<'_>,
+        seeds: &[u32],
+    ) {
+        s.candidates.clear();
+        s.results.clear();
+        s.visited.reset(self.st.node_bound());
+        if let Some(h) = accept
+            .hidden
+            .filter(|&h| (h as usize) < self.st.node_bound())
+        {
+            s.visited.insert(h);
+        }
+        self.push_seeds(scorer, ef, s, accept, seeds);
+        let by_links = ByLinks {
+            st: self.st,
+            scorer,
+            level: 0,
+        };
+        self.beam(&by_links, ef, s, accept);
+    }
+
+    /// Scores the `seeds` not visited yet and makes them candidates (and results, those `accept`
+    /// takes, keeping the best `ef`).
+    fn push_seeds<S: Scorer>(
+        &self,
+        scorer: &S,
+        ef: usize,
+        s: &mut Scratch,
+        accept: &Accept<'_>,
+        seeds: &[u32],
+    ) {
         let end = self.st.node_bound() as u32;
         for &seed in seeds {
             if seed < end && s.visited.insert(seed) {
@@ -521,19 +570,14 @@ impl<G: GraphView> Graph<'_, G> {
                 };
                 s.scored += 1;
                 s.candidates.push(Reverse(c));
-                s.results.push(c);
-                if s.results.len() > ef {
-                    s.results.pop();
+                if accept.accepts(self.st, seed) {
+                    s.results.push(c);
+                    if s.results.len() > ef {
+                        s.results.pop();
+                    }
                 }
             }
         }
-        let two_hops = ByTwoHops {
-            st: self.st,
-            scorer,
-            accept,
-            cap: 2 * self.st.m(),
-        };
-        self.beam(&two_hops, ef, s, accept);
     }
 
     /// Exact search over every node `accept` takes: the best `k` into `s.results`.

@@ -81,6 +81,7 @@ impl Index {
         let _writer = mem.writer.lock();
         // The graph is about to change: searches go back to the code rows until it is repacked.
         *mem.fast_scan.write() = None;
+        *mem.groups.write() = None;
         {
             let map = mem.ids.read();
             let mut seen = HashSet::with_capacity(ids.len());

@@ -525,6 +525,7 @@ impl Climb {
             ef: beam,
             k: 10,
             count: None,
+            group: None,
         };
         cx.index
             .walk(st, v.codec, v.blocks, &self.query, want, accept, s);

@@ -9,6 +9,7 @@
 mod build;
 mod calibrate;
 mod filter;
+mod groups;
 mod payloads;
 mod planner;
 mod save;
@@ -78,6 +79,9 @@ struct Memory {
     codec: OnceLock<Codec>,
     /// The fast-scan blocks of the current graph ([`Layout::FastScan`]); cleared by every add.
     fast_scan: RwLock<Option<Arc<PackedBlocks>>>,
+    /// The group graphs of the current graph's frequent keyword values, once built
+    /// ([`Index::build_filter_graphs`], or a save); cleared by every add.
+    groups: RwLock<Option<Arc<groups::Groups>>>,
     /// The payloads of the slots and their field indexes (appended before the rows are
     /// published).
     payloads: RwLock<LivePayloads>,
@@ -117,6 +121,7 @@ impl Index {
                 ))),
                 codec: OnceLock::new(),
                 fast_scan: RwLock::new(None),
+                groups: RwLock::new(None),
                 payloads: RwLock::new(LivePayloads::default()),
                 writer: Mutex::new(()),
                 entry_lock: Mutex::new(()),
@@ -291,6 +296,7 @@ impl Index {
                     ids_bytes: mem.ids.read().capacity() * (std::mem::size_of::<(u64, u32)>() + 1),
                     fast_scan_bytes: mem.fast_scan.read().as_ref().map_or(0, |b| b.bytes().len()),
                     payload_bytes: mem.payloads.read().memory_bytes(),
+                    filter_graph_bytes: mem.groups.read().as_ref().map_or(0, |g| g.memory_bytes()),
                 }
             }
             Body::Segment(seg) => {
@@ -302,6 +308,7 @@ impl Index {
                     ids_bytes: seg.id_index_bytes(),
                     fast_scan_bytes: seg.blocks().map_or(0, <[u8]>::len),
                     payload_bytes: seg.payload_bytes(),
+                    filter_graph_bytes: seg.groups().map_or(0, |(_, b)| b.len()),
                 }
             }
         }

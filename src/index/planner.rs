@@ -4,6 +4,7 @@
 //! does not starve.
 
 use super::stats::Path;
+use crate::base::groups::{GroupGraph, GroupView};
 use crate::base::view::GraphView;
 use crate::hnsw::{Accept, Graph, Scratch};
 use crate::payload::ones;
@@ -30,11 +31,13 @@ pub(crate) const TWO_HOP_SEEDS: usize = 16;
 
 /// What a search wants: its beam, its `k`, and (for a payload filter) how many nodes match.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Want {
+pub(super) struct Want<'a> {
     pub ef: usize,
     pub k: usize,
     /// The exact number of nodes `accept` takes (`accept.allow` is their bitmap).
     pub count: Option<usize>,
+    /// A group graph that holds every node `accept` takes, if the index has one.
+    pub group: Option<GroupGraph<'a>>,
 }
 
 /// Runs the traversal (or, for a very selective filter, the exact scan) with `scorer`, leaving the
@@ -45,11 +48,11 @@ pub(super) fn collect<G: GraphView, S: Scorer, B: BlockScorer, V: VisitScorer>(
     graph: &Graph<'_, G>,
     scorer: &S,
     level0: Level0<'_, B, V>,
-    want: Want,
+    want: Want<'_>,
     accept: &Accept<'_>,
     s: &mut Scratch,
 ) -> Path {
-    let Want { ef, k, count } = want;
+    let Want { ef, k, count, .. } = want;
     if let (Some(count), Some(allow)) = (count, accept.allow) {
         return collect_allowed(graph, scorer, level0, want, count, allow, accept, s);
     }
@@ -105,7 +108,7 @@ fn collect_allowed<G: GraphView, S: Scorer, B: BlockScorer, V: VisitScorer>(
     graph: &Graph<'_, G>,
     scorer: &S,
     level0: Level0<'_, B, V>,
-    want: Want,
+    want: Want<'_>,
     count: usize,
     allow: &[u64],
     accept: &Accept<'_>,
@@ -113,6 +116,25 @@ fn collect_allowed<G: GraphView, S: Scorer, B: BlockScorer, V: VisitScorer>(
 ) -> Path {
     let Want { ef, k, .. } = want;
     let exact = |s: &mut Scratch| graph.exact_over(scorer, ef, s, accept, ones(allow));
+    // A group graph holding every match is a graph of `group.len()` nodes that the filter
+    // thins as much as the matches are fewer; the same rule decides on it first.
+    let in_group = want
+        .group
+        .map(|g| (g, choose(g.len(), count, ef, graph.st.m())));
+    #[cfg(test)]
+    let in_group = in_group.filter(|_| FORCE.with(|f| f.get()).is_none());
+    if let Some((group, Choice::Walk)) = in_group {
+        let view = GroupView {
+            main: graph.st,
+            group,
+        };
+        Graph { st: &view }.search_from_seeds(scorer, ef, s, accept, group.seeds);
+        if s.results.len() < k.min(count) {
+            exact(s);
+            return Path::WalkThenExact;
+        }
+        return Path::Group;
+    }
     let choice = choose(graph.st.len(), count, ef, graph.st.m());
     #[cfg(test)]
     let choice = FORCE.with(|f| f.get()).unwrap_or(choice);

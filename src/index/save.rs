@@ -159,6 +159,14 @@ impl Index {
                 })
             })
         };
+        // The group graphs of the frequent keyword values (built now unless current).
+        let groups = self.groups_locked(mem).map_err(refuse)?;
+        let groups = (!groups.list.is_empty())
+            .then(|| crate::base::groups::encode(&groups.list, st.len(), 2 * self.options.m));
+        let sections = Extra {
+            payloads: payloads.as_ref(),
+            groups: groups.as_deref(),
+        };
         // Recall-target hook (issue 17): the file stores the calibration of what it holds.
         if codec.is_some()
             && (mem.codec.get().is_none()
@@ -168,7 +176,7 @@ impl Index {
             // Another form than the index searches with (a codec trained now, or another
             // layout): the file's code rows and blocks are made here, calibrated, and the rows
             // written as they are.
-            return self.save_recoded(to, path, &options, codec, &st, ids, payloads.as_ref());
+            return self.save_recoded(to, path, &options, codec, &st, ids, sections);
         }
         let calibration = if layout != self.options.layout {
             // An f32 index saved with another layout (refused by the writer's checks).
@@ -186,7 +194,8 @@ impl Index {
                 nodes: st.len(),
                 ids,
                 calibration: calibration.as_deref(),
-                payloads: payloads.as_ref(),
+                payloads: sections.payloads,
+                groups: sections.groups,
             },
         )
     }
@@ -205,7 +214,7 @@ impl Index {
         codec: Option<&Codec>,
         st: &Storage,
         ids: Vec<(u64, u32)>,
-        payloads: Option<&section::Sections>,
+        sections: Extra<'_>,
     ) -> Result<u64, ReplaceError> {
         let row_bytes = segment::code_row_width(options);
         let stored = st.codes().filter(|c| c.stride() == row_bytes);
@@ -246,7 +255,8 @@ impl Index {
                 nodes: st.len(),
                 ids,
                 calibration: calibration.as_ref(),
-                payloads,
+                payloads: sections.payloads,
+                groups: sections.groups,
             },
         )
     }
@@ -332,6 +342,13 @@ pub(super) fn pack_blocks(
         let rotated = rq.rotate_all(nodes, vectors);
         rq.pack_blocks(&shape, 0, vectors, rotated.as_ref(), neighbours, bytes)
     })
+}
+
+/// The payload sections and group graphs a saved file holds beside the graph.
+#[derive(Clone, Copy)]
+struct Extra<'a> {
+    payloads: Option<&'a section::Sections>,
+    groups: Option<&'a [u8]>,
 }
 
 /// A codec for `options` trained on (up to [`MAX_TRAINING_ROWS`] evenly spaced of) the vectors of

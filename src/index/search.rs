@@ -8,10 +8,12 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use super::filter::Allowed;
+use super::groups::group_for;
 use super::planner;
 use super::stats::{Path, SearchStats, SearchWork};
 use super::{Body, Index, Memory};
 use crate::base::calibration::Choice;
+use crate::base::groups::GroupGraph;
 use crate::base::options::{IndexOptions, Neighbor, DEFAULT_EF_SEARCH};
 use crate::base::view::{GraphView, RowView};
 use crate::distance::{self, VectorDistance, WithDistance};
@@ -200,9 +202,14 @@ impl Index {
                     .payload_filter
                     .map(|f| self.allowed_in_memory(&st, f, dead))
                     .transpose()?;
+                let groups = mem.groups.read().clone().filter(|g| g.nodes == st.len());
                 let masks = Masks {
                     dead,
                     allowed: allowed.as_ref(),
+                    group: params
+                        .payload_filter
+                        .zip(groups.as_deref())
+                        .and_then(|(f, g)| group_for(g, f)),
                 };
                 let view = View {
                     st: &*st,
@@ -219,6 +226,7 @@ impl Index {
                 let masks = Masks {
                     dead,
                     allowed: allowed.as_ref(),
+                    group: params.payload_filter.and_then(|f| group_for(&**seg, f)),
                 };
                 let view = View {
                     st: &**seg,
@@ -306,6 +314,7 @@ impl Index {
                 let masks = Masks {
                     dead,
                     allowed: allowed.as_ref(),
+                    group: None,
                 };
                 self.exact_view(&*st, query, params, masks)
             }
@@ -317,6 +326,7 @@ impl Index {
                 let masks = Masks {
                     dead,
                     allowed: allowed.as_ref(),
+                    group: None,
                 };
                 self.exact_view(&**seg, query, params, masks)
             }
@@ -387,6 +397,7 @@ impl Index {
                 let found = Found {
                     accept: &accept,
                     count,
+                    group: masks.group,
                 };
                 self.search_prepared(st, codec, blocks, query, &q, &plan, found, params, s)
             };
@@ -413,6 +424,7 @@ impl Index {
             ef: plan.ef,
             k: plan.k,
             count: found.count,
+            group: found.group,
         };
         let path = self.walk(st, codec, blocks, q, want, found.accept, s);
         let mut hits = sorted_results(s, plan.pool);
@@ -465,7 +477,7 @@ impl Index {
         codec: Option<&Codec>,
         blocks: Option<&[u8]>,
         q: &[f32],
-        want: planner::Want,
+        want: planner::Want<'_>,
         accept: &Accept<'_>,
         s: &mut Scratch,
     ) -> Path {
@@ -655,7 +667,7 @@ impl Index {}
 /// [`Traversal::run`]).
 struct Candidates<'a, 's, G> {
     graph: Graph<'a, G>,
-    want: planner::Want,
+    want: planner::Want<'a>,
     accept: &'a Accept<'a>,
     s: &'s mut Scratch,
 }
@@ -666,6 +678,8 @@ struct Candidates<'a, 's, G> {
 struct Masks<'a> {
     dead: Option<&'a [AtomicU64]>,
     allowed: Option<&'a Allowed>,
+    /// The group graph that holds every row the payload filter matches, if the index has one.
+    group: Option<GroupGraph<'a>>,
 }
 
 impl<'a> Masks<'a> {
@@ -694,6 +708,7 @@ impl<'a> Masks<'a> {
 struct Found<'a> {
     accept: &'a Accept<'a>,
     count: Option<usize>,
+    group: Option<GroupGraph<'a>>,
 }
 
 /// The blocks packed for a graph of `nodes` nodes, if `packed` is: blocks packed from another

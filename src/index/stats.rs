@@ -16,6 +16,7 @@ pub struct SearchStats {
     exact_scans: AtomicU64,
     fallbacks: AtomicU64,
     two_hop_walks: AtomicU64,
+    group_walks: AtomicU64,
     beam_sum: AtomicU64,
     beams_raised: AtomicU64,
     targeted: AtomicU64,
@@ -46,6 +47,10 @@ pub struct SearchCounts {
     /// Searches with a payload filter answered by the two-hop walk: it scores only matching
     /// nodes, reaching them through the non-matching neighbours of the nodes it expands.
     pub two_hop_walks: u64,
+    /// Searches with a payload filter answered by a walk of the group graph of one of its
+    /// keyword values (a graph over that value's rows alone, built when the segment was saved or
+    /// by [`crate::Index::build_filter_graphs`]).
+    pub group_walks: u64,
     /// The beam widths the searches used, summed (divide by `queries` for the mean).
     pub beam_sum: u64,
     /// Searches whose beam was widened past the `ef` asked for (or the default) to hold the
@@ -84,6 +89,8 @@ pub(crate) enum Path {
     WalkThenExact,
     /// The two-hop walk over the matching nodes of a payload filter.
     TwoHop,
+    /// The walk of the group graph of a keyword value the payload filter requires.
+    Group,
 }
 
 /// What one search did, added to a [`SearchStats`].
@@ -117,6 +124,7 @@ impl SearchStats {
             exact_scans: get(&self.exact_scans),
             fallbacks: get(&self.fallbacks),
             two_hop_walks: get(&self.two_hop_walks),
+            group_walks: get(&self.group_walks),
             beam_sum: get(&self.beam_sum),
             beams_raised: get(&self.beams_raised),
             targeted: get(&self.targeted),
@@ -147,6 +155,7 @@ impl SearchStats {
             Path::Exact => &self.exact_scans,
             Path::WalkThenExact => &self.fallbacks,
             Path::TwoHop => &self.two_hop_walks,
+            Path::Group => &self.group_walks,
         };
         add(path, 1);
     }
@@ -170,6 +179,10 @@ pub struct MemoryUsage {
     /// Payloads and their field indexes (the two payload sections of a segment file).
     #[serde(default)]
     pub payload_bytes: usize,
+    /// The group graphs of frequent keyword values (the `filter_graphs` section of a segment
+    /// file; for an index built in memory, once built by [`crate::Index::build_filter_graphs`]).
+    #[serde(default)]
+    pub filter_graph_bytes: usize,
 }
 
 impl MemoryUsage {
@@ -189,6 +202,7 @@ impl MemoryUsage {
             + self.originals_bytes
             + self.graph_bytes
             + self.ids_bytes
+            + self.filter_graph_bytes
             + self.fast_scan_bytes
             + self.payload_bytes
     }

@@ -130,3 +130,25 @@ pub(crate) fn keys(v: &Value) -> Vec<&[u8]> {
         _ => Vec::new(),
     }
 }
+
+/// The `field = keyword` (or bool) terms every row `filter` matches must pass: the filter itself,
+/// or the terms of an `and` at its top (including one-value `in`s) — the keys whose group graph
+/// holds every match.
+pub(crate) fn required_keys(filter: &Filter) -> Vec<(&str, Vec<u8>)> {
+    fn term(f: &Filter) -> Option<(&str, Vec<u8>)> {
+        let (field, value) = match f {
+            Filter::Eq { field, value } => (field, value),
+            Filter::In { field, values } if values.len() == 1 => (field, &values[0]),
+            _ => return None,
+        };
+        match value {
+            Value::Keyword(s) => Some((field.as_str(), s.as_bytes().to_vec())),
+            Value::Bool(b) => Some((field.as_str(), vec![u8::from(*b)])),
+            _ => None,
+        }
+    }
+    match filter {
+        Filter::And(terms) => terms.iter().filter_map(term).collect(),
+        f => term(f).into_iter().collect(),
+    }
+}

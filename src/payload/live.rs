@@ -93,6 +93,23 @@ impl LivePayloads {
         }
     }
 
+    /// Every keyword key of every field with the slots that have it (ascending): what group
+    /// graphs are built from.
+    pub fn key_lists(&self) -> Vec<(&str, &[u8], &[u32])> {
+        let mut out: Vec<(&str, &[u8], &[u32])> = self
+            .fields
+            .iter()
+            .flat_map(|(name, f)| {
+                f.keys
+                    .iter()
+                    .map(move |(k, list)| (name.as_str(), k.as_slice(), list.as_slice()))
+            })
+            .collect();
+        // A stable order (the maps' is not), so a file's sections do not depend on hashing.
+        out.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        out
+    }
+
     /// Bytes held.
     pub fn memory_bytes(&self) -> usize {
         let lists: usize = self

@@ -33,7 +33,7 @@ use std::fmt;
 use crate::error::{Error, Result};
 
 pub(crate) use bits::{ones, Bits};
-pub(crate) use eval::{evaluate, FieldSource};
+pub(crate) use eval::{evaluate, required_keys, FieldSource};
 pub use filter::{Cmp, Filter, MAX_FILTER_DEPTH, MAX_FILTER_TERMS};
 pub(crate) use live::LivePayloads;
 pub use schema::{Schema, MAX_SCHEMA_FIELDS};

@@ -25,6 +25,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 use crate::base::calibration::Calibration;
+use crate::base::groups::GroupDirectory;
 use crate::base::options::IndexOptions;
 use crate::base::view::{bit, prefetch_link_row, EntryPoint, GraphView, RowView};
 use crate::error::{Error, Result};
@@ -40,9 +41,10 @@ pub(crate) const MAGIC: [u8; 8] = *b"SVSEG\0\0\x01";
 /// The newest format version this build reads and writes: 2 adds the optional `fast_scan`
 /// section, 3 RaBitQ (its quantization tags, codec parameters and `rabitq_blocks` section),
 /// 4 the optional `calibration` section (issue 17), 5 the payload sections (`payload_rows`,
-/// `payload_index`). A file is written with the oldest version that holds what it has, so files
+/// `payload_index`), 6 the optional `filter_graphs` section (group graphs of frequent keyword
+/// values). A file is written with the oldest version that holds what it has, so files
 /// without any of them stay version 1, which every build reads.
-pub(crate) const VERSION: u32 = 5;
+pub(crate) const VERSION: u32 = 6;
 /// The oldest format version this build reads.
 pub(crate) const MIN_VERSION: u32 = 1;
 /// The first version with a `fast_scan` section.
@@ -53,6 +55,8 @@ pub(crate) const RABITQ_VERSION: u32 = 3;
 pub(crate) const CALIBRATION_VERSION: u32 = 4;
 /// The first version with payload sections.
 pub(crate) const PAYLOAD_VERSION: u32 = 5;
+/// The first version with a `filter_graphs` section.
+pub(crate) const GROUPS_VERSION: u32 = 6;
 /// Bytes of the header.
 pub(crate) const HEADER_BYTES: usize = 64;
 /// Bytes of one section-table entry.
@@ -81,10 +85,11 @@ pub(crate) enum Kind {
     Calibration = 13,
     PayloadRows = 14,
     PayloadIndex = 15,
+    FilterGraphs = 16,
 }
 
 impl Kind {
-    const ALL: [Kind; 15] = [
+    const ALL: [Kind; 16] = [
         Kind::Meta,
         Kind::Vectors,
         Kind::Codes,
@@ -100,6 +105,7 @@ impl Kind {
         Kind::Calibration,
         Kind::PayloadRows,
         Kind::PayloadIndex,
+        Kind::FilterGraphs,
     ];
 
     fn from_u32(v: u32) -> Option<Kind> {
@@ -131,6 +137,7 @@ impl Kind {
             Kind::Calibration => "calibration",
             Kind::PayloadRows => "payload_rows",
             Kind::PayloadIndex => "payload_index",
+            Kind::FilterGraphs => "filter_graphs",
         }
     }
 }
@@ -247,6 +254,8 @@ pub(crate) struct Segment {
     calibration: Option<Calibration>,
     /// The payload sections, checked at open; `None` without payloads.
     payloads: Option<(SectionsMeta, Raw<u8>, Raw<u8>)>,
+    /// The `filter_graphs` section and its directory, read at open; `None` without one.
+    groups: Option<(GroupDirectory, Raw<u8>)>,
 }
 
 // SAFETY: the raw slices point into `bytes`, which the segment owns, never mutates and never moves
@@ -360,6 +369,13 @@ impl Segment {
                 index: self.slice(*index),
                 path: &self.path,
             })
+    }
+
+    /// The group graphs' directory and section, when the file has them.
+    pub(crate) fn groups(&self) -> Option<(&GroupDirectory, &[u8])> {
+        self.groups
+            .as_ref()
+            .map(|(dir, raw)| (dir, self.slice(*raw)))
     }
 
     /// The slot of a live user id (binary search of the sorted id index).

@@ -5,11 +5,12 @@ use std::path::PathBuf;
 
 use super::{
     Bytes, Kind, Meta, Raw, Section, Segment, ALIGN, CALIBRATION_VERSION, ENTRY_BYTES,
-    FAST_SCAN_VERSION, HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION, PAYLOAD_VERSION,
-    RABITQ_VERSION, VERSION,
+    FAST_SCAN_VERSION, GROUPS_VERSION, HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION,
+    PAYLOAD_VERSION, RABITQ_VERSION, VERSION,
 };
 use crate::base::bytes::{checksum, ByteReader};
 use crate::base::calibration::Calibration;
+use crate::base::groups::GroupDirectory;
 use crate::base::options::{Layout, Quantization, MAX_LEVEL};
 use crate::base::view::EntryPoint;
 use crate::error::{Error, Result};
@@ -64,6 +65,7 @@ impl Segment {
             rabitq_blocks: Raw::EMPTY,
             calibration: None,
             payloads: None,
+            groups: None,
         };
         seg.bind_sections(data)?;
         seg.read_calibration(data)?;
@@ -112,6 +114,7 @@ impl Segment {
             _ => self.absent(Kind::RabitqBlocks)?,
         }
         self.bind_payloads(data)?;
+        self.bind_groups(data)?;
         // A layout the sections did not set is the compact one.
         if self.meta.options.layout == Layout::Auto {
             self.meta.options.layout = Layout::Compact;
@@ -170,6 +173,26 @@ impl Segment {
         )
         .map_err(|reason| self.corrupt(reason))?;
         self.payloads = Some((meta, rows_raw, index_raw));
+        Ok(())
+    }
+
+    /// The `filter_graphs` section (format version 6): its directory read and every part checked
+    /// to lie inside it (the parts' contents are `verify`'s; a search never trusts them).
+    fn bind_groups(&mut self, data: &[u8]) -> Result<()> {
+        let Some(g) = self.sections[Kind::FilterGraphs.slot()] else {
+            return Ok(());
+        };
+        if self.version < GROUPS_VERSION {
+            return Err(self.corrupt(format!(
+                "a filter_graphs section in a version {} segment",
+                self.version
+            )));
+        }
+        let raw: Raw<u8> = self.typed(data, Kind::FilterGraphs, g.len)?;
+        let bytes = &data[g.offset..g.offset + g.len];
+        let dir = GroupDirectory::read(bytes, self.meta.nodes, 2 * self.meta.options.m)
+            .ok_or_else(|| self.corrupt("filter_graphs section is malformed"))?;
+        self.groups = Some((dir, raw));
         Ok(())
     }
 

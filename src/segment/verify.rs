@@ -2,9 +2,11 @@
 
 use super::{Kind, Segment, ALIGN, ENTRY_BYTES, HEADER_BYTES};
 use crate::base::bytes::checksum;
+use crate::base::groups::rank_of;
 use crate::base::options::{MAX_LEVEL, MAX_LINKS};
 use crate::base::view::{bit, block_neighbours, neighbours_below, GraphView};
 use crate::error::Result;
+use crate::payload::{ones, Bits, FieldSource};
 use crate::quant::blocks::{pack_block, BlockShape};
 use crate::quant::Codec;
 
@@ -119,6 +121,7 @@ impl Segment {
         if let Some(fields) = self.payload_fields() {
             crate::payload::section::verify(&fields)?;
         }
+        self.verify_groups()?;
 
         let keys = self.ids();
         let slots = self.slice(self.id_slots);
@@ -139,6 +142,54 @@ impl Segment {
             || (!n.is_multiple_of(64) && dead.last().is_some_and(|w| w >> (n % 64) != 0))
         {
             return Err(self.corrupt("tombstone bitmap does not match the deleted count"));
+        }
+        Ok(())
+    }
+
+    /// Checks the group graphs: each group's members are the rows of its key (deleted rows
+    /// aside), its rank table counts them, its rows link members only, its seeds are members.
+    fn verify_groups(&self) -> Result<()> {
+        let Some((dir, bytes)) = self.groups() else {
+            return Ok(());
+        };
+        let n = self.meta.nodes;
+        let dead = self.slice(self.tombstones);
+        for i in 0..dir.len() {
+            let (field, key, g) = dir
+                .nth(bytes, i)
+                .expect("the directory's parts were checked at open");
+            let bad = |what: &str| self.corrupt(format!("group graph of {field}: {what}"));
+            let mut rows = Bits::none(n);
+            if let Some(fields) = self.payload_fields() {
+                fields.key_rows(field, key, &mut rows)?;
+            }
+            let members = g
+                .members
+                .iter()
+                .map(|w| w.count_ones() as usize)
+                .sum::<usize>();
+            if members != g.len() || g.rank != rank_of(g.members).as_slice() {
+                return Err(bad("its rank table does not count its members"));
+            }
+            if !n.is_multiple_of(64) && g.members.last().is_some_and(|w| w >> (n % 64) != 0) {
+                return Err(bad("a member past the last node"));
+            }
+            for (w, (&have, &want)) in g.members.iter().zip(rows.words()).enumerate() {
+                let dead = dead.get(w).copied().unwrap_or(0);
+                if want & !have != 0 || have & !want & !dead != 0 {
+                    return Err(bad("its members are not the rows of its key"));
+                }
+            }
+            for node in ones(g.members) {
+                let row = g.links(node);
+                let count = row.first().copied().unwrap_or(0) as usize;
+                if count > g.width || row[1..1 + count].iter().any(|&l| !bit(g.members, l)) {
+                    return Err(bad(&format!("node {node} links outside the group")));
+                }
+            }
+            if g.seeds.iter().any(|&s| !bit(g.members, s)) {
+                return Err(bad("a seed is not a member"));
+            }
         }
         Ok(())
     }

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use super::{
     code_row_width, header_checksum, Kind, ALIGN, CALIBRATION_VERSION, ENTRY_BYTES,
-    FAST_SCAN_VERSION, HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION, PAYLOAD_VERSION,
-    RABITQ_VERSION,
+    FAST_SCAN_VERSION, GROUPS_VERSION, HEADER_BYTES, HEADER_CRC_AT, MAGIC, MIN_VERSION,
+    PAYLOAD_VERSION, RABITQ_VERSION,
 };
 use crate::base::bytes::ByteWriter;
 use crate::base::calibration::Calibration;
@@ -35,6 +35,8 @@ pub(crate) struct SegmentSource<'a, G> {
     /// The payload sections of rows `0..nodes` (`payload::section::build`), when any row has a
     /// payload or the index knows payload fields.
     pub payloads: Option<&'a Sections>,
+    /// The `filter_graphs` section (`base::groups::encode`), when the index has group graphs.
+    pub groups: Option<&'a [u8]>,
 }
 
 /// Writes `src` to `path` atomically ([`replace_with`], as `to` says: which file system, who
@@ -134,6 +136,7 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
             .filter(|&k| {
                 !matches!(k, Kind::PayloadRows | Kind::PayloadIndex) || src.payloads.is_some()
             })
+            .filter(|&k| k != Kind::FilterGraphs || src.groups.is_some())
             .collect();
         Writer {
             src,
@@ -231,6 +234,7 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
             }
             Kind::PayloadRows => out.put(&self.payloads().rows),
             Kind::PayloadIndex => out.put(&self.payloads().index),
+            Kind::FilterGraphs => out.put(self.src.groups.unwrap_or_default()),
         }
     }
 
@@ -319,7 +323,9 @@ impl<'s, 'a, G: GraphView> Writer<'s, 'a, G> {
 
     /// The header and the section table, zero-padded to the first section.
     fn header(&self, table: &[Placed], file_len: usize, first: usize) -> Vec<u8> {
-        let version = if self.kinds.contains(&Kind::PayloadRows) {
+        let version = if self.kinds.contains(&Kind::FilterGraphs) {
+            GROUPS_VERSION
+        } else if self.kinds.contains(&Kind::PayloadRows) {
             PAYLOAD_VERSION
         } else if self.kinds.contains(&Kind::Calibration) {
             CALIBRATION_VERSION

@@ -11,6 +11,7 @@ use super::*;
 use crate::base::options::Neighbor;
 use crate::rerank::Rerank;
 
+mod groups;
 mod payloads;
 mod rabitq;
 mod segment_files;
