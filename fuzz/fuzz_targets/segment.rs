@@ -41,7 +41,8 @@ fuzz_target!(|data: &[u8]| {
         }
         // A payload filter on a keyword: the group graph of its value when the file has one.
         let tag = Filter::eq("tag", "a");
-        if let Ok(hits) = index.search_with(&query, &SearchParams::new(k).ef(ef).payload_filter(&tag))
+        if let Ok(hits) =
+            index.search_with(&query, &SearchParams::new(k).ef(ef).payload_filter(&tag))
         {
             assert!(hits.len() <= k);
             if verified {
