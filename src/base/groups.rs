@@ -315,7 +315,7 @@ impl GroupDirectory {
 }
 
 /// Integers a section stores, viewed in place.
-pub(crate) trait Word: Copy {}
+trait Word: Copy {}
 impl Word for u32 {}
 impl Word for u64 {}
 

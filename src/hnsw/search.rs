@@ -450,20 +450,25 @@ impl<G: GraphView> Graph<'_, G> {
                 cur
             }
         };
-        s.visited.reset(self.st.node_bound());
-        // Calibration hook (issue 17): a hidden node counts as visited from the start.
-        if let Some(h) = accept
-            .hidden
-            .filter(|&h| (h as usize) < self.st.node_bound())
-        {
-            s.visited.insert(h);
-        }
+        self.reset_visited(s, accept);
         s.visited.insert(cur.id);
         s.candidates.push(Reverse(cur));
         if !on_visit && accept.accepts(self.st, cur.id) {
             s.results.push(cur);
         }
         true
+    }
+
+    /// Resets the visited set for a walk of this graph; the calibration hook (issue 17): a hidden
+    /// node counts as visited from the start.
+    fn reset_visited(&self, s: &mut Scratch, accept: &Accept<'_>) {
+        s.visited.reset(self.st.node_bound());
+        if let Some(h) = accept
+            .hidden
+            .filter(|&h| (h as usize) < self.st.node_bound())
+        {
+            s.visited.insert(h);
+        }
     }
 
     /// The `ef`-beam search for the query of `scorer` from the entry point down to level 0;
@@ -535,13 +540,7 @@ impl<G: GraphView> Graph<'_, G> {
     ) {
         s.candidates.clear();
         s.results.clear();
-        s.visited.reset(self.st.node_bound());
-        if let Some(h) = accept
-            .hidden
-            .filter(|&h| (h as usize) < self.st.node_bound())
-        {
-            s.visited.insert(h);
-        }
+        self.reset_visited(s, accept);
         self.push_seeds(scorer, ef, s, accept, seeds);
         let by_links = ByLinks {
             st: self.st,

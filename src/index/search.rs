@@ -226,7 +226,10 @@ impl Index {
                 let masks = Masks {
                     dead,
                     allowed: allowed.as_ref(),
-                    group: params.payload_filter.and_then(|f| group_for(&**seg, f)),
+                    group: params
+                        .payload_filter
+                        .filter(|_| seg.groups().is_some())
+                        .and_then(|f| group_for(&**seg, f)),
                 };
                 let view = View {
                     st: &**seg,

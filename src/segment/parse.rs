@@ -128,17 +128,24 @@ impl Segment {
         Ok(())
     }
 
+    /// The optional section `kind`, if the file has it: an error when the file's version is older
+    /// than `since`, the first version with such a section.
+    fn optional_section(&self, kind: Kind, since: u32) -> Result<Option<Section>> {
+        match self.sections[kind.slot()] {
+            Some(_) if self.version < since => Err(self.corrupt(format!(
+                "a {} section in a version {} segment",
+                kind.name(),
+                self.version
+            ))),
+            found => Ok(found),
+        }
+    }
+
     /// The `calibration` section (format version 4), checked and parsed: it is small.
     fn read_calibration(&mut self, data: &[u8]) -> Result<()> {
-        let Some(s) = self.sections[Kind::Calibration.slot()] else {
+        let Some(s) = self.optional_section(Kind::Calibration, CALIBRATION_VERSION)? else {
             return Ok(());
         };
-        if self.version < CALIBRATION_VERSION {
-            return Err(self.corrupt(format!(
-                "a calibration section in a version {} segment",
-                self.version
-            )));
-        }
         let bytes = &data[s.offset..s.offset + s.len];
         if checksum(bytes) != s.crc {
             return Err(self.corrupt("calibration checksum mismatch"));
@@ -179,15 +186,9 @@ impl Segment {
     /// The `filter_graphs` section (format version 6): its directory read and every part checked
     /// to lie inside it (the parts' contents are `verify`'s; a search never trusts them).
     fn bind_groups(&mut self, data: &[u8]) -> Result<()> {
-        let Some(g) = self.sections[Kind::FilterGraphs.slot()] else {
+        let Some(g) = self.optional_section(Kind::FilterGraphs, GROUPS_VERSION)? else {
             return Ok(());
         };
-        if self.version < GROUPS_VERSION {
-            return Err(self.corrupt(format!(
-                "a filter_graphs section in a version {} segment",
-                self.version
-            )));
-        }
         let raw: Raw<u8> = self.typed(data, Kind::FilterGraphs, g.len)?;
         let bytes = &data[g.offset..g.offset + g.len];
         let dir = GroupDirectory::read(bytes, self.meta.nodes, 2 * self.meta.options.m)
